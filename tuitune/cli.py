@@ -1,0 +1,83 @@
+"""The ``tuitune`` command: argparse front door that imports each area's commands lazily.
+
+Each area owns ``tuitune/<area>/commands.py`` with ``register(subparsers)``. Those modules import only
+argparse at module level; the heavy code is imported inside the handler, so ``tuitune --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+# Areas whose commands exist; a missing module is skipped so a partial checkout still runs.
+AREAS = (
+    "tuitune.ui.commands",
+    "tuitune.train.commands",
+    "tuitune.jobs.commands",
+    "tuitune.project.commands",
+    "tuitune.toyworld.commands",
+    "tuitune.intent.commands",
+    "tuitune.data.commands",
+    "tuitune.evaluate.commands",
+    "tuitune.generate.commands",
+    "tuitune.vision.commands",
+)
+
+
+class UserError(Exception):
+    """An error the user caused and can fix: printed as one sentence, exit code 2, no traceback."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tuitune",
+        description="Intent-driven, region-aware LoRA fine-tuning for Stable Diffusion, in the terminal.",
+    )
+    from tuitune import __version__
+
+    parser.add_argument("--version", action="version", version=f"tuitune {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for area in AREAS:
+        try:
+            module = importlib.import_module(area)
+        except ModuleNotFoundError as exc:
+            if exc.name == area:
+                continue
+            raise
+        module.register(sub)
+        # The UI area may name what a bare ``tuitune`` does (open the app).
+        if getattr(module, "DEFAULT_HANDLER", None) is not None:
+            parser.set_defaults(handler=module.DEFAULT_HANDLER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Callable[[argparse.Namespace], int | None] | None = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 0
+    try:
+        return int(handler(args) or 0)
+    except UserError as exc:
+        print(f"tuitune: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def lazy(target: str) -> Callable[[argparse.Namespace], int | None]:
+    """A handler that imports ``module:function`` only when the command runs."""
+
+    def run(args: argparse.Namespace) -> int | None:
+        module_name, _, func_name = target.partition(":")
+        return getattr(importlib.import_module(module_name), func_name)(args)
+
+    return run
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Dataset: import, concept masks, augmentation by operation, export."""

@@ -1,0 +1,1 @@
+"""Evaluation: intent-aware metrics per checkpoint and the best-checkpoint recommendation."""

@@ -1,0 +1,1 @@
+"""Generation: base and LoRA images with the same seed, side by side."""

@@ -1,0 +1,1 @@
+"""Intent: the IntentSpec, the parsers that produce it, and the caption optimiser."""

@@ -1,0 +1,263 @@
+"""The run-directory protocol: the files a job writes and every other process reads.
+
+Layout of one run directory::
+
+    run.toml          frozen config of the run (written once, before the worker starts)
+    status.json       atomic replace; pid, state, step, total_steps, heartbeat, message
+    metrics.jsonl     append-only, one JSON object per line (rank 0 only)
+    events.jsonl      append-only, one JSON object per line (checkpoint, sample, error, ...)
+    control.json      written by anyone who wants the worker to stop / pause / sample now
+    samples/step_N/   PNGs made during training
+    checkpoints/step_N/  accelerate state + LoRA at step N
+    lora.safetensors  the final LoRA
+
+Readers never need the writer to be alive: everything is in these files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from tuitune import atomic
+
+HEARTBEAT_STALE_SECONDS = 30.0
+
+
+class RunState(StrEnum):
+    QUEUED = "queued"
+    STARTING = "starting"
+    RUNNING = "running"
+    PAUSED = "paused"
+    STOPPING = "stopping"
+    FINISHED = "finished"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    CRASHED = "crashed"  # never written by a worker: derived from a dead pid and a stale heartbeat
+
+    @property
+    def is_final(self) -> bool:
+        return self in {RunState.FINISHED, RunState.STOPPED, RunState.FAILED, RunState.CRASHED}
+
+
+class ControlRequest(StrEnum):
+    STOP = "stop"  # checkpoint, then exit
+    PAUSE = "pause"
+    CONTINUE = "continue"
+    SAMPLE_NOW = "sample_now"
+
+
+@dataclass
+class JsonlTail:
+    """Incremental reader of an append-only JSONL file; a half-written last line is left for later."""
+
+    path: Path
+    offset: int = 0
+    skipped: int = 0  # lines that were complete but not valid JSON
+
+    def read_new(self) -> list[dict[str, Any]]:
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                chunk = fh.read()
+        except FileNotFoundError:
+            return []
+        end = chunk.rfind(b"\n")
+        if end < 0:
+            return []
+        complete = chunk[: end + 1]
+        self.offset += len(complete)
+        rows: list[dict[str, Any]] = []
+        for line in complete.splitlines():
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                self.skipped += 1
+                continue
+            if isinstance(value, dict):
+                rows.append(value)
+        return rows
+
+
+def pid_alive(pid: int | None) -> bool:
+    if not pid or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child still answers kill(0); treat it as dead.
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return True
+
+
+@dataclass
+class RunDir:
+    """One run's directory. Cheap to construct; every method reads or writes files."""
+
+    path: Path
+    _metrics_tail: JsonlTail | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+
+    # --- paths -------------------------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def run_toml(self) -> Path:
+        return self.path / "run.toml"
+
+    @property
+    def status_json(self) -> Path:
+        return self.path / "status.json"
+
+    @property
+    def metrics_jsonl(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def events_jsonl(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def control_json(self) -> Path:
+        return self.path / "control.json"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def lora_path(self) -> Path:
+        return self.path / "lora.safetensors"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "worker.log"
+
+    def create(self) -> RunDir:
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.samples_dir.mkdir(exist_ok=True)
+        self.checkpoints_dir.mkdir(exist_ok=True)
+        return self
+
+    # --- status ------------------------------------------------------------------------------------
+    def write_status(self, **fields: Any) -> dict[str, Any]:
+        """Merge ``fields`` into status.json (atomic replace) and stamp the heartbeat."""
+        status = self.read_status()
+        status.update(fields)
+        status["heartbeat"] = time.time()
+        if isinstance(status.get("state"), RunState):
+            status["state"] = str(status["state"])
+        atomic.write_json(self.status_json, status)
+        return status
+
+    def read_status(self) -> dict[str, Any]:
+        try:
+            value = json.loads(self.status_json.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def state(self, now: float | None = None) -> RunState:
+        """The state a reader should show: a live state whose worker is gone reads as crashed."""
+        status = self.read_status()
+        try:
+            state = RunState(status.get("state", RunState.QUEUED))
+        except ValueError:
+            return RunState.CRASHED
+        if state.is_final or state is RunState.QUEUED:
+            return state
+        now = time.time() if now is None else now
+        stale = now - float(status.get("heartbeat", 0)) > HEARTBEAT_STALE_SECONDS
+        if not pid_alive(status.get("pid")) and (stale or status.get("pid")):
+            return RunState.CRASHED
+        return state
+
+    # --- metrics and events ------------------------------------------------------------------------
+    def append_metric(self, row: dict[str, Any]) -> None:
+        _append_jsonl(self.metrics_jsonl, row)
+
+    def append_event(self, kind: str, **fields: Any) -> None:
+        _append_jsonl(self.events_jsonl, {"time": time.time(), "kind": kind, **fields})
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        return JsonlTail(self.metrics_jsonl).read_new()
+
+    def read_events(self) -> list[dict[str, Any]]:
+        return JsonlTail(self.events_jsonl).read_new()
+
+    def metrics_tail(self) -> JsonlTail:
+        return JsonlTail(self.metrics_jsonl)
+
+    def events_tail(self) -> JsonlTail:
+        return JsonlTail(self.events_jsonl)
+
+    # --- control -----------------------------------------------------------------------------------
+    def request(self, request: ControlRequest) -> None:
+        """Ask the worker for something; the worker polls and removes the file when it acts."""
+        atomic.write_json(self.control_json, {"request": str(request), "time": time.time()})
+
+    def take_request(self) -> ControlRequest | None:
+        """Worker side: read and clear a pending request."""
+        try:
+            raw = json.loads(self.control_json.read_text(encoding="utf-8"))
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+        try:
+            self.control_json.unlink()
+        except FileNotFoundError:
+            pass
+        try:
+            return ControlRequest(raw.get("request"))
+        except ValueError:
+            return None
+
+    # --- checkpoints -------------------------------------------------------------------------------
+    def checkpoint_steps(self) -> list[int]:
+        """Steps of complete checkpoints (a folder is complete once its ``COMPLETE`` marker exists)."""
+        steps = []
+        if not self.checkpoints_dir.is_dir():
+            return steps
+        for child in self.checkpoints_dir.iterdir():
+            if child.name.startswith("step_") and (child / "COMPLETE").exists():
+                try:
+                    steps.append(int(child.name.removeprefix("step_")))
+                except ValueError:
+                    continue
+        return sorted(steps)
+
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step_{step}"
+
+    def sample_dir(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step}"
+
+
+def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
+    line = json.dumps(row, default=str) + "\n"
+    # One write() call on an O_APPEND file keeps concurrent appenders from interleaving lines.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)

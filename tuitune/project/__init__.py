@@ -1,0 +1,1 @@
+"""Projects on disk: project.toml, the SQLite database, the writer lock."""

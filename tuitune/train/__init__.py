@@ -1,0 +1,1 @@
+"""Training: base-model loading, the region-aware LoRA loop, checkpoints and export."""

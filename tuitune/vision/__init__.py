@@ -1,0 +1,1 @@
+"""Vision backends: detect concepts, segment them, embed images and text."""
