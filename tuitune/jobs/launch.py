@@ -1,0 +1,96 @@
+"""Start a run's worker as a detached process that outlives the terminal, SSH session and UI."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from tuitune.jobs.rundir import RunDir, RunState
+
+WORKER_MODULE = "tuitune.jobs.worker"
+
+
+def read_run_toml(run: RunDir) -> dict[str, Any]:
+    try:
+        return tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        from tuitune.cli import UserError
+
+        raise UserError(
+            f"{run.path} has no run.toml, so it is not a run directory; pick another run."
+        ) from None
+
+
+def num_processes(config: dict[str, Any]) -> int:
+    """How many worker processes the run wants: ``[job] num_processes`` or ``[train] num_processes``."""
+    for section in ("job", "train"):
+        value = config.get(section, {}).get("num_processes")
+        if value is not None:
+            return max(1, int(value))
+    return 1
+
+
+def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False) -> list[str]:
+    """The command line that runs ``run``: plain python for one process, accelerate launch for more."""
+    tail = ["-m", WORKER_MODULE, str(run.path.resolve())] + (["--resume"] if resume else [])
+    processes = num_processes(config)
+    if processes == 1:
+        return [sys.executable, *tail]
+    # torchrun underneath: gloo on CPU boxes, NCCL when there are GPUs.
+    return [
+        sys.executable, "-m", "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes", str(processes),
+        "--num_machines", "1",
+        "--mixed_precision", str(config.get("train", {}).get("mixed_precision", "no")),
+        "--dynamo_backend", "no",
+        "--main_process_port", str(_free_port()),
+        *tail,
+    ]  # fmt: skip
+
+
+def launch(run: RunDir, resume: bool = False, env: dict[str, str] | None = None) -> int:
+    """Start the worker detached (own session, no terminal, output to worker.log); returns its pid."""
+    config = read_run_toml(run)
+    command = worker_command(run, config, resume)
+    child_env = dict(os.environ if env is None else env)
+    # The worker must find this tuitune even when started from another folder.
+    package_root = str(Path(__file__).resolve().parents[2])
+    child_env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, child_env.get("PYTHONPATH")) if p)
+    child_env.setdefault("PYTHONUNBUFFERED", "1")
+    run.create()
+    # Written before the worker exists: afterwards only the worker writes status.json, so no update is lost.
+    run.write_status(
+        state=RunState.STARTING, pid=None, resume=resume, message="resuming" if resume else "starting"
+    )
+    with open(run.log_path, "ab") as log:
+        log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())
+        log.flush()
+        try:
+            process = subprocess.Popen(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                close_fds=True,
+                cwd=str(run.path),
+                env=child_env,
+            )
+        except OSError as exc:
+            run.write_status(state=RunState.FAILED, message=f"Could not start the worker: {exc.strerror}.")
+            raise
+    run.append_event("launched", pid=process.pid, resume=resume, command=command)
+    return process.pid
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

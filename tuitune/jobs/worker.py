@@ -1,0 +1,137 @@
+"""Worker entry point: ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` runs one job to its end.
+
+Reads ``run.toml``, dispatches ``[job] kind`` to its module's ``run(ctx)``, turns every way of ending into a
+final state with one sentence of reason, then starts the next queued run of the same runs folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import importlib
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from types import FrameType
+
+from tuitune.jobs.context import JobContext
+from tuitune.jobs.rundir import RunDir, RunState
+
+# Job kinds and the module whose ``run(ctx)`` does the work.
+KINDS = {
+    "train": "tuitune.train.worker",
+    "cache": "tuitune.train.cache_job",
+    "detect": "tuitune.vision.detect_job",
+    "generate": "tuitune.generate.job",
+    "evaluate": "tuitune.evaluate.job",
+    "count": "tuitune.jobs.count_job",
+}
+
+
+def explain_os_error(exc: OSError, ctx: JobContext) -> str:
+    """One sentence for a failed write, naming the file and what to do next."""
+    where = f" writing {Path(exc.filename).name}" if exc.filename else ""
+    steps = ctx.run.checkpoint_steps()
+    tail = (
+        f"the checkpoint at step {steps[-1]} is intact; `tuitune resume {ctx.run.name}` continues from it"
+        if steps
+        else f"`tuitune resume {ctx.run.name}` starts it again"
+    )
+    if exc.errno == errno.ENOSPC:
+        return f"The disk is full{where}; free some space, then {tail}."
+    if exc.errno == errno.EFBIG:
+        return f"A file grew past the allowed size{where}; raise the file-size limit, then {tail}."
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"Permission denied{where}; make the run folder writable, then {tail}."
+    return f"{exc.strerror or exc}{where}; {tail}."
+
+
+def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
+    """Run the job and return its final state and the reason to show."""
+    from tuitune.cli import UserError
+
+    module_name = KINDS.get(kind)
+    if module_name is None:
+        return (
+            RunState.FAILED,
+            f"Unknown job kind {kind!r} in run.toml; use one of {', '.join(sorted(KINDS))}.",
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            return RunState.FAILED, f"This tuitune has no {kind!r} jobs ({module_name} is missing)."
+        raise
+    try:
+        module.run(ctx)
+    except UserError as exc:
+        return RunState.FAILED, str(exc)
+    except OSError as exc:
+        traceback.print_exc()
+        return RunState.FAILED, explain_os_error(exc, ctx)
+    except MemoryError:
+        return RunState.FAILED, "Out of memory; lower the batch size or resolution, then resume."
+    except Exception as exc:  # a bug: the traceback goes to worker.log, the reason to status.json
+        traceback.print_exc()
+        return RunState.FAILED, f"The job stopped on an error ({type(exc).__name__}: {exc}); see worker.log."
+    if ctx.stopped:
+        steps = ctx.run.checkpoint_steps()
+        where = f" at step {steps[-1]}" if steps else ""
+        return RunState.STOPPED, f"Stopped{where}; `tuitune resume {ctx.run.name}` continues."
+    return RunState.FINISHED, "finished"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tuitune.jobs.worker")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--resume", action="store_true", help="continue from the latest complete checkpoint")
+    args = parser.parse_args(argv)
+
+    run = RunDir(args.run_dir.resolve())
+    ctx = JobContext(
+        run=run,
+        resume=args.resume,
+        rank=int(os.environ.get("RANK", "0")),
+        world_size=int(os.environ.get("WORLD_SIZE", "1")),
+    )
+    # A write past RLIMIT_FSIZE should fail as an OSError we can explain, not kill the process.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        if ctx.stop_signalled:  # asked twice: stop now
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        ctx.stop_signalled = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started us may go away
+
+    try:
+        kind = str(ctx.run_config().get("job", {}).get("kind", ""))
+    except (OSError, ValueError) as exc:
+        ctx.end(RunState.FAILED, f"run.toml cannot be read ({exc}); recreate the run.")
+        return 2
+    ctx.begin()
+    ctx.clean_partial_checkpoints()
+    ctx.event("started", pid=os.getpid(), resume=args.resume, rank=ctx.rank)
+    state, message = run_job(ctx, kind)
+    try:
+        ctx.end(state, message)
+        ctx.event(str(state), message=message)
+    except OSError as exc:  # a full disk may refuse even the status; say it on stderr (worker.log)
+        print(f"tuitune worker: could not record the final state {state}: {exc}", file=sys.stderr)
+    if ctx.is_main:
+        from tuitune.jobs.queue import start_next
+
+        try:
+            start_next(run.path.parent)
+        except Exception:
+            traceback.print_exc()
+    return 0 if state in (RunState.FINISHED, RunState.STOPPED) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
