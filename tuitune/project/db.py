@@ -1,0 +1,396 @@
+"""``tuitune.db``: the project's SQLite database (WAL, versioned schema, paths stored relative to the project)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tuitune.cli import UserError
+
+DB_FILE = "tuitune.db"
+
+# Each entry moves the schema one version up; never edit a released entry, append a new one.
+MIGRATIONS: list[str] = [
+    # 1: spec versions, dialogue, dataset items, masks index, runs
+    """
+    CREATE TABLE specs (version INTEGER PRIMARY KEY, spec_json TEXT NOT NULL,
+                        message TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
+    CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, text TEXT NOT NULL,
+                        spec_version INTEGER, created REAL NOT NULL);
+    CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, image TEXT NOT NULL UNIQUE,
+                        caption TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL);
+    CREATE TABLE masks (item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+                        concept TEXT NOT NULL, path TEXT NOT NULL, updated REAL NOT NULL,
+                        PRIMARY KEY (item_id, concept));
+    CREATE TABLE runs (name TEXT PRIMARY KEY, kind TEXT NOT NULL, path TEXT NOT NULL, created REAL NOT NULL);
+    """,
+    # 2: item flags and split, mask source, detected instances with accept/reject, UI session state
+    """
+    ALTER TABLE turns ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
+    ALTER TABLE items ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+    ALTER TABLE items ADD COLUMN split TEXT NOT NULL DEFAULT 'train';
+    ALTER TABLE items ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
+    ALTER TABLE masks ADD COLUMN source TEXT NOT NULL DEFAULT 'manual';
+    ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
+    CREATE TABLE instances (id INTEGER PRIMARY KEY AUTOINCREMENT,
+                            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
+                            concept TEXT NOT NULL, box TEXT NOT NULL, score REAL NOT NULL DEFAULT 0,
+                            decision TEXT NOT NULL DEFAULT 'pending'
+                                CHECK (decision IN ('pending', 'accepted', 'rejected')),
+                            updated REAL NOT NULL);
+    CREATE INDEX instances_by_item ON instances(item_id, concept);
+    CREATE TABLE ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+DECISIONS = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True)
+class SpecVersion:
+    version: int
+    spec_json: str
+    message: str
+    created: float
+
+    @property
+    def spec(self) -> dict[str, Any]:
+        return json.loads(self.spec_json)
+
+
+@dataclass(frozen=True)
+class Turn:
+    id: int
+    role: str
+    text: str
+    spec_version: int | None
+    attachments: list[Any]
+    created: float
+
+
+@dataclass(frozen=True)
+class Item:
+    id: int
+    image: str  # as stored: relative to the project when inside it
+    path: Path  # absolute, at the project's current location
+    caption: str
+    enabled: bool
+    split: str
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class MaskEntry:
+    image: str
+    concept: str
+    path: Path
+    source: str
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: int
+    image: str
+    concept: str
+    box: tuple[float, float, float, float]
+    score: float
+    decision: str
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    name: str
+    kind: str
+    path: Path
+    created: float
+    note: str
+
+
+class ProjectReadOnly(UserError):
+    """A write was attempted on a project opened read-only."""
+
+
+class ProjectDB:
+    """Typed access to every table; writes are single transactions and fail with one clear sentence."""
+
+    def __init__(self, path: Path, root: Path, readonly: bool = False, why_readonly: str = "") -> None:
+        self.path, self.root, self.readonly = path, root, readonly
+        self.why_readonly = why_readonly or "it was opened read-only"
+        if readonly:
+            if not path.exists():
+                raise UserError(f"{root} has no {DB_FILE} yet; open it for writing once to create it.")
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+        else:
+            self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn.row_factory = sqlite3.Row
+        self.conn.execute("PRAGMA busy_timeout = 5000")
+        self.conn.execute("PRAGMA foreign_keys = ON")
+        if not readonly:
+            self.conn.execute("PRAGMA journal_mode = WAL")
+        self._check_version()
+
+    # --- schema ------------------------------------------------------------------------------------
+    @property
+    def schema_version(self) -> int:
+        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+
+    def _check_version(self) -> None:
+        version = self.schema_version
+        if version > SCHEMA_VERSION:
+            raise UserError(
+                f"{self.path.name} was written by a newer tuitune (schema {version}, this one knows "
+                f"{SCHEMA_VERSION}); upgrade tuitune to open this project."
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if self.readonly:
+            raise UserError(
+                f"{self.path.name} uses an older schema ({version}); open the project for writing once to upgrade it."
+            )
+        self.migrate()
+
+    def migrate(self) -> None:
+        """Bring the schema to SCHEMA_VERSION; a copy of an existing database is kept beside it first."""
+        version = self.schema_version
+        if version > 0:
+            backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
+            with sqlite3.connect(backup) as copy:
+                self.conn.backup(copy)
+            copy.close()
+        for number in range(version, SCHEMA_VERSION):
+            statements = [s.strip() for s in MIGRATIONS[number].split(";") if s.strip()]
+            with self._write():
+                for statement in statements:
+                    self.conn.execute(statement)
+                self.conn.execute(f"PRAGMA user_version = {number + 1}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        if self.readonly:
+            raise ProjectReadOnly(
+                f"This project is read-only because {self.why_readonly}; the change was not saved."
+            )
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.conn
+            except BaseException:
+                self.conn.execute("ROLLBACK")
+                raise
+            self.conn.execute("COMMIT")
+        except sqlite3.OperationalError as exc:
+            if "full" in str(exc):
+                raise UserError(
+                    "The disk is full, so the change was not saved (nothing else was lost); free some space and try again."
+                ) from None
+            if "readonly" in str(exc) or "read-only" in str(exc):
+                raise ProjectReadOnly(
+                    f"{self.path} cannot be written (read-only file or folder); the change was not saved."
+                ) from None
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # --- paths -------------------------------------------------------------------------------------
+    def rel(self, path: str | Path) -> str:
+        """How a path is stored: relative to the project when inside it, so a moved project still opens."""
+        p = Path(path)
+        if not p.is_absolute():
+            return p.as_posix()
+        try:
+            return p.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return str(p)  # outside the project: the user named it on purpose
+
+    def abs(self, stored: str) -> Path:
+        p = Path(stored)
+        return p if p.is_absolute() else self.root / p
+
+    # --- specs and dialogue ------------------------------------------------------------------------
+    def save_spec(self, spec_json: str | dict[str, Any], message: str = "") -> int:
+        """Store a new spec version (1, 2, ...) and return its number."""
+        text = spec_json if isinstance(spec_json, str) else json.dumps(spec_json, sort_keys=True)
+        json.loads(text)  # refuse to store something that is not JSON
+        with self._write() as conn:
+            version = int(conn.execute("SELECT COALESCE(MAX(version), 0) + 1 FROM specs").fetchone()[0])
+            conn.execute("INSERT INTO specs VALUES (?, ?, ?, ?)", (version, text, message, time.time()))
+        return version
+
+    def specs(self) -> list[SpecVersion]:
+        rows = self.conn.execute("SELECT * FROM specs ORDER BY version").fetchall()
+        return [SpecVersion(r["version"], r["spec_json"], r["message"], r["created"]) for r in rows]
+
+    def latest_spec(self) -> SpecVersion | None:
+        specs = self.specs()
+        return specs[-1] if specs else None
+
+    def add_turn(
+        self, role: str, text: str, spec_version: int | None = None, attachments: Sequence[Any] = ()
+    ) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO turns (role, text, spec_version, created, attachments) VALUES (?, ?, ?, ?, ?)",
+                (role, text, spec_version, time.time(), json.dumps(list(attachments))),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def turns(self) -> list[Turn]:
+        rows = self.conn.execute("SELECT * FROM turns ORDER BY id").fetchall()
+        return [
+            Turn(r["id"], r["role"], r["text"], r["spec_version"], json.loads(r["attachments"]), r["created"])
+            for r in rows
+        ]
+
+    # --- dataset items -----------------------------------------------------------------------------
+    def upsert_item(
+        self,
+        image: str | Path,
+        caption: str | None = None,
+        enabled: bool | None = None,
+        split: str | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> int:
+        """Add an image (or update the fields given) and return its item id."""
+        key, now = self.rel(image), time.time()
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO items (image, created, updated) VALUES (?, ?, ?) ON CONFLICT(image) DO NOTHING",
+                (key, now, now),
+            )
+            updates = {
+                "caption": caption,
+                "enabled": None if enabled is None else int(enabled),
+                "split": split,
+            }
+            updates["meta"] = None if meta is None else json.dumps(meta, sort_keys=True)
+            for column, value in updates.items():
+                if value is not None:
+                    conn.execute(
+                        f"UPDATE items SET {column} = ?, updated = ? WHERE image = ?", (value, now, key)
+                    )
+            row = conn.execute("SELECT id FROM items WHERE image = ?", (key,)).fetchone()
+        return int(row["id"])
+
+    def items(self, split: str | None = None, enabled: bool | None = None) -> list[Item]:
+        query, args = "SELECT * FROM items WHERE 1=1", []
+        if split is not None:
+            query, args = query + " AND split = ?", [*args, split]
+        if enabled is not None:
+            query, args = query + " AND enabled = ?", [*args, int(enabled)]
+        rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
+        return [self._item(r) for r in rows]
+
+    def item(self, image: str | Path) -> Item | None:
+        row = self.conn.execute("SELECT * FROM items WHERE image = ?", (self.rel(image),)).fetchone()
+        return self._item(row) if row else None
+
+    def remove_item(self, image: str | Path) -> None:
+        with self._write() as conn:
+            conn.execute("DELETE FROM items WHERE image = ?", (self.rel(image),))
+
+    def _item(self, r: sqlite3.Row) -> Item:
+        return Item(r["id"], r["image"], self.abs(r["image"]), r["caption"], bool(r["enabled"]), r["split"],
+                    json.loads(r["meta"]))  # fmt: skip
+
+    def _item_id(self, conn: sqlite3.Connection, image: str | Path) -> int:
+        row = conn.execute("SELECT id FROM items WHERE image = ?", (self.rel(image),)).fetchone()
+        if row is None:
+            raise UserError(f"{image} is not in the dataset; add the image before its masks.")
+        return int(row["id"])
+
+    # --- masks and instances -----------------------------------------------------------------------
+    def set_mask(
+        self, image: str | Path, concept: str, mask_path: str | Path, source: str = "manual"
+    ) -> None:
+        with self._write() as conn:
+            item_id = self._item_id(conn, image)
+            conn.execute(
+                "INSERT INTO masks (item_id, concept, path, updated, source) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(item_id, concept) DO UPDATE SET path = excluded.path, "
+                "updated = excluded.updated, source = excluded.source",
+                (item_id, concept, self.rel(mask_path), time.time(), source),
+            )
+
+    def remove_mask(self, image: str | Path, concept: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "DELETE FROM masks WHERE item_id = ? AND concept = ?", (self._item_id(conn, image), concept)
+            )
+
+    def masks(self, image: str | Path | None = None) -> list[MaskEntry]:
+        query = "SELECT items.image, masks.* FROM masks JOIN items ON items.id = masks.item_id"
+        args: list[Any] = []
+        if image is not None:
+            query, args = query + " WHERE items.image = ?", [self.rel(image)]
+        rows = self.conn.execute(query + " ORDER BY items.id, masks.concept", args).fetchall()
+        return [MaskEntry(r["image"], r["concept"], self.abs(r["path"]), r["source"]) for r in rows]
+
+    def add_instance(self, image: str | Path, concept: str, box: Sequence[float], score: float = 0.0) -> int:
+        with self._write() as conn:
+            cursor = conn.execute(
+                "INSERT INTO instances (item_id, concept, box, score, updated) VALUES (?, ?, ?, ?, ?)",
+                (
+                    self._item_id(conn, image),
+                    concept,
+                    json.dumps([float(v) for v in box]),
+                    score,
+                    time.time(),
+                ),
+            )
+        return int(cursor.lastrowid or 0)
+
+    def set_instance_decision(self, instance_id: int, decision: str) -> None:
+        if decision not in DECISIONS:
+            raise UserError(f"Decision {decision!r} is not one of {', '.join(DECISIONS)}.")
+        with self._write() as conn:
+            conn.execute(
+                "UPDATE instances SET decision = ?, updated = ? WHERE id = ?",
+                (decision, time.time(), instance_id),
+            )
+
+    def instances(self, image: str | Path | None = None, concept: str | None = None) -> list[Instance]:
+        query = "SELECT items.image, instances.* FROM instances JOIN items ON items.id = instances.item_id WHERE 1=1"
+        args: list[Any] = []
+        if image is not None:
+            query, args = query + " AND items.image = ?", [*args, self.rel(image)]
+        if concept is not None:
+            query, args = query + " AND instances.concept = ?", [*args, concept]
+        rows = self.conn.execute(query + " ORDER BY instances.id", args).fetchall()
+        return [
+            Instance(
+                r["id"], r["image"], r["concept"], tuple(json.loads(r["box"])), r["score"], r["decision"]
+            )
+            for r in rows
+        ]
+
+    # --- runs and UI state -------------------------------------------------------------------------
+    def record_run(self, name: str, kind: str, path: str | Path, note: str = "") -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO runs (name, kind, path, created, note) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET kind = excluded.kind, path = excluded.path, note = excluded.note",
+                (name, kind, self.rel(path), time.time(), note),
+            )
+
+    def runs(self) -> list[RunRecord]:
+        rows = self.conn.execute("SELECT * FROM runs ORDER BY created").fetchall()
+        return [RunRecord(r["name"], r["kind"], self.abs(r["path"]), r["created"], r["note"]) for r in rows]
+
+    def ui_get(self, key: str, default: Any = None) -> Any:
+        row = self.conn.execute("SELECT value FROM ui_state WHERE key = ?", (key,)).fetchone()
+        return json.loads(row["value"]) if row else default
+
+    def ui_set(self, key: str, value: Any) -> None:
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO ui_state VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET "
+                "value = excluded.value, updated = excluded.updated",
+                (key, json.dumps(value), time.time()),
+            )
