@@ -1,0 +1,197 @@
+"""The tuitune Textual app: project open/new, five screens switched by key, palette, help, job notices."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from textual import events
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
+from textual.screen import Screen
+
+from tuitune.jobs.rundir import JsonlTail, RunState
+from tuitune.ui.palette import ActionsProvider
+from tuitune.ui.paths import stylesheets
+from tuitune.ui.project_view import ProjectView
+from tuitune.ui.screens.concepts import ConceptsScreen
+from tuitune.ui.screens.dataset import DatasetScreen
+from tuitune.ui.screens.generate import GenerateScreen
+from tuitune.ui.screens.help import HelpScreen
+from tuitune.ui.screens.intent import IntentScreen
+from tuitune.ui.screens.open_project import OpenProjectScreen
+from tuitune.ui.screens.too_small import TooSmallScreen
+from tuitune.ui.settings import UiSettings, load_settings
+
+SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
+# Event kinds a user wants to hear about while looking at another screen.
+NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
+
+
+def _train_screen() -> Screen:
+    from tuitune.ui.screens.train import TrainScreen
+
+    return TrainScreen()
+
+
+class TuituneApp(App[int]):
+    """One app per terminal; it reads the project from disk and never holds the only copy of anything."""
+
+    TITLE = "tuitune"
+    CSS_PATH: ClassVar = stylesheets()
+    COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
+    MODES: ClassVar = {
+        "intent": IntentScreen,
+        "concepts": ConceptsScreen,
+        "dataset": DatasetScreen,
+        "train": _train_screen,
+        "generate": GenerateScreen,
+    }
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1,question_mark", "help", "Help", id="app.help", tooltip="List every key of this screen"),
+        Binding("1,f2", "show_screen('intent')", "Intent", id="screen.intent",
+                tooltip="Say what to keep, modify and delete"),
+        Binding("2,f3", "show_screen('concepts')", "Concepts", id="screen.concepts",
+                tooltip="Edit concepts, compare spec versions, run detection"),
+        Binding("3,f4", "show_screen('dataset')", "Dataset", id="screen.dataset",
+                tooltip="Images, masks and captions"),
+        Binding("4,f5", "show_screen('train')", "Train", id="screen.train",
+                tooltip="Settings, start/stop, loss and samples"),
+        Binding("5,f6", "show_screen('generate')", "Generate", id="screen.generate",
+                tooltip="Base and LoRA side by side with the same seed"),
+        Binding("ctrl+o", "open_project", "Open project", id="app.open", show=False,
+                tooltip="Open or create another project"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs keep running)"),
+    ]
+
+    def __init__(self, project_path: Path | None = None, readonly: bool = False) -> None:
+        super().__init__()
+        self.project: ProjectView | None = None
+        self.readonly = readonly
+        self.settings: UiSettings = UiSettings()
+        self._initial_path = project_path
+        self._event_tails: dict[str, JsonlTail] = {}
+        self._run_states: dict[str, RunState] = {}
+        self._too_small = False
+
+    # --- lifecycle -----------------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen:
+        return OpenProjectScreen()
+
+    def on_mount(self) -> None:
+        if self._initial_path is not None:
+            self.open_project(self._initial_path)
+        self.check_size()
+
+    def open_project(self, path: Path) -> None:
+        """Show ``path`` in the app: restore the last screen and selection saved in the project."""
+        self.project = ProjectView(Path(path), readonly=self.readonly)
+        self.settings, warning = load_settings(self.project.root)
+        if warning:
+            self.notify(warning, severity="warning")
+        self.sub_title = str(self.project.name) + (" (read-only)" if self.readonly else "")
+        self._prime_event_tails()
+        self.set_interval(self.settings.poll_seconds, self.poll_runs, name="poll-runs")
+        state = self.project.load_ui_state()
+        screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
+        self.switch_mode(screen)
+
+    def ui_state(self) -> dict:
+        """Last screen and each visited screen's selection, saved in the project on switch and quit."""
+        state = self.project.load_ui_state() if self.project else {}
+        state["screen"] = self.current_mode if self.current_mode in SCREENS_IN_ORDER else state.get("screen")
+        selections = state.setdefault("selection", {})
+        for mode, stack in self._screen_stacks.items():
+            if mode in SCREENS_IN_ORDER and stack:
+                getter = getattr(stack[0], "selection_state", None)
+                try:
+                    if getter is not None:
+                        selections[mode] = getter()
+                except NoMatches:
+                    pass  # the screen is still composing; keep what was saved before
+        return state
+
+    def save_ui_state(self) -> None:
+        if self.project is not None:
+            try:
+                self.project.save_ui_state(self.ui_state())
+            except OSError as exc:
+                self.notify(f"Could not save the screen you were on: {exc}", severity="warning")
+
+    def saved_selection(self, mode: str) -> dict:
+        if self.project is None:
+            return {}
+        value = self.project.load_ui_state().get("selection", {}).get(mode, {})
+        return value if isinstance(value, dict) else {}
+
+    async def action_quit(self) -> None:
+        self.save_ui_state()
+        self.exit(0)
+
+    # --- actions -------------------------------------------------------------------------------------
+    def action_show_screen(self, mode: str) -> None:
+        if self.project is None:
+            self.notify("Open or create a project first.", severity="warning")
+            return
+        if self._too_small or self.current_mode == mode:
+            return
+        self.switch_mode(mode)
+        self.save_ui_state()
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_open_project(self) -> None:
+        self.save_ui_state()
+        self.switch_mode("_default")
+
+    # --- terminal size -------------------------------------------------------------------------------
+    def on_resize(self, event: events.Resize) -> None:
+        self.check_size()
+
+    def check_size(self) -> None:
+        width, height = self.size
+        small = width < self.settings.min_width or height < self.settings.min_height
+        if small and not self._too_small:
+            self._too_small = True
+            self.push_screen(TooSmallScreen(self.settings.min_width, self.settings.min_height))
+        elif not small and self._too_small:
+            self._too_small = False
+            if isinstance(self.screen, TooSmallScreen):
+                self.pop_screen()
+
+    # --- job notifications ---------------------------------------------------------------------------
+    def _prime_event_tails(self) -> None:
+        """Start tailing every run at its current end, so only new events become notifications."""
+        self._event_tails.clear()
+        self._run_states.clear()
+        if self.project is None:
+            return
+        for run in self.project.runs():
+            tail = run.events_tail()
+            tail.read_new()
+            self._event_tails[run.name] = tail
+            self._run_states[run.name] = run.state()
+
+    def poll_runs(self) -> None:
+        if self.project is None:
+            return
+        for run in self.project.runs():
+            tail = self._event_tails.setdefault(run.name, run.events_tail())
+            for event in tail.read_new():
+                kind = str(event.get("kind", ""))
+                if kind in NOTIFY_KINDS and kind != "metrics":
+                    message = str(event.get("message") or event.get("step") or "")
+                    severity = "error" if kind in {"error", "failed"} else "information"
+                    self.notify(f"{run.name}: {kind} {message}".strip(), severity=severity)
+            state = run.state()
+            before = self._run_states.get(run.name)
+            self._run_states[run.name] = state
+            if before is not None and before is not state and state is RunState.CRASHED:
+                self.notify(
+                    f"{run.name}: the worker died; open Train (4) and press r to resume from the last checkpoint.",
+                    severity="error",
+                    timeout=30,
+                )

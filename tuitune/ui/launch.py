@@ -1,0 +1,48 @@
+"""Start the Textual app: find the project folder, then run ``TuituneApp`` in this terminal."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+PROJECT_FILE = "project.toml"
+
+
+def find_project(start: Path) -> Path | None:
+    """The project folder holding ``start`` (the folder itself or a parent), if any."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_FILE).is_file():
+            return folder
+    return None
+
+
+def run_app(project_path: Path | None, readonly: bool = False) -> int:
+    """Open the app on ``project_path`` (or the open/new screen when None); returns the exit code."""
+    from tuitune.cli import UserError
+
+    if project_path is not None:
+        project_path = Path(project_path).expanduser().resolve()
+        if not (project_path / PROJECT_FILE).is_file():
+            raise UserError(
+                f"{project_path} is not a tuitune project (no {PROJECT_FILE}); "
+                "run `tuitune new PATH` to make one or open the folder that holds project.toml."
+            )
+    # Importing the image widgets queries the terminal, which must happen before Textual takes it over.
+    import textual_image.widget  # noqa: F401
+
+    from tuitune.ui.app import TuituneApp
+
+    app = TuituneApp(project_path=project_path, readonly=readonly)
+    app.run()
+    return int(app.return_code or 0)
+
+
+def open_here(args: argparse.Namespace) -> int:
+    return run_app(find_project(Path.cwd()))
+
+
+def open_from_args(args: argparse.Namespace) -> int:
+    if args.path is None:
+        return run_app(find_project(Path.cwd()), readonly=args.readonly)
+    return run_app(Path(args.path), readonly=args.readonly)

@@ -1,0 +1,180 @@
+"""The UI's read side of a project folder: items, masks, runs and generations as files on disk.
+
+Everything here is cheap and import-light (no torch): the app calls it from thread workers and timers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tuitune import atomic
+from tuitune.jobs.rundir import RunDir, RunState
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
+UI_STATE_FILE = "ui_state.json"
+
+
+@dataclass
+class DatasetItem:
+    """One training image and what belongs to it on disk."""
+
+    path: Path
+    stem: str
+    caption: str = ""
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@dataclass
+class ProjectView:
+    """A project folder seen by the app; every method reads the disk afresh."""
+
+    root: Path
+    readonly: bool = False
+    _items: list[DatasetItem] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+
+    @property
+    def name(self) -> str:
+        return self.root.name
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    @property
+    def masks_dir(self) -> Path:
+        return self.root / "masks"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.root / "runs"
+
+    @property
+    def generations_dir(self) -> Path:
+        return self.root / "generations"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    # --- dataset -----------------------------------------------------------------------------------
+    def items(self, refresh: bool = False) -> list[DatasetItem]:
+        """The dataset's items (``dataset.json``); without one, the images under ``images/`` by name."""
+        if self._items is not None and not refresh:
+            return self._items
+        from tuitune.data.dataset import DATASET_FILE, Dataset
+
+        found: list[DatasetItem] = []
+        if (self.root / DATASET_FILE).is_file():
+            dataset = Dataset(self.root)
+            for item in dataset.items():
+                found.append(DatasetItem(path=dataset.image_path(item), stem=item.stem, caption=item.caption))
+        elif self.images_dir.is_dir():
+            with os.scandir(self.images_dir) as entries:
+                names = sorted(e.name for e in entries if e.is_file())
+            for name in names:
+                path = self.images_dir / name
+                if path.suffix.lower() in IMAGE_SUFFIXES:
+                    found.append(DatasetItem(path=path, stem=path.stem, caption=_sidecar_caption(path)))
+        self._items = found
+        return found
+
+    def save_caption(self, item: DatasetItem, caption: str) -> None:
+        """Store an edited caption where the dataset keeps captions (``dataset.json`` or ``<stem>.txt``)."""
+        from tuitune.data.dataset import DATASET_FILE, Dataset
+
+        caption = " ".join(caption.split())
+        if (self.root / DATASET_FILE).is_file():
+            dataset = Dataset(self.root)
+            items = dataset.items()
+            for stored in items:
+                if stored.stem == item.stem:
+                    stored.caption = caption
+            dataset.save_items(items)
+        else:
+            atomic.write_text(item.path.with_suffix(".txt"), caption + "\n")
+        item.caption = caption
+
+    def masks_index(self) -> dict:
+        from tuitune.data.dataset import Dataset
+
+        return Dataset(self.root).masks_index()
+
+    def set_instance_accepted(self, stem: str, concept: str, index: int, accepted: bool) -> None:
+        """Accept or reject one detected instance in the masks index."""
+        from tuitune.data.dataset import Dataset
+
+        dataset = Dataset(self.root)
+        masks = dataset.masks_index()
+        instances = masks.get(stem, {}).get(concept, {}).get("instances", [])
+        if not 0 <= index < len(instances):
+            raise IndexError(f"{stem} has no instance {index + 1} of {concept}")
+        instances[index]["accepted"] = accepted
+        dataset.save_masks_index(masks)
+
+    def masks(self, item: DatasetItem) -> dict[str, Path]:
+        """Concept name -> mask PNG for one item (``masks/<stem>/<concept>.png``)."""
+        folder = self.masks_dir / item.stem
+        if not folder.is_dir():
+            return {}
+        return {p.stem: p for p in sorted(folder.glob("*.png"))}
+
+    # --- runs ----------------------------------------------------------------------------------------
+    def runs(self) -> list[RunDir]:
+        """Run directories, newest first (by name, which the runner makes sortable, then mtime)."""
+        if not self.runs_dir.is_dir():
+            return []
+        dirs = [p for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
+        dirs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
+        return [RunDir(p) for p in dirs]
+
+    def active_runs(self) -> list[RunDir]:
+        return [r for r in self.runs() if not r.state().is_final]
+
+    def run_state(self, run: RunDir) -> RunState:
+        return run.state()
+
+    # --- generations ---------------------------------------------------------------------------------
+    def generations(self) -> list[dict]:
+        """Saved generation records (``generations/*/record.json``), newest first."""
+        if not self.generations_dir.is_dir():
+            return []
+        records = []
+        for record_file in self.generations_dir.glob("*/record.json"):
+            try:
+                record = json.loads(record_file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError):
+                continue
+            if isinstance(record, dict):
+                record["_dir"] = str(record_file.parent)
+                records.append(record)
+        records.sort(key=lambda r: r.get("time", 0), reverse=True)
+        return records
+
+    # --- ui state ------------------------------------------------------------------------------------
+    def load_ui_state(self) -> dict:
+        try:
+            value = json.loads((self.cache_dir / UI_STATE_FILE).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return {}
+        return value if isinstance(value, dict) else {}
+
+    def save_ui_state(self, state: dict) -> None:
+        if self.readonly:
+            return
+        atomic.write_json(self.cache_dir / UI_STATE_FILE, state)
+
+
+def _sidecar_caption(path: Path) -> str:
+    try:
+        return path.with_suffix(".txt").read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError):
+        return ""

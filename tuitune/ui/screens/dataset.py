@@ -1,0 +1,256 @@
+"""Dataset screen: virtualised thumbnail grid, focused preview with mask overlay, caption editor, instances."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Input, Label, Static, TextArea
+
+from tuitune.ui.project_view import DatasetItem
+from tuitune.ui.screens.base import ProjectScreen
+from tuitune.ui.widgets.picture import Picture
+from tuitune.ui.widgets.thumb_grid import GridEntry, ThumbGrid
+
+
+def matches(item: DatasetItem, query: str, masks: dict, unreadable: set) -> bool:
+    """Filter words: plain text matches name or caption; ``mask:NAME`` needs that mask; ``unreadable``."""
+    for word in query.lower().split():
+        if word.startswith("mask:"):
+            wanted = word.removeprefix("mask:")
+            if not any(wanted in concept.lower() for concept in masks.get(item.stem, {})):
+                return False
+        elif word == "unreadable":
+            if item.path not in unreadable:
+                return False
+        elif word not in item.stem.lower() and word not in item.caption.lower():
+            return False
+    return True
+
+
+class DatasetScreen(ProjectScreen):
+    MODE = "dataset"
+    AUTO_FOCUS = "#dataset-grid"
+    BINDINGS = [
+        Binding("slash", "focus_filter", "Filter", id="dataset.filter",
+                tooltip="Filter by text, mask:NAME or unreadable"),
+        Binding("m", "next_mask", "Mask overlay", id="dataset.mask", tooltip="Cycle the mask overlay per concept"),
+        Binding("e", "edit_caption", "Edit caption", id="dataset.edit", tooltip="Edit the caption of this item"),
+        Binding("ctrl+s", "save_caption", "Save caption", id="dataset.save", tooltip="Save the edited caption"),
+        Binding("a", "accept_proposal", "Use proposal", id="dataset.proposal",
+                tooltip="Replace the caption with the optimiser's proposal"),
+        Binding("i", "toggle_instance", "Accept/reject", id="dataset.instance",
+                tooltip="Accept or reject the highlighted detected instance"),
+        Binding("escape", "focus_grid", "Grid", id="dataset.grid", show=False, tooltip="Back to the grid"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: list[DatasetItem] = []
+        self.shown: list[DatasetItem] = []
+        self.masks_index: dict = {}
+        self.overlay: int = -1  # index into the current item's concepts; -1 = no overlay
+        self.query_text = ""
+
+    def body(self) -> ComposeResult:
+        with Horizontal(id="dataset-body"):
+            with Vertical(id="dataset-left"):
+                yield Input(placeholder="/ filter: text, mask:NAME, unreadable", id="dataset-filter")
+                yield ThumbGrid(id="dataset-grid")
+                yield Static("", id="dataset-count")
+            with Vertical(id="dataset-right"):
+                yield Picture(self.app.settings.image_protocol, id="dataset-preview")  # type: ignore[attr-defined]
+                yield Static("", id="dataset-info")
+                yield Label("Caption (e to edit, ctrl+s to save)", classes="pane-title")
+                yield TextArea(id="dataset-caption", soft_wrap=True, show_line_numbers=False)
+                yield Static("", id="dataset-proposal")
+                yield DataTable(id="dataset-instances", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#dataset-instances", DataTable).add_columns("concept", "#", "score", "accepted")
+        saved = self.saved_selection()
+        self.query_text = str(saved.get("filter", ""))
+        self.query_one("#dataset-filter", Input).value = self.query_text
+        self._load(saved.get("stem"))
+
+    def selection_state(self) -> dict:
+        item = self.current
+        return {"stem": item.stem if item else None, "filter": self.query_text}
+
+    @work(thread=True, exclusive=True, group="dataset-load")
+    def _load(self, stem: str | None) -> None:
+        items = self.project.items(refresh=True)
+        try:
+            masks = self.project.masks_index()
+        except (OSError, ValueError):
+            masks = {}
+        self.app.call_from_thread(self._loaded, items, masks, stem)
+
+    def _loaded(self, items: list[DatasetItem], masks: dict, stem: str | None) -> None:
+        self.items = items
+        self.masks_index = masks
+        self._apply_filter(stem)
+        self.query_one("#dataset-grid", ThumbGrid).focus()
+
+    def _apply_filter(self, stem: str | None = None) -> None:
+        grid = self.query_one("#dataset-grid", ThumbGrid)
+        unreadable = set(grid.unreadable)
+        self.shown = [i for i in self.items if matches(i, self.query_text, self.masks_index, unreadable)]
+        entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.shown]
+        cursor = next((n for n, i in enumerate(self.shown) if i.stem == stem), 0)
+        grid.set_entries(entries, cursor=cursor)
+        self._update_count()
+        if not self.shown:
+            self._show(None)
+
+    def _update_count(self) -> None:
+        grid = self.query_one("#dataset-grid", ThumbGrid)
+        text = f"{len(self.shown)} of {len(self.items)} items"
+        if grid.unreadable:
+            names = ", ".join(p.name for p in list(grid.unreadable)[:3])
+            text += f" · {len(grid.unreadable)} unreadable: {names}"
+        self.query_one("#dataset-count", Static).update(text)
+
+    def _badge(self, item: DatasetItem) -> str:
+        count = len(self.masks_index.get(item.stem, {}))
+        return f"{count}m" if count else ""
+
+    @property
+    def current(self) -> DatasetItem | None:
+        grid = self.query_one("#dataset-grid", ThumbGrid)
+        return self.shown[grid.cursor] if 0 <= grid.cursor < len(self.shown) else None
+
+    @on(ThumbGrid.Highlighted)
+    def _highlighted(self, event: ThumbGrid.Highlighted) -> None:
+        self.overlay = -1
+        self._show(self.current)
+        self._update_count()
+
+    @on(ThumbGrid.Unreadable)
+    def _unreadable(self) -> None:
+        self._update_count()
+
+    def _concepts(self, item: DatasetItem) -> list[str]:
+        return sorted(set(self.masks_index.get(item.stem, {})) | set(self.project.masks(item)))
+
+    def _show(self, item: DatasetItem | None) -> None:
+        preview = self.query_one("#dataset-preview", Picture)
+        info = self.query_one("#dataset-info", Static)
+        caption = self.query_one("#dataset-caption", TextArea)
+        table = self.query_one("#dataset-instances", DataTable)
+        table.clear()
+        if item is None:
+            preview.show(None, caption="no items match" if self.items else "no images in this project yet")
+            info.update("")
+            caption.load_text("")
+            return
+        concepts = self._concepts(item)
+        overlay_name = concepts[self.overlay] if 0 <= self.overlay < len(concepts) else None
+        overlay_path = self.project.masks(item).get(overlay_name) if overlay_name else None
+        preview.show(item.path, overlay=overlay_path)
+        mask_text = ", ".join(f"[b]{c}[/b]" if c == overlay_name else c for c in concepts) or "none"
+        info.update(f"{item.path.name} · masks: {mask_text}" + (" (m: overlay)" if concepts else ""))
+        caption.load_text(item.caption)
+        self.query_one("#dataset-proposal", Static).update(self._proposal_text(item))
+        for concept, entry in sorted(self.masks_index.get(item.stem, {}).items()):
+            for n, inst in enumerate(entry.get("instances", []) if isinstance(entry, dict) else []):
+                score = inst.get("similarity", inst.get("score"))
+                table.add_row(concept, str(n + 1), f"{score:.2f}" if isinstance(score, float) else "",
+                              "yes" if inst.get("accepted", True) else "no", key=f"{concept}\x00{n}")
+
+    def _proposal(self, item: DatasetItem) -> str | None:
+        try:
+            from tuitune.intent.captions import optimise_caption  # type: ignore[import-not-found]
+            from tuitune.ui.intent_store import load_dialogue
+        except ImportError:
+            return None
+        dialogue = load_dialogue(self.project.root)
+        if dialogue is None or dialogue.current is None:
+            return None
+        return optimise_caption(item.caption, dialogue.current)
+
+    def _proposal_text(self, item: DatasetItem) -> str:
+        proposal = self._proposal(item)
+        if proposal is None:
+            return "Proposal: none (state an intent on the Intent screen first)."
+        if proposal == item.caption:
+            return "Proposal: same as the caption."
+        return f"Proposal (a to use): {proposal}"
+
+    # --- actions -------------------------------------------------------------------------------------
+    def action_focus_filter(self) -> None:
+        self.query_one("#dataset-filter", Input).focus()
+
+    def action_focus_grid(self) -> None:
+        self.query_one("#dataset-grid", ThumbGrid).focus()
+
+    @on(Input.Submitted, "#dataset-filter")
+    @on(Input.Changed, "#dataset-filter")
+    def _filter_changed(self, event: Input.Changed | Input.Submitted) -> None:
+        if event.value == self.query_text and isinstance(event, Input.Changed):
+            return
+        self.query_text = event.value
+        current = self.current
+        self._apply_filter(current.stem if current else None)
+        if isinstance(event, Input.Submitted):
+            self.action_focus_grid()
+
+    def action_next_mask(self) -> None:
+        item = self.current
+        if item is None:
+            return
+        concepts = self._concepts(item)
+        if not concepts:
+            self.notify("This item has no masks yet; run detection from the Concepts screen.", severity="warning")
+            return
+        self.overlay = self.overlay + 1 if self.overlay + 1 < len(concepts) else -1
+        self._show(item)
+
+    def action_edit_caption(self) -> None:
+        self.query_one("#dataset-caption", TextArea).focus()
+
+    def action_save_caption(self) -> None:
+        item = self.current
+        if item is None:
+            return
+        if self.app.readonly:  # type: ignore[attr-defined]
+            self.notify("The project is open read-only; the caption was not saved.", severity="warning")
+            return
+        text = self.query_one("#dataset-caption", TextArea).text
+        try:
+            self.project.save_caption(item, text)
+        except OSError as exc:
+            self.notify(f"Could not save the caption: {exc}", severity="error")
+            return
+        self.notify(f"Saved the caption of {item.stem}.")
+        self.action_focus_grid()
+
+    def action_accept_proposal(self) -> None:
+        item = self.current
+        proposal = self._proposal(item) if item else None
+        if item is None or proposal is None:
+            self.notify("There is no proposal for this item.", severity="warning")
+            return
+        self.query_one("#dataset-caption", TextArea).load_text(proposal)
+        self.action_save_caption()
+
+    def action_toggle_instance(self) -> None:
+        item = self.current
+        table = self.query_one("#dataset-instances", DataTable)
+        if item is None or table.row_count == 0:
+            self.notify("This item has no detected instances.", severity="warning")
+            return
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
+        concept, _, index = key.partition("\x00")
+        entry = self.masks_index.get(item.stem, {}).get(concept, {})
+        instance = entry.get("instances", [])[int(index)]
+        accepted = not instance.get("accepted", True)
+        try:
+            self.project.set_instance_accepted(item.stem, concept, int(index), accepted)
+        except (OSError, IndexError) as exc:
+            self.notify(f"Could not change the instance: {exc}", severity="error")
+            return
+        instance["accepted"] = accepted
+        self._show(item)
+        table.move_cursor(row=min(table.row_count - 1, table.cursor_row))

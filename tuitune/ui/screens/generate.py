@@ -1,0 +1,179 @@
+"""Generate screen: prompt and settings, base and LoRA side by side with the same seed, saved history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Button, DataTable, Input, Label, Select
+
+from tuitune.ui.screens.base import ProjectScreen
+from tuitune.ui.widgets.picture import Picture
+
+NUMBER_FIELDS = (("seed", "0", int), ("steps", "20", int), ("guidance", "5.0", float), ("lora_scale", "1.0", float))
+
+
+def checkpoint_choices(project_root: Path) -> list[tuple[str, str]]:
+    """(label, path) of every LoRA in the project's runs: final files and complete checkpoints."""
+    from tuitune.jobs.queue import run_dirs
+
+    choices: list[tuple[str, str]] = []
+    for run in reversed(run_dirs(project_root / "runs")):
+        if run.lora_path.is_file():
+            choices.append((f"{run.name} (final)", str(run.lora_path)))
+        for step in reversed(run.checkpoint_steps()):
+            choices.append((f"{run.name} step {step}", str(run.checkpoint_dir(step))))
+    return choices
+
+
+class GenerateScreen(ProjectScreen):
+    MODE = "generate"
+    AUTO_FOCUS = "#gen-history"
+    BINDINGS = [
+        Binding("ctrl+g", "generate", "Generate", id="generate.run",
+                tooltip="Make base and LoRA images with the same seed (a generate job)"),
+        Binding("ctrl+h", "focus_history", "History", id="generate.history", tooltip="Browse past generations"),
+        Binding("ctrl+e", "focus_prompt", "Prompt", id="generate.prompt", tooltip="Edit the prompt"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[dict] = []
+
+    def body(self) -> ComposeResult:
+        protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
+        with Horizontal(id="generate-body"):
+            with VerticalScroll(id="generate-form"):
+                yield Label("Prompt")
+                yield Input(id="gen-prompt", placeholder="a photo of zxq")
+                yield Label("Negative")
+                yield Input(id="gen-negative")
+                for name, default, _ in NUMBER_FIELDS:
+                    yield Label(name.replace("_", " "))
+                    yield Input(default, id=f"gen-{name}")
+                yield Label("LoRA")
+                yield Select([], id="gen-lora", prompt="no LoRA found")
+                yield Button("Generate (ctrl+g)", id="gen-run", variant="primary")
+            with Vertical(id="generate-main"):
+                with Horizontal(id="generate-pair"):
+                    yield Picture(protocol, id="gen-base")
+                    yield Picture(protocol, id="gen-lora-image")
+                yield Label("History", classes="pane-title")
+                yield DataTable(id="gen-history", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.query_one("#gen-history", DataTable).add_columns("id", "prompt", "seed", "lora")
+        choices = checkpoint_choices(self.project.root)
+        select = self.query_one("#gen-lora", Select)
+        select.set_options(choices)
+        if choices:
+            select.value = choices[0][1]
+        self.reload_history(self.saved_selection().get("record"))
+        self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
+
+    def selection_state(self) -> dict:
+        record = self.current_record()
+        return {"record": record.get("id")} if record else {}
+
+    def _poll_history(self) -> None:
+        from tuitune.generate.record import list_generations
+
+        if len(list_generations(self.project.generations_dir)) != len(self.records):
+            current = self.current_record()
+            self.reload_history(current.get("id") if current else None)
+
+    def reload_history(self, select_id: str | None = None) -> None:
+        from tuitune.generate.record import list_generations
+
+        self.records = list_generations(self.project.generations_dir)
+        table = self.query_one("#gen-history", DataTable)
+        table.clear()
+        for record in self.records:
+            params = record.get("params", {})
+            lora = Path(record["lora"]).name if record.get("lora") else "-"
+            table.add_row(str(record.get("id")), str(params.get("prompt", ""))[:40], str(params.get("seed", "")),
+                          lora, key=str(record.get("id")))
+        ids = [str(r.get("id")) for r in self.records]
+        if select_id in ids:
+            table.move_cursor(row=ids.index(select_id), animate=False)
+        self._show_record(self.current_record())
+
+    def current_record(self) -> dict | None:
+        table = self.query_one("#gen-history", DataTable)
+        return self.records[table.cursor_row] if 0 <= table.cursor_row < len(self.records) else None
+
+    @on(DataTable.RowHighlighted, "#gen-history")
+    def _highlighted(self) -> None:
+        self._show_record(self.current_record())
+
+    def _show_record(self, record: dict | None) -> None:
+        base = self.query_one("#gen-base", Picture)
+        lora = self.query_one("#gen-lora-image", Picture)
+        if record is None:
+            base.show(None, caption="base: nothing generated yet")
+            lora.show(None, caption="LoRA: press ctrl+g")
+            return
+        images = record.get("images", {})
+        seed = record.get("params", {}).get("seed")
+        folder = self.project.generations_dir
+        base.show(folder / images["base"] if "base" in images else None, caption=f"base · seed {seed}")
+        lora.show(folder / images["lora"] if "lora" in images else None, caption=f"LoRA · seed {seed}")
+
+    # --- actions -------------------------------------------------------------------------------------
+    def form_params(self) -> dict:
+        """The form as generation parameters, validated; a bad field raises ValueError with one sentence."""
+        from pydantic import ValidationError
+
+        from tuitune.generate.params import GenerationParams
+
+        values: dict = {
+            "prompt": self.query_one("#gen-prompt", Input).value.strip(),
+            "negative": self.query_one("#gen-negative", Input).value.strip(),
+        }
+        if not values["prompt"]:
+            raise ValueError("Type a prompt first.")
+        for name, _, kind in NUMBER_FIELDS:
+            raw = self.query_one(f"#gen-{name}", Input).value.strip()
+            try:
+                values[name] = kind(raw)
+            except ValueError:
+                raise ValueError(f"{name.replace('_', ' ')} must be a number, not {raw!r}.") from None
+        try:
+            return GenerationParams.model_validate(values).model_dump()
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            raise ValueError(f"{'.'.join(map(str, err['loc']))}: {err['msg']}.") from None
+
+    @on(Button.Pressed, "#gen-run")
+    def action_generate(self) -> None:
+        if self.app.readonly:  # type: ignore[attr-defined]
+            self.notify("The project is open read-only; generations are saved in it.", severity="warning")
+            return
+        try:
+            params = self.form_params()
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        lora = self.query_one("#gen-lora", Select).value
+        if not isinstance(lora, str):
+            self.notify("There is no LoRA to compare yet: train one on the Train screen (4).", severity="warning")
+            return
+        self._submit(params, lora)
+
+    @work(thread=True, exclusive=True, group="generate-submit")
+    def _submit(self, params: dict, lora: str) -> None:
+        from tuitune.jobs.queue import submit
+
+        config = {"generate": {**params, "lora": lora, "project": str(self.project.root),
+                               "output": str(self.project.generations_dir)}}
+        run = submit(self.project.runs_dir, "generate", config)
+        self.app.call_from_thread(self.notify, f"Generating as {run.name}; the pair appears here when it is done.")
+
+    def action_focus_history(self) -> None:
+        self.query_one("#gen-history", DataTable).focus()
+
+    def action_focus_prompt(self) -> None:
+        self.query_one("#gen-prompt", Input).focus()

@@ -1,0 +1,93 @@
+"""One image shown with the chosen terminal protocol; an unreadable file becomes a labelled placeholder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image as PILImage
+from textual.app import ComposeResult
+from textual.containers import Container
+from textual.widgets import Static
+
+
+def image_widget_class(protocol: str) -> type:
+    """The textual-image widget for ``protocol``; "auto" is what the terminal answered at start-up."""
+    from textual_image import widget as tiw
+
+    return {
+        "kitty": tiw.TGPImage,
+        "sixel": tiw.SixelImage,
+        "halfcell": tiw.HalfcellImage,
+        "unicode": tiw.UnicodeImage,
+    }.get(protocol, tiw.Image)
+
+
+def load_rgb(path: Path, overlay: Path | None = None) -> PILImage.Image:
+    """The image as RGB; with ``overlay`` (a white-on-black mask) the masked part is tinted red."""
+    with PILImage.open(path) as img:
+        rgb = img.convert("RGB")
+    if overlay is not None:
+        with PILImage.open(overlay) as mask_file:
+            mask = mask_file.convert("L").resize(rgb.size)
+        tint = PILImage.new("RGB", rgb.size, (255, 40, 40))
+        blended = PILImage.blend(rgb, tint, 0.55)
+        rgb = PILImage.composite(blended, rgb, mask)
+    return rgb
+
+
+class Picture(Container):
+    """Shows ``path`` (optionally with a mask overlay); says why when it cannot."""
+
+    DEFAULT_CSS = """
+    Picture { height: 1fr; width: 1fr; }
+    Picture > .picture-image { width: auto; height: 1fr; }
+    Picture > .picture-missing { color: $text-muted; }
+    """
+
+    def __init__(self, protocol: str = "auto", *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.protocol = protocol
+        self.path: Path | None = None
+        self.error: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("no image", classes="picture-missing")
+
+    def show(self, path: Path | None, overlay: Path | None = None, caption: str = "") -> None:
+        self.path = path
+        self.error = None
+        self.remove_children()
+        if path is None:
+            self.mount(Static(caption or "no image", classes="picture-missing"))
+            return
+        try:
+            rgb = load_rgb(path, overlay)
+        except (OSError, ValueError) as exc:
+            self.error = f"cannot read {path.name}: {exc.__class__.__name__}"
+            self.mount(Static(f"✗ {self.error}", classes="picture-missing"))
+            return
+        self.show_image(rgb, caption)
+
+    def show_image(self, rgb: PILImage.Image, caption: str = "") -> None:
+        """Show an already-decoded picture (e.g. with regions drawn on it)."""
+        self.remove_children()
+        self.mount(image_widget_class(self.protocol)(rgb, classes="picture-image"))
+        if caption:
+            self.mount(Static(caption, classes="picture-caption"))
+
+
+def draw_regions(rgb: PILImage.Image, boxes: list[tuple[int, tuple[float, float, float, float]]]) -> PILImage.Image:
+    """A copy of ``rgb`` with each numbered box outlined and its number written in its corner."""
+    from PIL import ImageDraw
+
+    out = rgb.copy()
+    draw = ImageDraw.Draw(out)
+    stroke = max(1, min(out.size) // 64)
+    palette = [(255, 220, 0), (0, 220, 255), (255, 80, 200), (120, 255, 80)]
+    for number, (x0, y0, x1, y1) in boxes:
+        colour = palette[(number - 1) % len(palette)]
+        draw.rectangle((x0, y0, x1, y1), outline=colour, width=stroke)
+        label = f"[{number}]"
+        draw.rectangle((x0, y0, x0 + 7 * len(label), y0 + 12), fill=(0, 0, 0))
+        draw.text((x0 + 1, y0), label, fill=colour)
+    return out

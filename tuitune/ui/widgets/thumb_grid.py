@@ -1,0 +1,216 @@
+"""A virtualised grid of half-cell thumbnails: only the rows on screen are drawn, thumbnails load in a thread.
+
+Ten thousand items cost ten thousand small records, not ten thousand widgets: each visible line is built
+from cached per-thumbnail strips (an LRU), and missing thumbnails are decoded by one worker at a time.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import events, work
+from textual.binding import Binding
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+CELL_WIDTH = 16  # 14 image columns + 2 gap
+IMAGE_WIDTH = 14
+IMAGE_ROWS = 6  # 12 pixels tall with half cells
+CELL_HEIGHT = IMAGE_ROWS + 1  # + the label line
+CACHE_SIZE = 600
+
+
+@dataclass
+class GridEntry:
+    path: Path
+    label: str
+    badge: str = ""  # a short mark shown before the label ("✓", "2m"...)
+
+
+class ThumbGrid(ScrollView, can_focus=True):
+    """Arrow keys move the cursor; Enter selects. Posts ``Highlighted`` with the item index."""
+
+    BINDINGS = [
+        Binding("left", "move(-1, 0)", "Left", show=False),
+        Binding("right", "move(1, 0)", "Right", show=False),
+        Binding("up", "move(0, -1)", "Up", show=False),
+        Binding("down", "move(0, 1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "jump(0)", "First", show=False),
+        Binding("end", "jump(-1)", "Last", show=False),
+    ]
+
+    cursor: reactive[int] = reactive(0, always_update=True)
+
+    class Highlighted(Message):
+        def __init__(self, grid: ThumbGrid, index: int) -> None:
+            super().__init__()
+            self.grid = grid
+            self.index = index
+
+    class Unreadable(Message):
+        """A thumbnail could not be decoded; ``grid.unreadable`` names every such file and why."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.entries: list[GridEntry] = []
+        self._cache: OrderedDict[Path, list[list[Segment]] | None] = OrderedDict()
+        self._wanted: dict[Path, None] = {}
+        self.unreadable: dict[Path, str] = {}
+        self.loads = 0  # thumbnails decoded so far (for tests and the benchmark)
+
+    # --- data ----------------------------------------------------------------------------------------
+    def set_entries(self, entries: list[GridEntry], cursor: int = 0) -> None:
+        self.entries = entries
+        self._update_virtual_size()
+        self.cursor = max(0, min(cursor, len(entries) - 1))
+        self.refresh()
+
+    @property
+    def columns(self) -> int:
+        return max(1, self.scrollable_content_region.width // CELL_WIDTH)
+
+    def _update_virtual_size(self) -> None:
+        rows = (len(self.entries) + self.columns - 1) // self.columns
+        self.virtual_size = Size(self.columns * CELL_WIDTH, rows * CELL_HEIGHT)
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._update_virtual_size()
+        self._scroll_cursor_into_view()
+
+    @property
+    def pending(self) -> int:
+        return len(self._wanted)
+
+    # --- cursor --------------------------------------------------------------------------------------
+    def watch_cursor(self, old: int, new: int) -> None:
+        self._scroll_cursor_into_view()
+        self.refresh()
+        if self.entries:
+            self.post_message(self.Highlighted(self, new))
+
+    def _scroll_cursor_into_view(self) -> None:
+        if not self.entries:
+            return
+        row = self.cursor // self.columns
+        self.scroll_to_region(Region(0, row * CELL_HEIGHT, CELL_WIDTH, CELL_HEIGHT), animate=False, immediate=True)
+
+    def action_move(self, dx: int, dy: int) -> None:
+        if self.entries:
+            target = self.cursor + dx + dy * self.columns
+            self.cursor = max(0, min(len(self.entries) - 1, target))
+
+    def action_page(self, direction: int) -> None:
+        rows = max(1, self.scrollable_content_region.height // CELL_HEIGHT)
+        self.action_move(0, direction * rows)
+
+    def action_jump(self, index: int) -> None:
+        if self.entries:
+            self.cursor = index % len(self.entries)
+
+    def on_click(self, event: events.Click) -> None:
+        offset = event.get_content_offset(self)
+        if offset is None:
+            return
+        col = offset.x // CELL_WIDTH
+        row = (offset.y + int(self.scroll_offset.y)) // CELL_HEIGHT
+        index = row * self.columns + col
+        if col < self.columns and index < len(self.entries):
+            self.cursor = index
+
+    # --- drawing -------------------------------------------------------------------------------------
+    def render_line(self, y: int) -> Strip:
+        width = self.scrollable_content_region.width
+        absolute = y + int(self.scroll_offset.y)
+        row, line = divmod(absolute, CELL_HEIGHT)
+        segments: list[Segment] = []
+        for col in range(self.columns):
+            index = row * self.columns + col
+            if index >= len(self.entries):
+                break
+            segments.extend(self._cell_line(index, line))
+        strip = Strip(segments)
+        return strip.extend_cell_length(width).crop(0, width)
+
+    def _cell_line(self, index: int, line: int) -> list[Segment]:
+        entry = self.entries[index]
+        gap = Segment("  ")
+        if line == IMAGE_ROWS:
+            style = Style(reverse=True, bold=True) if index == self.cursor else Style(dim=False)
+            text = (entry.badge + " " if entry.badge else "") + entry.label
+            return [Segment(text[:IMAGE_WIDTH].ljust(IMAGE_WIDTH), style), gap]
+        lines = self._thumbnail(entry.path)
+        if lines is None:
+            if entry.path in self.unreadable:
+                label = "✗ unreadable" if line == IMAGE_ROWS // 2 else ""
+                return [Segment(label.center(IMAGE_WIDTH), Style(color="red")), gap]
+            return [Segment(("…" if line == IMAGE_ROWS // 2 else "").center(IMAGE_WIDTH)), gap]
+        return [*lines[line], gap]
+
+    def _thumbnail(self, path: Path) -> list[list[Segment]] | None:
+        if path in self._cache:
+            self._cache.move_to_end(path)
+            return self._cache[path]
+        if path not in self.unreadable and path not in self._wanted:
+            self._wanted[path] = None
+            self.call_after_refresh(self._load_wanted)
+        return None
+
+    @work(thread=True, exclusive=True, group="thumb-grid")
+    def _load_wanted(self) -> None:
+        while self._wanted:
+            path = next(iter(self._wanted))
+            try:
+                lines = half_cell_lines(path, IMAGE_WIDTH, IMAGE_ROWS)
+                error = None
+            except Exception as exc:  # any decode failure is the file's problem, shown as a placeholder
+                lines, error = None, f"{exc.__class__.__name__}: {exc}"
+            self.app.call_from_thread(self._store, path, lines, error)
+
+    def _store(self, path: Path, lines: list[list[Segment]] | None, error: str | None) -> None:
+        self._wanted.pop(path, None)
+        self.loads += 1
+        if error is not None:
+            self.unreadable[path] = error
+            self.post_message(self.Unreadable())
+        else:
+            self._cache[path] = lines
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        self.refresh()
+
+
+def half_cell_lines(path: Path, width: int, rows: int) -> list[list[Segment]]:
+    """``path`` letterboxed into ``width`` x ``rows`` cells, two pixels per cell (upper-half block)."""
+    from PIL import Image
+
+    with Image.open(path) as img:
+        img.draft("RGB", (width * 4, rows * 8))
+        rgb = img.convert("RGB")
+    rgb.thumbnail((width, rows * 2), Image.Resampling.BILINEAR)
+    canvas = Image.new("RGB", (width, rows * 2), (0, 0, 0))
+    canvas.paste(rgb, ((width - rgb.width) // 2, (rows * 2 - rgb.height) // 2))
+    pixels = canvas.load()
+    lines: list[list[Segment]] = []
+    for row in range(rows):
+        segments = []
+        for x in range(width):
+            top = pixels[x, row * 2]
+            bottom = pixels[x, row * 2 + 1]
+            segments.append(Segment("▀", Style.from_color(_color(top), _color(bottom))))
+        lines.append(segments)
+    return lines
+
+
+def _color(rgb: tuple[int, int, int]):
+    from rich.color import Color
+
+    return Color.from_rgb(*rgb[:3])
