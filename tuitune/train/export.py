@@ -1,0 +1,72 @@
+"""Write a trained LoRA as safetensors in diffusers/peft keys and in kohya keys (A1111, ComfyUI)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import save_file
+
+PREFIXES = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
+
+
+def peft_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The LoRA tensors of one adapted module in peft keys (``...to_q.lora_A.weight``)."""
+    from peft.utils import get_peft_model_state_dict
+
+    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(module).items()}
+
+
+def diffusers_state(parts: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor]:
+    """``{"unet": unet, "text_encoder": te}`` -> one dict with ``unet.``/``text_encoder.`` prefixed peft keys."""
+    state: dict[str, torch.Tensor] = {}
+    for prefix, module in parts.items():
+        for key, value in peft_state(module).items():
+            state[f"{prefix}.{key}"] = value
+    return state
+
+
+def kohya_state(diffusers_keys: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
+    """Rename peft keys to kohya's ``lora_unet_<module_path>.lora_down.weight`` form, with ``.alpha``."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in diffusers_keys.items():
+        prefix, _, rest = key.partition(".")
+        module_path, _, tail = rest.rpartition(".lora_")
+        if not module_path or prefix not in PREFIXES:
+            continue
+        name = f"{PREFIXES[prefix]}_{module_path.replace('.', '_')}"
+        kind = {"A.weight": "lora_down.weight", "B.weight": "lora_up.weight"}.get(tail)
+        if kind is None:
+            continue
+        out[f"{name}.{kind}"] = value
+        out[f"{name}.alpha"] = torch.tensor(float(alpha))
+    return out
+
+
+def save_lora(path: Path, parts: dict[str, torch.nn.Module], alpha: float, rank: int, kind: str,
+              kohya_path: Path | None = None) -> dict[str, torch.Tensor]:
+    """Write ``path`` (diffusers keys) and optionally ``kohya_path`` (kohya keys), each atomically."""
+    raw = diffusers_state(parts)
+    # Diffusers-keyed files carry no alpha (loaders assume alpha = rank): fold alpha/rank into lora_B.
+    scale = float(alpha) / float(rank)
+    state = {k: (v * scale if scale != 1.0 and ".lora_B." in k else v) for k, v in raw.items()}
+    meta = {"format": "pt", "tuitune_base_kind": kind, "lora_rank": str(rank), "lora_alpha": str(alpha)}
+    _atomic_save(state, path, meta)
+    if kohya_path is not None:
+        _atomic_save(kohya_state(raw, alpha), kohya_path,
+                     {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
+    return state
+
+
+def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        save_file(state, str(tmp), metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

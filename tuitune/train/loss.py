@@ -1,0 +1,109 @@
+"""The region-aware loss: loss-weight map W and preservation map P from masks, and the loss they define.
+
+``loss = Σ(W·(ε_θ−ε)²)/ΣW + λ·mean(P·(ε_θ−ε_base)²)`` per sample, with optional min-SNR weighting of the
+first term. With no maps it is exactly diffusers' plain ``F.mse_loss``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from tuitune.train.config import LossSection
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class LossParts:
+    total: torch.Tensor
+    masked: torch.Tensor  # the W-weighted denoising term (min-SNR weighted when enabled)
+    preserve: torch.Tensor  # mean(P·(ε_θ−ε_base)²), zero when λ = 0
+
+
+def needs_weight_map(loss: LossSection, any_masks: bool) -> bool:
+    """False when W would be 1 everywhere, so the plain mean is used (exact and cheaper)."""
+    return any_masks or loss.background_weight != 1.0
+
+
+def load_mask(path: Path, image_size: tuple[int, int], warnings: list[str] | None = None) -> np.ndarray:
+    """A boolean mask at the image's size: other sizes are resized (warned), grey values thresholded at 0.5."""
+    with Image.open(path) as img:
+        mask = img.convert("L")
+    if mask.size != image_size:
+        message = f"mask {path} is {mask.size[0]}x{mask.size[1]} but its image is {image_size[0]}x{image_size[1]}; resized."
+        log.warning(message)
+        if warnings is not None:
+            warnings.append(message)
+        mask = mask.resize(image_size, Image.BILINEAR)
+    return np.asarray(mask, dtype=np.uint8) >= 128
+
+
+def pixel_maps(masks: dict[str, np.ndarray], loss: LossSection, shape_hw: tuple[int, int]
+               ) -> tuple[np.ndarray, np.ndarray]:
+    """W and P at pixel level: inside masks the largest covering concept value, outside the background value."""
+    weight = np.full(shape_hw, -np.inf, np.float32)
+    preserve = np.full(shape_hw, -np.inf, np.float32)
+    for name, mask in masks.items():
+        spec = loss.concepts.get(name)
+        w, p = (spec.weight, spec.preserve) if spec is not None else (1.0, 0.0)
+        weight[mask] = np.maximum(weight[mask], w)
+        preserve[mask] = np.maximum(preserve[mask], p)
+    covered = np.isfinite(weight)
+    weight[~covered] = loss.background_weight
+    preserve[~covered] = loss.background_preserve
+    return weight, preserve
+
+
+def to_latent(maps: np.ndarray, bucket: tuple[int, int], crop_tl: tuple[int, int], image_size: tuple[int, int],
+              latent_hw: tuple[int, int]) -> torch.Tensor:
+    """Apply the image's resize+crop to a float map, then area-downsample it to latent size: (1, h, w)."""
+    from tuitune.train.dataset import cover_size
+
+    new_w, new_h = cover_size(image_size, bucket)
+    t = torch.from_numpy(np.ascontiguousarray(maps))[None, None]
+    t = F.interpolate(t, size=(new_h, new_w), mode="nearest")
+    top, left = crop_tl
+    t = t[..., top:top + bucket[1], left:left + bucket[0]]
+    return F.interpolate(t, size=latent_hw, mode="area")[0]
+
+
+def region_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,
+                base_pred: torch.Tensor | None = None, preserve: torch.Tensor | None = None,
+                preservation: float = 0.0, snr_weights: torch.Tensor | None = None) -> LossParts:
+    """The region-aware loss for one batch; ``weight``/``preserve`` are (B, 1, h, w) maps or None."""
+    pred, target = pred.float(), target.float()
+    if weight is None:
+        if snr_weights is None:
+            masked = F.mse_loss(pred, target, reduction="mean")
+        else:
+            per = F.mse_loss(pred, target, reduction="none").mean(dim=list(range(1, pred.ndim)))
+            masked = (per * snr_weights).mean()
+    else:
+        w = weight.to(pred.dtype).expand_as(pred)
+        dims = list(range(1, pred.ndim))
+        per = (w * (pred - target) ** 2).sum(dim=dims) / w.sum(dim=dims).clamp_min(1e-8)
+        masked = (per * snr_weights).mean() if snr_weights is not None else per.mean()
+    if preservation > 0 and base_pred is not None:
+        p = preserve.to(pred.dtype) if preserve is not None else torch.ones_like(pred[:, :1])
+        kept = (p * (pred - base_pred.float()) ** 2).mean()
+    else:
+        kept = torch.zeros((), device=pred.device)
+    return LossParts(total=masked + preservation * kept, masked=masked, preserve=kept)
+
+
+def min_snr_weights(noise_scheduler, timesteps: torch.Tensor, gamma: float) -> torch.Tensor:
+    """Min-SNR-γ weights (Hang et al. 2023) for epsilon or v-prediction."""
+    from diffusers.training_utils import compute_snr
+
+    snr = compute_snr(noise_scheduler, timesteps)
+    clipped = torch.minimum(snr, torch.full_like(snr, gamma))
+    if noise_scheduler.config.prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped / snr
