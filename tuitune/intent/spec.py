@@ -35,6 +35,9 @@ class Concept(BaseModel):
     alternatives: list[str] = Field(default_factory=list, description="For modify: values it may take.")
     value: str | None = Field(default=None, description='Current value when known, e.g. "red".')
     loss_weight: float | None = Field(default=None, ge=0.0, description="Override of the default weight.")
+    preserve: float | None = Field(
+        default=None, ge=0.0, le=1.0, description="Override of the preservation value P inside the mask."
+    )
 
     @field_validator("name")
     @classmethod
@@ -128,6 +131,27 @@ class IntentSpec(BaseModel):
         return cls.model_validate_json(text)
 
 
+# "Doesn't matter" concepts: barely learned, held to what the base model draws.
+DONT_CARE_WEIGHT = 0.1
+_DEFAULTS = {Operation.KEEP: (1.0, 0.0), Operation.MODIFY: (1.0, 0.0), Operation.DELETE: (0.0, 1.0)}
+
+
+def loss_defaults(concept: Concept) -> tuple[float, float]:
+    """(weight W, preserve P) inside the concept's mask: its overrides, else the operation's defaults."""
+    weight, preserve = _DEFAULTS[concept.operation]
+    return (
+        weight if concept.loss_weight is None else concept.loss_weight,
+        preserve if concept.preserve is None else concept.preserve,
+    )
+
+
+def is_dont_care(concept: Concept) -> bool:
+    """A concept the user said does not matter (low weight, preserved), e.g. the background."""
+    return concept.operation is Operation.MODIFY and concept.preserve == 1.0 and (
+        concept.loss_weight is not None and concept.loss_weight <= DONT_CARE_WEIGHT
+    )
+
+
 def _describe(concept: Concept) -> str:
     parts = [f"{concept.operation.value} {concept.name!r} ({concept.granularity.value})"]
     if concept.references:
@@ -136,7 +160,9 @@ def _describe(concept: Concept) -> str:
         parts.append(f"now {concept.value}")
     if concept.alternatives:
         parts.append("may become " + ", ".join(concept.alternatives))
-    if concept.loss_weight is not None:
+    if is_dont_care(concept):
+        parts.append("doesn't matter")
+    elif concept.loss_weight is not None:
         parts.append(f"weight {concept.loss_weight:g}")
     return "; ".join(parts)
 
@@ -170,7 +196,7 @@ def diff(old: IntentSpec | None, new: IntentSpec) -> list[str]:
         if before is None:
             lines.append(f"added: {_describe(concept)}")
             continue
-        for field in ("operation", "granularity", "references", "value", "alternatives", "loss_weight"):
+        for field in ("operation", "granularity", "references", "value", "alternatives", "loss_weight", "preserve"):
             a, b = getattr(before, field), getattr(concept, field)
             if a != b:
                 label = field.replace("_", " ")

@@ -1,0 +1,80 @@
+"""The IntentParser protocol, the input checks every parser shares, and the backend chooser."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol, runtime_checkable
+
+from tuitune.intent.errors import IntentError
+from tuitune.intent.regions import Region
+from tuitune.intent.spec import IntentSpec
+
+MAX_CHARS = 20_000
+BACKENDS = ("rules", "ollama", "local")
+
+TokenCallback = Callable[[str], None]
+
+
+@runtime_checkable
+class IntentParser(Protocol):
+    """Turns a message (and the spec so far) into the next spec; never mutates ``current``."""
+
+    def parse(
+        self,
+        text: str,
+        current: IntentSpec | None,
+        regions: Sequence[Region],
+        on_token: TokenCallback | None = None,
+    ) -> IntentSpec: ...
+
+
+def check_text(text: str) -> str:
+    """The message stripped, or a one-sentence error for empty or oversized input."""
+    if not isinstance(text, str) or not text.strip():
+        raise IntentError("The message is empty; say what to keep, change or remove, e.g. 'keep the face'.")
+    if len(text) > MAX_CHARS:
+        raise IntentError(
+            f"The message has {len(text):,} characters, more than {MAX_CHARS:,}; "
+            "send the intent in a shorter message."
+        )
+    return text.strip()
+
+
+def check_references(spec: IntentSpec, regions: Sequence[Region]) -> None:
+    """Every region number a concept cites must exist."""
+    known = {r.number for r in regions}
+    for concept in spec.concepts:
+        missing = [n for n in concept.references if n not in known]
+        if missing:
+            have = ", ".join(f"[{n}]" for n in sorted(known)) or "none"
+            raise IntentError(
+                f"Region [{missing[0]}] (for {concept.name!r}) does not exist; the regions are: {have}. "
+                "Add it with --ref IMAGE:x0,y0,x1,y1 or use an existing number."
+            )
+
+
+def next_version(spec: IntentSpec, current: IntentSpec | None) -> IntentSpec:
+    """``spec`` numbered one after ``current`` (1 for a first spec)."""
+    return spec.model_copy(update={"version": (current.version + 1) if current else 1})
+
+
+def make_parser(
+    backend: str = "rules",
+    model: str | None = None,
+    host: str | None = None,
+    timeout: float = 120.0,
+) -> IntentParser:
+    """The parser for ``backend`` (rules, ollama or local); heavy imports happen inside the parsers."""
+    if backend == "rules":
+        from tuitune.intent.rules import RuleParser
+
+        return RuleParser()
+    if backend == "ollama":
+        from tuitune.intent.ollama_parser import DEFAULT_HOST, DEFAULT_MODEL, OllamaParser
+
+        return OllamaParser(model=model or DEFAULT_MODEL, host=host or DEFAULT_HOST, timeout=timeout)
+    if backend == "local":
+        from tuitune.intent.local_llm import LocalLLMParser
+
+        return LocalLLMParser(model)
+    raise IntentError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")

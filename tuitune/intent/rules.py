@@ -1,0 +1,336 @@
+"""The offline rule parser: clauses + cue lexicon + noun phrases -> an IntentSpec, no model needed."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from tuitune.intent import lexicon as lx
+from tuitune.intent.clauses import Clause, Reading, normalise, read_clause, split_clauses
+from tuitune.intent.errors import IntentError, IntentQuestion
+from tuitune.intent.lexicon import Cue
+from tuitune.intent.parser import TokenCallback, check_references, check_text, next_version
+from tuitune.intent.regions import Region
+from tuitune.intent.spec import DONT_CARE_WEIGHT, Concept, Granularity, IntentSpec, Operation
+
+_TOKEN = r"['\"]?([A-Za-z0-9][\w\-]*?)['\"]?(?='s\b|[\s,.;:!?)]|$)"
+_TRIGGER_PATTERNS = [
+    re.compile(r"\b(?:call|name|tag|label)\s+(?:it|him|her|them|this|the\s+\w+)\s+(?:as\s+)?" + _TOKEN, re.I),
+    re.compile(r"\b(?:called|named|dubbed|nicknamed)\s+" + _TOKEN, re.I),
+    re.compile(r"\btrigger(?:\s+words?|\s+tokens?)?\s*(?:is|=|:|should\s+be|will\s+be)?\s+" + _TOKEN, re.I),
+    re.compile(r"\b(?:token|keyword|instance\s+word)\s*(?:is|=|:)\s*" + _TOKEN, re.I),
+    re.compile(r"\buse\s+" + _TOKEN + r"\s+as\s+(?:the\s+|a\s+)?(?:trigger|token|keyword|name)", re.I),
+    re.compile(r"\brename\s+(?:it\s+)?(?:to\s+)?" + _TOKEN, re.I),
+]
+_DOMAIN_WORDS = "|".join(sorted(lx.DOMAIN_NOUNS, key=len, reverse=True))
+_SUBJECT = re.compile(r"\b(?:my|our|this|a|an|the)\s+(" + _DOMAIN_WORDS + r")\s+" + _TOKEN, re.I)
+_IS_MY = re.compile(_TOKEN + r"\s+is\s+(?:my|our|a|an|the)\s+(?:\w+\s+)?(?:" + _DOMAIN_WORDS + r")\b", re.I)
+_DOMAIN = re.compile(
+    r"\b(?:my|our|train(?:ing)?\s+(?:a|an|the|my|our|this)?|is\s+(?:a|an))\s*(" + _DOMAIN_WORDS + r")\b|\b("
+    + _DOMAIN_WORDS + r")\s+lora\b",
+    re.I,
+)
+_QUOTED = re.compile(r"(?:(?<=\s)|^)['\"]([A-Za-z0-9][\w\-]*)['\"](?=\W|$)")
+_NOT_A_TRIGGER = lx.FILLER | lx.DETERMINERS | lx.PRONOUNS | lx.CUT_WORDS | {"and", "but", "lora", "with"}
+
+
+def find_triggers(text: str) -> tuple[list[str], str, str]:
+    """(trigger words, domain, text with the trigger statements taken out)."""
+    words: list[str] = []
+    spans: list[tuple[int, int]] = []
+
+    def take(match: re.Match[str], group: int) -> None:
+        word = match.group(group)
+        if word and word.lower() not in _NOT_A_TRIGGER and word.lower() not in lx.DOMAIN_NOUNS:
+            if word not in words:
+                words.append(word)
+            start, end = match.span()
+            if text[end : end + 2] in {"'s", "\u2019s"}:
+                end += 2  # "zxq's face": the possessive goes with the name
+            spans.append((start, end))
+
+    for pattern in _TRIGGER_PATTERNS:
+        for match in pattern.finditer(text):
+            take(match, 1)
+    for match in _SUBJECT.finditer(text):
+        take(match, 2)  # the whole "my dog sks" goes: the subject is not a concept
+    for match in _IS_MY.finditer(text):
+        take(match, 1)
+    for match in _QUOTED.finditer(text):
+        take(match, 1)
+    domain = ""
+    if match := _DOMAIN.search(text):
+        domain = lx.DOMAIN_NOUNS[(match.group(1) or match.group(2)).lower()]
+    merged: list[list[int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    for start, end in reversed(merged):
+        text = text[:start] + " " + text[end:]
+    return words, domain, text
+
+
+@dataclass
+class _Said:
+    """One concept instruction read from the message, before it is merged into the spec."""
+
+    name: str
+    operation: Operation | None  # None = forget (take it out of the spec)
+    ignore: bool
+    references: list[int]
+    value: str | None
+    alternatives: list[str]
+    clause_index: int
+    correction: bool
+
+
+def granularity_of(name: str) -> Granularity:
+    words = name.split()
+    last = words[-1]
+    if last == "style":
+        if len(words) == 1 or words[-2] in lx.IMAGERY_STYLE_PREFIXES:
+            return Granularity.IMAGERY
+        return Granularity.ATTRIBUTE
+    if last in {"colours", "colors"} and len(words) == 1:
+        return Granularity.IMAGERY
+    if last in lx.ATTRIBUTE_NOUNS:
+        return Granularity.ATTRIBUTE
+    if any(w in lx.IMAGERY_NOUNS for w in words) or name in lx.IMAGERY_NOUNS:
+        return Granularity.IMAGERY
+    return Granularity.INSTANCE
+
+
+def _operation(reading: Reading, inherited: Cue | None, granularity: Granularity) -> Cue | None:
+    """The cue a clause carries after negation ("don't keep" -> delete, "not the logo" after keep -> delete)."""
+    cue = reading.cue
+    negated = reading.negated
+    if cue is None:
+        cue = inherited
+        if cue is None and reading.alternatives and not reading.statement:
+            cue = Cue.MODIFY
+    if cue is None or not negated:
+        return {Cue.WANT: Cue.KEEP, Cue.NO: Cue.DELETE}.get(cue, cue) if cue else None
+    # "don't keep X": an attribute may vary, a picture-wide quality stops mattering, a thing goes.
+    flipped = {
+        Cue.KEEP: {Granularity.ATTRIBUTE: Cue.MODIFY, Granularity.IMAGERY: Cue.IGNORE}.get(granularity, Cue.DELETE),
+        Cue.WANT: Cue.DELETE,
+        Cue.MODIFY: Cue.KEEP,
+        Cue.DELETE: Cue.KEEP,
+        Cue.NO: Cue.KEEP,
+        Cue.IGNORE: Cue.KEEP,
+        Cue.FORGET: Cue.KEEP,
+    }
+    return flipped[cue]
+
+
+class RuleParser:
+    """Always available: understands common English phrasings of keep / change / remove / ignore."""
+
+    name = "rules"
+
+    def parse(
+        self,
+        text: str,
+        current: IntentSpec | None,
+        regions: Sequence[Region],
+        on_token: TokenCallback | None = None,
+    ) -> IntentSpec:
+        text = check_text(text)
+        triggers, domain, rest = find_triggers(text)
+        said = self._read(normalise(rest), {t.lower() for t in triggers}, regions)
+        _check_contradictions(said)
+        spec = _merge(current, said, triggers, domain, additive_triggers="also" in text.lower())
+        if current is not None and spec.model_dump(exclude={"version"}) == current.model_dump(exclude={"version"}):
+            if not said and not triggers and not domain:
+                raise IntentError(
+                    "I found nothing to keep, change or remove in that message; try e.g. "
+                    "'keep the face, remove the watermark'."
+                )
+        elif current is None and not said and not triggers:
+            raise IntentError(
+                "I found nothing to keep, change or remove in that message; try e.g. "
+                "'call it zxq, keep the face, remove the watermark'."
+            )
+        check_references(spec, regions)
+        spec = next_version(spec, current)
+        if on_token is not None:
+            on_token(spec.to_json())
+        return spec
+
+    def _read(self, text: str, stop: set[str], regions: Sequence[Region]) -> list[_Said]:
+        said: list[_Said] = []
+        labels = {r.number: r.label for r in regions if r.label}
+        inherited: Cue | None = None
+        last_sentence = -1
+        antecedent: tuple[list[str], str | None] | None = None
+        for index, clause in enumerate(split_clauses(text)):
+            if clause.sentence != last_sentence and not clause.additive:
+                inherited = None
+            last_sentence = clause.sentence
+            reading = read_clause(clause, stop)
+            missing = [n for n in clause.refs if n not in {r.number for r in regions}]
+            if missing:
+                have = ", ".join(f"[{r.number}]" for r in regions) or "none"
+                raise IntentError(
+                    f"Region [{missing[0]}] does not exist; the regions are: {have}. "
+                    "Add it with --ref IMAGE:x0,y0,x1,y1 or use an existing number."
+                )
+            noun, value = list(reading.noun), reading.value
+            # "her red hair can change": the colour is what changes, and red is its value now.
+            while len(noun) > 1 and noun[0] in lx.VALUE_CATEGORY and reading.cue in {Cue.MODIFY, None}:
+                if reading.cue is None and inherited is not Cue.MODIFY and not reading.statement:
+                    break
+                value = value or noun[0]
+                reading.attributes.append(lx.VALUE_CATEGORY[noun.pop(0)])
+            if not noun and clause.refs and all(n in labels for n in clause.refs):
+                noun = labels[clause.refs[0]].split()
+            if antecedent is not None:
+                base, base_value = antecedent
+                if not noun and (reading.pronoun or reading.cue or reading.attributes):
+                    noun, value = list(base), value or base_value
+                elif len(noun) == 1 and noun[0] in lx.GENERIC_ATTRIBUTES and base[-1] not in lx.ATTRIBUTE_NOUNS:
+                    noun = [w for w in base if w not in lx.VALUE_CATEGORY] + noun  # "its colour"
+            if not noun and reading.attributes and antecedent is None:
+                noun = [reading.attributes.pop(0)]
+            if noun and all(w in lx.VALUE_CATEGORY for w in noun + reading.alternatives):
+                if said and said[-1].operation is Operation.MODIFY and inherited is Cue.MODIFY:
+                    said[-1].alternatives += noun + reading.alternatives
+                continue  # a bare list of values continues the previous alternatives
+            if not noun:
+                if reading.cue is not None and not reading.negated:
+                    inherited = reading.cue  # "remove everything except the face"
+                if reading.cue is not None and clause.refs:
+                    raise IntentError(
+                        f"Say what region [{clause.refs[0]}] shows, e.g. 'keep the face [{clause.refs[0]}]'."
+                    )
+                continue
+            attributes = [a for a in reading.attributes if a not in noun]
+            if not attributes and reading.alternatives and noun[-1] not in lx.ATTRIBUTE_NOUNS:
+                categories = {lx.VALUE_CATEGORY.get(a) for a in reading.alternatives}
+                if len(categories) == 1 and None not in categories:
+                    attributes = [categories.pop()]
+            if attributes and noun[-1] not in lx.ATTRIBUTE_NOUNS:
+                base = [w for w in noun if w not in lx.ATTRIBUTE_NOUNS]
+                noun = base[:-1] + [_singular(base[-1])] + [_colour(attributes[0])] if base else [attributes[0]]
+            name = " ".join(noun)
+            granularity = granularity_of(name)
+            cue = _operation(reading, inherited, granularity)
+            antecedent = (noun, value)
+            if reading.cue is not None:
+                inherited = reading.cue if not reading.negated else cue
+            elif inherited is None and cue is Cue.MODIFY:
+                inherited = cue
+            if cue is None:
+                continue
+            alternatives = [a for a in reading.alternatives if a != value and a not in lx.ATTRIBUTE_NOUNS]
+            for words in [*reading.others, noun]:
+                said.append(_said(" ".join(words), cue, clause, index, value if words is noun else None,
+                                  alternatives if words is noun else []))
+        return said
+
+
+def _said(name: str, cue: Cue, clause: Clause, index: int, value: str | None, alternatives: list[str]) -> _Said:
+    if cue is Cue.IGNORE and any(w in lx.ARTEFACT_NOUNS for w in name.split()):
+        cue = Cue.DELETE  # ignoring a watermark means not learning it: strip it
+    operation = {Cue.KEEP: Operation.KEEP, Cue.MODIFY: Operation.MODIFY, Cue.DELETE: Operation.DELETE,
+                 Cue.IGNORE: Operation.MODIFY, Cue.FORGET: None}[cue]
+    return _Said(name, operation, cue is Cue.IGNORE, sorted(set(clause.refs)), value, alternatives, index,
+                 clause.correction)
+
+
+def _singular(word: str) -> str:
+    """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
+def _colour(word: str) -> str:
+    return "colour" if word in {"color", "colours", "colors"} else word
+
+
+def _check_contradictions(said: list[_Said]) -> None:
+    """The same concept asked to be kept and deleted (or changed) without a correction word: ask."""
+    first: dict[str, _Said] = {}
+    for item in said:
+        key = item.name.casefold()
+        before = first.get(key)
+        if before is not None and before.operation != item.operation and not item.correction:
+            a = before.operation.value if before.operation else "forget"
+            b = item.operation.value if item.operation else "forget"
+            if before.ignore != item.ignore and {a, b} == {"modify"}:
+                pass
+            else:
+                raise IntentQuestion(
+                    f"You asked to {a} and to {b} {item.name!r} in the same message; which one do you mean?",
+                    concept=item.name,
+                    options=(a, b),
+                )
+        first[key] = item
+
+
+def _find(concepts: list[Concept], name: str) -> int | None:
+    """Index of the concept ``name`` refers to: same name, else a unique one with the same head noun."""
+    key = name.casefold()
+    for i, concept in enumerate(concepts):
+        if concept.key == key:
+            return i
+    head = key.split()[-1]
+    hits = [i for i, c in enumerate(concepts) if c.key.split()[-1] == head]
+    if len(hits) == 1 and (len(key.split()) == 1 or len(concepts[hits[0]].key.split()) == 1):
+        return hits[0]
+    return None
+
+
+def _merge(
+    current: IntentSpec | None, said: list[_Said], triggers: list[str], domain: str, additive_triggers: bool
+) -> IntentSpec:
+    concepts = [c.model_copy(deep=True) for c in current.concepts] if current else []
+    for item in said:
+        index = _find(concepts, item.name)
+        if item.operation is None:
+            if index is not None:
+                concepts.pop(index)
+                continue
+            item.operation = Operation.DELETE  # "forget the logo" about something new: don't learn it
+        weight, preserve = (DONT_CARE_WEIGHT, 1.0) if item.ignore else (None, None)
+        if index is None:
+            concepts.append(
+                Concept(
+                    name=item.name, granularity=granularity_of(item.name), operation=item.operation,
+                    references=item.references, alternatives=item.alternatives if item.operation is
+                    Operation.MODIFY else [], value=item.value, loss_weight=weight, preserve=preserve,
+                )
+            )
+            continue
+        old = concepts[index]
+        update: dict[str, object] = {"operation": item.operation, "loss_weight": weight, "preserve": preserve}
+        if old.operation is not item.operation and old.loss_weight is not None and not item.ignore:
+            update["loss_weight"] = None
+        elif old.operation is item.operation and not item.ignore:
+            update["loss_weight"], update["preserve"] = old.loss_weight, old.preserve
+        if item.references:
+            update["references"] = sorted(set(old.references) | set(item.references))
+        if item.value:
+            update["value"] = item.value
+        if item.operation is Operation.MODIFY:
+            update["alternatives"] = item.alternatives or old.alternatives
+        else:
+            update["alternatives"] = []
+        concepts[index] = old.model_copy(update=update)
+    words = list(current.trigger_words) if current else []
+    if triggers:
+        words = words + [t for t in triggers if t not in words] if additive_triggers else triggers
+    return IntentSpec(
+        trigger_words=words,
+        domain=domain or (current.domain if current else ""),
+        concepts=[Concept.model_validate(c.model_dump()) for c in concepts],
+        version=current.version if current else 1,
+    )
