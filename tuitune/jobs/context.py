@@ -29,6 +29,7 @@ class JobContext:
     world_size: int = 1
     stop_signalled: bool = False  # set by the worker's SIGTERM handler
     stopped: bool = False  # the job was asked to stop and acknowledged it
+    writing_checkpoint: int | None = None  # the step of a checkpoint being written, until it is committed
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _beat: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -66,6 +67,9 @@ class JobContext:
             world_size=self.world_size,
             message="resuming" if self.resume else "starting",
         )
+
+    def start_heartbeat(self) -> None:
+        """Refresh status.json every few seconds, so long steps do not look like a dead worker."""
         if self.is_main and self._thread is None:
             self._thread = threading.Thread(target=self._heartbeat, name="heartbeat", daemon=True)
             self._thread.start()
@@ -139,6 +143,7 @@ class JobContext:
     def partial_checkpoint_dir(self, step: int) -> Path:
         """Where every rank writes checkpoint ``step`` before ``commit_checkpoint`` makes it count."""
         path = self.run.checkpoints_dir / f".step_{step}.partial"
+        self.writing_checkpoint = step
         if self.is_main:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True, exist_ok=True)
@@ -164,6 +169,7 @@ class JobContext:
             keep = int(self.run_config().get("checkpoints", {}).get("keep", 3))
         for old in self.run.checkpoint_steps()[: -max(keep, 1)]:
             shutil.rmtree(self.run.checkpoint_dir(old), ignore_errors=True)
+        self.writing_checkpoint = None
         self.write_status(checkpoint_step=step)
         self.event("checkpoint", step=step, path=str(final.relative_to(self.run.path)))
         return final

@@ -67,7 +67,11 @@ def launch(run: RunDir, resume: bool = False, env: dict[str, str] | None = None)
     run.create()
     # Written before the worker exists: afterwards only the worker writes status.json, so no update is lost.
     run.write_status(
-        state=RunState.STARTING, pid=None, resume=resume, message="resuming" if resume else "starting"
+        state=RunState.STARTING,
+        pid=None,
+        pgid=None,
+        resume=resume,
+        message="resuming" if resume else "starting",
     )
     with open(run.log_path, "ab") as log:
         log.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(command)}\n".encode())

@@ -79,7 +79,9 @@ def submit(
 
 def requeue(run: RunDir, resume: bool = True) -> None:
     """Put a stopped, failed or crashed run back in the queue, to continue from its latest checkpoint."""
-    run.write_status(state=RunState.QUEUED, queued_at=time.time(), resume=resume, pid=None, message="queued")
+    run.write_status(
+        state=RunState.QUEUED, queued_at=time.time(), resume=resume, pid=None, pgid=None, message="queued"
+    )
     run.append_event("queued", resume=resume)
     if is_exclusive(read_run_toml(run)):
         start_next(run.path.parent)

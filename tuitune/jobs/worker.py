@@ -10,18 +10,20 @@ import argparse
 import errno
 import importlib
 import os
+import re
 import signal
 import sys
 import traceback
 from pathlib import Path
-from types import FrameType
+from types import FrameType, ModuleType
 
 from tuitune.jobs.context import JobContext
 from tuitune.jobs.rundir import RunDir, RunState
 
 # Job kinds and the module whose ``run(ctx)`` does the work.
-KINDS = {
-    "train": "tuitune.train.worker",
+# A kind may name several modules: the first that exists and has ``run`` is used.
+KINDS: dict[str, str | tuple[str, ...]] = {
+    "train": ("tuitune.train.worker", "tuitune.jobs.train_job"),
     "cache": "tuitune.train.cache_job",
     "detect": "tuitune.vision.detect_job",
     "generate": "tuitune.generate.job",
@@ -32,48 +34,60 @@ KINDS = {
 
 def explain_os_error(exc: OSError, ctx: JobContext) -> str:
     """One sentence for a failed write, naming the file and what to do next."""
-    where = f" writing {Path(exc.filename).name}" if exc.filename else ""
+    parts = []
+    if ctx.writing_checkpoint is not None:
+        parts.append(f"checkpoint step {ctx.writing_checkpoint}")
+    if exc.filename:
+        parts.append(Path(exc.filename).name)
+    where = f" while writing {' '.join(parts)}" if parts else ""
     steps = ctx.run.checkpoint_steps()
-    tail = (
-        f"the checkpoint at step {steps[-1]} is intact; `tuitune resume {ctx.run.name}` continues from it"
+    then = (
+        f"then `tuitune resume {ctx.run.name}` continues from step {steps[-1]} (the last intact checkpoint)"
         if steps
-        else f"`tuitune resume {ctx.run.name}` starts it again"
+        else f"then `tuitune resume {ctx.run.name}` starts it again"
     )
     if exc.errno == errno.ENOSPC:
-        return f"The disk is full{where}; free some space, then {tail}."
+        return f"The disk is full{where}; free some space, {then}."
     if exc.errno == errno.EFBIG:
-        return f"A file grew past the allowed size{where}; raise the file-size limit, then {tail}."
+        return f"A file grew past the allowed size{where}; raise the file-size limit (ulimit -f), {then}."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"Permission denied{where}; make the run folder writable, then {tail}."
-    return f"{exc.strerror or exc}{where}; {tail}."
+        return f"Permission denied{where}; make the run folder writable, {then}."
+    return f"{exc.strerror or exc}{where}; fix that, {then}."
 
 
 def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     """Run the job and return its final state and the reason to show."""
     from tuitune.cli import UserError
 
-    module_name = KINDS.get(kind)
-    if module_name is None:
+    candidates = KINDS.get(kind)
+    if candidates is None:
         return (
             RunState.FAILED,
             f"Unknown job kind {kind!r} in run.toml; use one of {', '.join(sorted(KINDS))}.",
         )
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            return RunState.FAILED, f"This tuitune has no {kind!r} jobs ({module_name} is missing)."
-        raise
+    module = _job_module((candidates,) if isinstance(candidates, str) else candidates)
+    if module is None:
+        return RunState.FAILED, f"This tuitune cannot run {kind!r} jobs yet (no job module is installed)."
+    # A job that writes status.json itself every step would race a second writer in this process.
+    if not getattr(module, "WRITES_OWN_STATUS", False):
+        ctx.start_heartbeat()
     try:
         module.run(ctx)
     except UserError as exc:
         return RunState.FAILED, str(exc)
     except OSError as exc:
         traceback.print_exc()
+        ctx.clean_partial_checkpoints()
         return RunState.FAILED, explain_os_error(exc, ctx)
     except MemoryError:
         return RunState.FAILED, "Out of memory; lower the batch size or resolution, then resume."
-    except Exception as exc:  # a bug: the traceback goes to worker.log, the reason to status.json
+    except Exception as exc:
+        wrapped = _os_error_inside(exc)
+        if wrapped is not None:  # e.g. safetensors reports "I/O error: ... (os error 28)" in its own type
+            traceback.print_exc()
+            ctx.clean_partial_checkpoints()
+            return RunState.FAILED, explain_os_error(wrapped, ctx)
+        # a bug: the traceback goes to worker.log, the reason to status.json
         traceback.print_exc()
         return RunState.FAILED, f"The job stopped on an error ({type(exc).__name__}: {exc}); see worker.log."
     if ctx.stopped:
@@ -81,6 +95,33 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
         where = f" at step {steps[-1]}" if steps else ""
         return RunState.STOPPED, f"Stopped{where}; `tuitune resume {ctx.run.name}` continues."
     return RunState.FINISHED, "finished"
+
+
+def _os_error_inside(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc``: in its cause chain, or named as "os error N" by a native library."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    match = re.search(r"os error (\d+)", str(exc))
+    if match:
+        number = int(match[1])
+        return OSError(number, os.strerror(number))
+    return None
+
+
+def _job_module(names: tuple[str, ...]) -> ModuleType | None:
+    for name in names:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+        if hasattr(module, "run"):
+            return module
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
