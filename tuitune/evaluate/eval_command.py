@@ -1,0 +1,69 @@
+"""What ``tuitune eval`` does: evaluate in this process, or hand the work to a detached evaluate job."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tuitune.cli import UserError
+from tuitune.evaluate.runner import EvalSettings
+
+
+def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "spec": str(Path(args.spec).resolve()) if args.spec else None,
+        "checkpoints": args.checkpoint,
+        "detector": args.detector,
+        "segmenter": args.segmenter,
+        "embedder": args.embedder,
+        "steps": args.steps,
+        "guidance": args.guidance,
+    }
+    if args.seeds:
+        values["seeds"] = args.seeds
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def main(args: argparse.Namespace) -> int:
+    run_path = Path(args.run).expanduser().resolve()
+    if not (run_path / "run.toml").is_file():
+        raise UserError(f"{args.run} is not a run folder (no run.toml); give the folder of a training run.")
+    values = settings_from_args(args)
+    try:
+        settings = EvalSettings.model_validate(values)
+    except ValueError as exc:
+        raise UserError(f"Invalid evaluation option ({str(exc).splitlines()[0]}).") from None
+    if args.detach:
+        return _detach(run_path, values)
+
+    from tuitune.evaluate.report import format_rows
+    from tuitune.evaluate.runner import evaluate_run
+
+    def progress(label: str, index: int, total: int) -> None:
+        print(f"evaluating {label} ({index + 1}/{total})", file=sys.stderr)
+
+    rows, pick = evaluate_run(run_path, settings, progress=progress)
+    if args.json:
+        for row in rows:
+            print(json.dumps(row, default=str))
+    else:
+        print(format_rows(rows, pick))
+    return 0 if any(r.get("status") == "ok" for r in rows) else 1
+
+
+def _detach(run_path: Path, values: dict[str, Any]) -> int:
+    import tomli_w
+
+    from tuitune.jobs.launch import launch
+    from tuitune.jobs.rundir import RunDir
+
+    job = RunDir(run_path.parent / f"{run_path.name}-eval-{time.strftime('%Y%m%d-%H%M%S')}").create()
+    config = {"job": {"kind": "evaluate"}, "evaluate": {"run": str(run_path), **values}}
+    job.run_toml.write_text(tomli_w.dumps(config), encoding="utf-8")
+    pid = launch(job)
+    print(f"evaluation started as {job.path} (pid {pid}); results go to {run_path / 'eval.jsonl'}")
+    return 0
