@@ -180,16 +180,24 @@ class ProjectDB:
             self.conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
                 raise
-            self.conn.execute("COMMIT")
         except sqlite3.OperationalError as exc:
-            if "full" in str(exc):
+            name = getattr(exc, "sqlite_errorname", "")
+            if name == "SQLITE_FULL" or "full" in str(exc):
                 raise UserError(
-                    "The disk is full, so the change was not saved (nothing else was lost); free some space and try again."
+                    "The disk is full, so the change was not saved (nothing else was lost); "
+                    "free some space and try again."
                 ) from None
-            if "readonly" in str(exc) or "read-only" in str(exc):
+            if name.startswith("SQLITE_IOERR"):
+                raise UserError(
+                    f"{self.path.name} could not be written (the disk may be full or failing), so the change "
+                    "was not saved (nothing else was lost); free some space and try again."
+                ) from None
+            if name == "SQLITE_READONLY" or "readonly" in str(exc):
                 raise ProjectReadOnly(
                     f"{self.path} cannot be written (read-only file or folder); the change was not saved."
                 ) from None
