@@ -7,6 +7,7 @@ UI). A name of the form ``package.module:Factory`` loads any other backend that 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 from typing import Any
 
 from tuitune.cli import UserError
@@ -36,16 +37,34 @@ _PRESETS: dict[tuple[str, str], dict[str, Any]] = {
 }
 
 
+ALIASES = {"analytic": "toyworld"}
+
+
 def load_detector(name: str, **options: Any) -> Detector:
+    name, options = _from_path(name, options, "folder", lambda p: "owlv2")
     return _load("detector", DETECTORS, name, options)
 
 
 def load_segmenter(name: str, **options: Any) -> Segmenter:
+    name, options = _from_path(name, options, "weights", lambda p: "u2netp" if p.suffix == ".onnx" else "sam")
+    if name == "sam" and "weights" in options:
+        options["checkpoint"] = options.pop("weights")
     return _load("segmenter", SEGMENTERS, name, options)
 
 
 def load_embedder(name: str, **options: Any) -> Embedder:
+    name, options = _from_path(name, options, "weights", lambda p: "open_clip")
     return _load("embedder", EMBEDDERS, name, options)
+
+
+def _from_path(name: str, options: dict[str, Any], key: str, pick: Any) -> tuple[str, dict[str, Any]]:
+    """Settings may name weights by path ("~/models/sam_vit_b.pth"): pick the backend that reads them."""
+    name = ALIASES.get(name, name)
+    looks_like_path = "/" in name or name.startswith("~") or name.endswith((".pth", ".pt", ".onnx", ".safetensors"))
+    if looks_like_path and ":" not in name.split("/")[-1]:
+        path = Path(name).expanduser()
+        return pick(path), {**options, key: path}
+    return name, options
 
 
 def names() -> dict[str, list[str]]:

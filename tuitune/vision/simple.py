@@ -31,15 +31,22 @@ class BoxSegmenter:
 
 
 class HistogramEmbedder:
-    """A joint RGB histogram: instances of the same colour land close together. Text is not supported."""
+    """A joint RGB histogram of the coloured pixels: instances of one colour land close together.
 
-    def __init__(self, bins: int = 6, **_: object) -> None:
+    Near-grey pixels (plain backgrounds, and the grey the concept pipeline paints outside a mask) do not vote
+    unless the picture has nothing else. Text is not supported.
+    """
+
+    def __init__(self, bins: int = 6, min_chroma: int = 40, **_: object) -> None:
         self.bins = bins
+        self.min_chroma = min_chroma
 
     def embed_image(self, image: Image.Image) -> np.ndarray:
-        arr = np.asarray(image.convert("RGB"), dtype=np.int64) * self.bins // 256
-        idx = (arr[..., 0] * self.bins + arr[..., 1]) * self.bins + arr[..., 2]
-        hist = np.bincount(idx.ravel(), minlength=self.bins**3).astype(np.float32)
+        rgb = np.asarray(image.convert("RGB"), dtype=np.int64).reshape(-1, 3)
+        coloured = rgb[(rgb.max(axis=1) - rgb.min(axis=1)) >= self.min_chroma]
+        arr = (coloured if len(coloured) else rgb) * self.bins // 256
+        idx = (arr[:, 0] * self.bins + arr[:, 1]) * self.bins + arr[:, 2]
+        hist = np.bincount(idx, minlength=self.bins**3).astype(np.float32)
         norm = float(np.linalg.norm(hist))
         return hist / norm if norm else hist
 

@@ -1,0 +1,157 @@
+"""Concept pipeline on toyworld pictures: masks, reference filtering, review, augmentation, captions, export."""
+
+from __future__ import annotations
+
+import colorsys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tuitune.data.augment import AugmentSettings, augment
+from tuitune.data.concepts import DetectSettings, VisionBackends, detect_concepts, load_mask, set_decision
+from tuitune.data.dataset import Dataset
+from tuitune.data.export import LOSS_FILE, export
+from tuitune.data.importer import import_folder
+from tuitune.data.loss_plan import loss_table
+from tuitune.intent.spec import IntentSpec
+from tuitune.toyworld.world import WorldSampler, render
+from tuitune.vision.protocols import Detection
+from tuitune.vision.registry import load_embedder, load_segmenter
+
+
+class GeometryDetector:
+    """A detector that knows the generator's geometry: it isolates the pipeline from detection quality."""
+
+    def __init__(self, scenes: dict[bytes, object]) -> None:
+        self.scenes = scenes
+
+    def detect(self, image: Image.Image, text: str) -> list[Detection]:
+        rendered = self.scenes[image.convert("RGB").tobytes()]
+        masks = [rendered.watermark_mask] if text == "watermark" else rendered.object_masks
+        out = []
+        for mask in masks:
+            ys, xs = np.nonzero(mask)
+            out.append(Detection((float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1)), 0.9, text))
+        return out
+
+
+SPEC = IntentSpec.model_validate({
+    "trigger_words": ["zxq"],
+    "domain": "object",
+    "concepts": [
+        {"name": "shape", "granularity": "instance", "operation": "keep", "references": [1]},
+        {"name": "shape colour", "granularity": "attribute", "operation": "modify", "value": "red",
+         "alternatives": ["blue", "green"]},
+        {"name": "watermark", "granularity": "instance", "operation": "delete"},
+    ],
+})
+
+
+@pytest.fixture()
+def world(tmp_path: Path):
+    sampler = WorldSampler(seed=3, max_objects=2, two_tone_rate=0.0, colours=("red", "blue", "green", "yellow"))
+    src = tmp_path / "toy"
+    src.mkdir()
+    scenes: dict[bytes, object] = {}
+    for i in range(5):
+        scene = sampler.scene(colour="red", background=("white",), watermark=True)
+        while len(scene.objects) < 2:
+            scene = sampler.scene(colour="red", background=("white",), watermark=True)
+        rendered = render(scene, trigger="zxq")
+        rendered.image.save(src / f"scene{i}.png")
+        (src / f"scene{i}.txt").write_text(rendered.caption)
+        scenes[rendered.image.tobytes()] = rendered
+    reference = render(sampler.scene(colour="red", background=("gray",), watermark=False))
+    reference.image.save(tmp_path / "ref.png")
+    ys, xs = np.nonzero(reference.object_masks[0])
+    region = type("Region", (), {"number": 1, "image": str(tmp_path / "ref.png"),
+                                 "box": (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)})()
+    ds = tmp_path / "ds"
+    import_folder(src, ds)
+    backends = VisionBackends(GeometryDetector(scenes), load_segmenter("box"), load_embedder("colour-histogram"))
+    detect_concepts(ds, SPEC, backends, [region], DetectSettings(similarity_threshold=0.8))
+    return ds, scenes
+
+
+def test_masks_follow_geometry_and_references_pick_the_red_shapes(world) -> None:
+    ds, scenes = world
+    dataset = Dataset(ds)
+    index = dataset.masks_index()
+    for item in dataset.items():
+        rendered = scenes[Image.open(dataset.image_path(item)).convert("RGB").tobytes()]
+        assert np.array_equal(load_mask(dataset, item.stem, "watermark"), rendered.watermark_mask)
+        shapes = index[item.stem]["shape"]["instances"]
+        decided = {inst["accepted"] for inst in shapes}
+        assert len(shapes) == 2 and decided == {True, False}  # the red one matches reference [1]; the other not
+        red = rendered.object_masks[[o.colour for o in rendered.scene.objects].index("red")]
+        mask = load_mask(dataset, item.stem, "shape")
+        ys, xs = np.nonzero(red)
+        red_box = np.zeros_like(red)
+        red_box[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1] = True
+        assert np.array_equal(mask, red_box)  # the box segmenter's mask of the red shape only
+
+
+def test_review_decision_rewrites_the_mask(world) -> None:
+    ds, _ = world
+    dataset = Dataset(ds)
+    stem = dataset.items()[0].stem
+    instances = dataset.masks_index()[stem]["shape"]["instances"]
+    accepted = next(i for i, inst in enumerate(instances) if inst["accepted"])
+    set_decision(ds, stem, "shape", accepted, False)
+    assert not load_mask(dataset, stem, "shape").any()
+    set_decision(ds, stem, "shape", accepted, True)
+    assert load_mask(dataset, stem, "shape").any()
+
+
+@pytest.mark.slow
+def test_augment_by_operation_and_export_for_the_trainer(world, tmp_path: Path) -> None:
+    ds, _ = world
+    dataset = Dataset(ds)
+    made = augment(ds, SPEC, AugmentSettings(seed=7, keep_crops=2, modify_variations=1))
+    again = augment(ds, SPEC, AugmentSettings(seed=7, keep_crops=2, modify_variations=1))
+    assert [m.stem for m in made] == [m.stem for m in again]  # seeded: the same items, not twice as many
+    for a, b in zip(made, again, strict=True):
+        assert np.array_equal(np.asarray(Image.open(ds / a.path)), np.asarray(Image.open(ds / b.path)))
+    by_op: dict[str, list] = {}
+    for item in made:
+        by_op.setdefault(item.provenance["operation"], []).append(item)
+    assert len(by_op["keep"]) == 5 * 2 and len(by_op["modify"]) == 5 and len(by_op["delete"]) == 5
+
+    for item in by_op["keep"]:
+        assert load_mask(dataset, item.stem, "shape").any()  # the kept concept is inside every crop
+    for item in by_op["modify"]:
+        value = item.provenance["value"]
+        assert value in item.caption and "red" not in item.caption
+        parent = Image.open(dataset.image_path(next(i for i in dataset.items() if i.stem == item.derived_from)))
+        child = np.asarray(Image.open(ds / item.path).convert("RGB")).astype(int)
+        mask = load_mask(dataset, item.derived_from, "shape colour")
+        assert np.abs(child[~mask] - np.asarray(parent)[~mask]).max() <= 2  # nothing outside the mask moves
+        hue = np.mean([colorsys.rgb_to_hsv(*(child[y, x] / 255))[0] for y, x in zip(*np.nonzero(mask), strict=True)])
+        assert (0.55 < hue < 0.75) if value == "blue" else (0.25 < hue < 0.45)
+    for item in by_op["delete"]:
+        assert "watermark" not in item.caption
+        picture = np.asarray(Image.open(ds / item.path).convert("RGB")).astype(int)
+        wm = load_mask(dataset, item.stem, "watermark")
+        assert np.abs(picture[wm] - 245).mean() < 20  # filled with the white background, the mark is gone
+
+    table = loss_table(SPEC)
+    assert table["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0}
+    assert table["concepts"]["shape"] == {"weight": 1.0, "preserve": 0.0}
+    assert table["background_weight"] == pytest.approx(0.1) and table["background_preserve"] == 1.0
+
+    out = tmp_path / "export"
+    report = export(ds, out, SPEC)
+    assert report.images == 5 + len(made) and (out / LOSS_FILE).exists()
+    from tuitune.train.dataset import scan_folder
+
+    scan = scan_folder(out)
+    assert len(scan.records) == report.images
+    for record in scan.records:
+        assert record.caption.startswith("zxq")
+        assert {"watermark", "shape", "shape colour"} <= set(record.masks)
+        if "__" not in record.stem:
+            assert "watermark" not in record.caption
+    with pytest.raises(Exception, match="not empty"):
+        export(ds, out, SPEC)

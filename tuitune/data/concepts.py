@@ -1,0 +1,264 @@
+"""Find each concept of the spec in every image: detect -> segment -> filter by reference similarity -> masks.
+
+Run it as a job: ``iter_detect`` yields progress after each image; ``detect_concepts`` takes a callback.
+Every instance is kept with its box, score, similarity and accepted flag, and its own mask under
+``cache/instances/``, so the user can flip a decision later (``set_decision``) without detecting again.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from PIL import Image
+
+from tuitune import atomic
+from tuitune.data.dataset import Dataset, DatasetItem, concept_filename
+from tuitune.intent.spec import Concept, Granularity, IntentSpec
+from tuitune.vision.protocols import Detector, Embedder, Segmenter, cosine, crop
+
+# Imagery concepts that mean "whatever is not the subject"; without a detection they are the leftover area.
+BACKGROUND_WORDS = frozenset({"background", "backdrop", "surroundings", "scene", "setting", "environment"})
+
+
+class ReferenceRegion(Protocol):
+    number: int
+    image: str
+    box: tuple[float, float, float, float]
+
+
+@dataclass
+class VisionBackends:
+    detector: Detector
+    segmenter: Segmenter
+    embedder: Embedder | None = None
+
+    @classmethod
+    def load(
+        cls, detector: str, segmenter: str, embedder: str | None = None, options: dict[str, dict[str, Any]] | None = None
+    ) -> VisionBackends:
+        """Backends by registry name (or a weights path), with per-backend options; call it in the worker."""
+        from tuitune.vision import registry
+
+        options = options or {}
+        return cls(
+            detector=registry.load_detector(detector, **options.get("detector", {})),
+            segmenter=registry.load_segmenter(segmenter, **options.get("segmenter", {})),
+            embedder=registry.load_embedder(embedder, **options.get("embedder", {})) if embedder else None,
+        )
+
+
+@dataclass
+class DetectSettings:
+    similarity_threshold: float = 0.8  # accept an instance whose best reference similarity reaches this
+    min_score: float = 0.0  # drop detections below this detector score
+    max_instances: int = 20  # per image and concept, best first
+
+
+@dataclass
+class DetectProgress:
+    done: int
+    total: int
+    stem: str
+    found: dict[str, int] = field(default_factory=dict)  # concept -> accepted instances in this image
+
+
+def iter_detect(
+    dataset_dir: str | Path,
+    spec: IntentSpec,
+    backends: VisionBackends,
+    regions: Sequence[ReferenceRegion] = (),
+    settings: DetectSettings | None = None,
+    concepts: Sequence[str] | None = None,
+) -> Iterator[DetectProgress]:
+    settings = settings or DetectSettings()
+    dataset = Dataset(Path(dataset_dir))
+    items = [i for i in dataset.items() if i.derived_from is None]
+    chosen = [c for c in spec.concepts if concepts is None or c.key in {n.casefold() for n in concepts}]
+    refs = _reference_vectors(chosen, regions, backends.embedder)
+    index = dataset.masks_index()
+    try:
+        for n, item in enumerate(items, start=1):
+            image = Image.open(dataset.image_path(item)).convert("RGB")
+            entries = _detect_image(dataset, item, image, chosen, backends, refs, settings)
+            index.setdefault(item.stem, {}).update(entries)
+            yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()})
+    finally:
+        dataset.save_masks_index(index)
+        from tuitune.data import project_link
+
+        project_link.record_masks(dataset.root, dataset.items(), index)
+
+
+def detect_concepts(
+    dataset_dir: str | Path,
+    spec: IntentSpec,
+    backends: VisionBackends,
+    regions: Sequence[ReferenceRegion] = (),
+    settings: DetectSettings | None = None,
+    progress: Callable[[DetectProgress], None] | None = None,
+) -> dict[str, dict[str, Any]]:
+    for event in iter_detect(dataset_dir, spec, backends, regions, settings):
+        if progress is not None:
+            progress(event)
+    return Dataset(Path(dataset_dir)).masks_index()
+
+
+def _detect_image(
+    dataset: Dataset,
+    item: DatasetItem,
+    image: Image.Image,
+    concepts: list[Concept],
+    backends: VisionBackends,
+    refs: dict[str, list[np.ndarray]],
+    settings: DetectSettings,
+) -> dict[str, dict[str, Any]]:
+    shape = (image.height, image.width)
+    found: dict[str, list[tuple[dict[str, Any], np.ndarray]]] = {}
+    leftovers: list[Concept] = []
+    for concept in concepts:
+        detections = [d for d in backends.detector.detect(image, concept.name) if d.score >= settings.min_score]
+        if not detections and _is_background(concept):
+            leftovers.append(concept)
+            continue
+        if not detections and concept.granularity is Granularity.IMAGERY:
+            whole = np.ones(shape, dtype=bool)
+            found[concept.name] = [({"box": [0, 0, image.width, image.height], "score": 1.0, "similarity": None,
+                                     "accepted": True, "source": "whole image"}, whole)]
+            continue
+        rows = []
+        masks = _segment_all(backends.segmenter, image, [d.box for d in detections[: settings.max_instances]])
+        for det, mask in zip(detections, masks, strict=False):
+            similarity = _similarity(backends.embedder, image, det.box, mask, refs.get(concept.key, []))
+            accepted = similarity is None or similarity >= settings.similarity_threshold
+            rows.append(({"box": [round(float(v), 2) for v in det.box], "score": round(float(det.score), 4),
+                          "similarity": None if similarity is None else round(similarity, 4),
+                          "accepted": bool(accepted and mask.any())}, mask))
+        found[concept.name] = rows
+    for concept in leftovers:
+        # "The background" is what no other concept covers.
+        covered = np.zeros(shape, dtype=bool)
+        for rows in found.values():
+            for info, mask in rows:
+                if info["accepted"]:
+                    covered |= mask
+        found[concept.name] = [({"box": [0, 0, image.width, image.height], "score": 1.0, "similarity": None,
+                                 "accepted": True, "source": "not covered by other concepts"}, ~covered)]
+    entries: dict[str, dict[str, Any]] = {}
+    for name, rows in found.items():
+        instances = []
+        for i, (info, mask) in enumerate(rows):
+            path = _instance_path(dataset, item.stem, name, i)
+            _write_mask(path, mask)
+            instances.append({**info, "mask": path.relative_to(dataset.root).as_posix()})
+        entries[name] = {"path": _render(dataset, item.stem, name, instances, shape), "instances": instances}
+    return entries
+
+
+def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int, accepted: bool) -> Path:
+    """Accept or reject one detected instance and rewrite the concept's mask from the accepted ones."""
+    dataset = Dataset(Path(dataset_dir))
+    index = dataset.masks_index()
+    try:
+        entry = index[stem][concept]
+        entry["instances"][instance]["accepted"] = bool(accepted)
+    except (KeyError, IndexError):
+        from tuitune.cli import UserError
+
+        raise UserError(
+            f"No instance {instance} of {concept!r} in {stem}; run `tuitune dataset detect` first."
+        ) from None
+    first = entry["instances"][0]
+    with Image.open(dataset.root / first["mask"]) as im:
+        shape = (im.height, im.width)
+    entry["path"] = _render(dataset, stem, concept, entry["instances"], shape)
+    dataset.save_masks_index(index)
+    return dataset.root / entry["path"]
+
+
+def load_mask(dataset: Dataset, stem: str, concept: str, shape: tuple[int, int] | None = None) -> np.ndarray | None:
+    path = dataset.mask_path(stem, concept)
+    if not path.exists():
+        return None
+    with Image.open(path) as im:
+        mask = np.asarray(im.convert("L")) > 127
+    if shape is not None and mask.shape != shape:
+        mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.Resampling.NEAREST))
+    return mask
+
+
+def _render(dataset: Dataset, stem: str, concept: str, instances: list[dict[str, Any]], shape: tuple[int, int]) -> str:
+    union = np.zeros(shape, dtype=bool)
+    for inst in instances:
+        if inst["accepted"]:
+            with Image.open(dataset.root / inst["mask"]) as im:
+                union |= np.asarray(im.convert("L")) > 127
+    path = dataset.mask_path(stem, concept)
+    _write_mask(path, union)
+    return path.relative_to(dataset.root).as_posix()
+
+
+def _segment_all(segmenter: Segmenter, image: Image.Image, boxes: list[Any]) -> list[np.ndarray]:
+    many = getattr(segmenter, "segment_many", None)
+    masks = many(image, boxes) if many is not None else [segmenter.segment(image, b) for b in boxes]
+    return [np.asarray(m, dtype=bool) for m in masks]
+
+
+def _similarity(
+    embedder: Embedder | None, image: Image.Image, box: Any, mask: np.ndarray, refs: list[np.ndarray]
+) -> float | None:
+    if embedder is None or not refs:
+        return None
+    vec = embedder.embed_image(_masked_crop(image, box, mask))
+    return max(cosine(vec, ref) for ref in refs)
+
+
+def _masked_crop(image: Image.Image, box: Any, mask: np.ndarray) -> Image.Image:
+    """The instance alone: pixels outside its mask are greyed so the background does not vote."""
+    if mask.any():
+        arr = np.asarray(image).copy()
+        arr[~mask] = 128
+        image = Image.fromarray(arr)
+    return crop(image, box)
+
+
+def _reference_vectors(
+    concepts: list[Concept], regions: Sequence[ReferenceRegion], embedder: Embedder | None
+) -> dict[str, list[np.ndarray]]:
+    if embedder is None or not regions:
+        return {}
+    by_number = {r.number: r for r in regions}
+    out: dict[str, list[np.ndarray]] = {}
+    for concept in concepts:
+        vectors = []
+        for number in concept.references:
+            region = by_number.get(number)
+            if region is None:
+                continue
+            with Image.open(region.image) as im:
+                vectors.append(embedder.embed_image(crop(im.convert("RGB"), region.box)))
+        if vectors:
+            out[concept.key] = vectors
+    return out
+
+
+def _is_background(concept: Concept) -> bool:
+    return concept.granularity is Granularity.IMAGERY and bool(set(concept.name.casefold().split()) & BACKGROUND_WORDS)
+
+
+def _accepted(entry: dict[str, Any]) -> int:
+    return sum(1 for inst in entry["instances"] if inst["accepted"])
+
+
+def _instance_path(dataset: Dataset, stem: str, concept: str, i: int) -> Path:
+    return dataset.root / "cache" / "instances" / stem / concept_filename(concept) / f"{i}.png"
+
+
+def _write_mask(path: Path, mask: np.ndarray) -> None:
+    buf = io.BytesIO()
+    Image.fromarray(np.where(mask, 255, 0).astype(np.uint8), "L").save(buf, "PNG")
+    atomic.write_bytes(path, buf.getvalue())
