@@ -76,6 +76,8 @@ def _keep_crops(dataset: Dataset, item: DatasetItem, image: Image.Image, masks: 
     ys, xs = np.nonzero(masks[concept.name])
     x0, x1, y0, y1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     cx, cy, side0 = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    if side0 >= 0.9 * min(image.size):
+        return []  # the concept fills the picture: every crop centred on it would be the picture again
     out = []
     for i in range(s.keep_crops):
         side = int(min(min(image.size), max(8, side0 * rng.uniform(*s.crop_scale))))

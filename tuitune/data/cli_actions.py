@@ -38,12 +38,14 @@ def detect_command(args: argparse.Namespace) -> int:
 
     spec = load_spec(args.into, args.spec)
     vision = _vision_settings(args.into)
+    regions = _regions(args.regions) if args.regions else []
+    # The embedder only compares instances with reference regions: without any, it is not loaded at all.
+    wants_embedder = bool(regions) and any(c.references for c in spec.concepts)
     backends = VisionBackends.load(
         args.detector or vision.get("detector", "toyworld"),
         args.segmenter or vision.get("segmenter", "toyworld"),
-        args.embedder or vision.get("embedder") or None,
+        (args.embedder or vision.get("embedder") or "toyworld") if wants_embedder else None,
     )
-    regions = _regions(args.regions) if args.regions else []
     settings = DetectSettings(similarity_threshold=args.threshold, min_score=args.min_score)
     for event in iter_detect(args.into, spec, backends, regions, settings):
         found = ", ".join(f"{k}: {v}" for k, v in event.found.items())

@@ -74,7 +74,19 @@ def fetch(name: str, dest: Path | None = None) -> Path:
         raise UserError(f"Unknown model {name!r}; choose one of: {', '.join(KNOWN_MODELS)}.")
     model = KNOWN_MODELS[name]
     target = dest or default_path(name)
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        return _download(model, target)
+    except UserError:
+        raise
+    except Exception as exc:  # network and hub errors come in many types; all mean "could not fetch"
+        raise UserError(
+            f"Could not download {name} from {model.source} ({type(exc).__name__}: {exc}); run this on a machine "
+            f"with internet (and HF_HUB_OFFLINE unset), then copy {target} here."
+        ) from None
+
+
+def _download(model: KnownModel, target: Path) -> Path:
     if model.kind == "bundled":
         from tuitune.vision.u2net import bundled_weights
 
