@@ -23,7 +23,7 @@ from tuitune.jobs.rundir import RunDir, RunState
 # Job kinds and the module whose ``run(ctx)`` does the work.
 # A kind may name several modules: the first that exists and has ``run`` is used.
 KINDS: dict[str, str | tuple[str, ...]] = {
-    "train": ("tuitune.train.worker", "tuitune.jobs.train_job"),
+    "train": "tuitune.jobs.train_job",  # tuitune.train.worker's run() takes a path, not a JobContext
     "cache": "tuitune.train.cache_job",
     "detect": "tuitune.vision.detect_job",
     "generate": "tuitune.generate.job",
