@@ -82,15 +82,28 @@ class TuituneApp(App[int]):
     def on_mount(self) -> None:
         if self._initial_path is not None:
             self.open_project(self._initial_path)
-        self.check_size()
+        # After the first screen is shown, so the notice sits on top of it.
+        self.call_after_refresh(self.check_size)
 
     def open_project(self, path: Path) -> None:
         """Show ``path`` in the app: restore the last screen and selection saved in the project."""
-        self.project = ProjectView(Path(path), readonly=self.readonly)
+        from tuitune.cli import UserError
+        from tuitune.ui.project_view import open_handle
+
+        self.close_project()
+        try:
+            handle, notes = open_handle(Path(path), self.readonly)
+        except UserError as exc:
+            self.notify(str(exc), severity="error", timeout=15)
+            return
+        readonly = self.readonly or bool(handle is not None and handle.readonly)
+        self.project = ProjectView(Path(path), readonly=readonly, handle=handle)
+        for note in notes:
+            self.notify(note, severity="warning", timeout=10)
         self.settings, warning = load_settings(self.project.root)
         if warning:
             self.notify(warning, severity="warning")
-        self.sub_title = str(self.project.name) + (" (read-only)" if self.readonly else "")
+        self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")
         self._prime_event_tails()
         self.set_interval(self.settings.poll_seconds, self.poll_runs, name="poll-runs")
         state = self.project.load_ui_state()
@@ -125,8 +138,18 @@ class TuituneApp(App[int]):
         value = self.project.load_ui_state().get("selection", {}).get(mode, {})
         return value if isinstance(value, dict) else {}
 
+    def close_project(self) -> None:
+        if self.project is not None and self.project.handle is not None:
+            self.project.handle.close()
+        self.project = None
+
+    @property
+    def readonly_project(self) -> bool:
+        return self.project is None or self.project.readonly
+
     async def action_quit(self) -> None:
         self.save_ui_state()
+        self.close_project()
         self.exit(0)
 
     # --- actions -------------------------------------------------------------------------------------
@@ -149,18 +172,20 @@ class TuituneApp(App[int]):
 
     # --- terminal size -------------------------------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
-        self.check_size()
+        self.check_size(event.size.width, event.size.height)
 
-    def check_size(self) -> None:
-        width, height = self.size
+    def check_size(self, width: int | None = None, height: int | None = None) -> None:
+        if width is None or height is None:
+            width, height = self.size
         small = width < self.settings.min_width or height < self.settings.min_height
-        if small and not self._too_small:
+        if small and not isinstance(self.screen, TooSmallScreen):
             self._too_small = True
             self.push_screen(TooSmallScreen(self.settings.min_width, self.settings.min_height))
-        elif not small and self._too_small:
+        elif not small:
             self._too_small = False
-            if isinstance(self.screen, TooSmallScreen):
-                self.pop_screen()
+            for stack in self._screen_stacks.values():
+                for screen in [s for s in stack if isinstance(s, TooSmallScreen)]:
+                    screen.dismiss() if screen is self.screen else stack.remove(screen)
 
     # --- job notifications ---------------------------------------------------------------------------
     def _prime_event_tails(self) -> None:

@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tuitune import atomic
 from tuitune.jobs.rundir import RunDir, RunState
@@ -36,6 +37,7 @@ class ProjectView:
 
     root: Path
     readonly: bool = False
+    handle: Any = None  # the engine's open Project (DB + lock) when available
     _items: list[DatasetItem] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -120,6 +122,19 @@ class ProjectView:
         instances[index]["accepted"] = accepted
         dataset.save_masks_index(masks)
 
+    def mask_concepts(self) -> dict[str, set[str]]:
+        """Stem -> concepts with a mask file, from one pass over ``masks/``."""
+        found: dict[str, set[str]] = {}
+        if not self.masks_dir.is_dir():
+            return found
+        with os.scandir(self.masks_dir) as stems:
+            for stem in stems:
+                if stem.is_dir():
+                    names = {Path(n).stem for n in os.listdir(stem.path) if n.endswith(".png")}
+                    if names:
+                        found[stem.name] = names
+        return found
+
     def masks(self, item: DatasetItem) -> dict[str, Path]:
         """Concept name -> mask PNG for one item (``masks/<stem>/<concept>.png``)."""
         folder = self.masks_dir / item.stem
@@ -161,6 +176,10 @@ class ProjectView:
 
     # --- ui state ------------------------------------------------------------------------------------
     def load_ui_state(self) -> dict:
+        """Last screen and selections: the project DB's ``ui_state`` when open, else ``cache/ui_state.json``."""
+        if self.handle is not None:
+            value = self.handle.db.ui_get("app", {})
+            return value if isinstance(value, dict) else {}
         try:
             value = json.loads((self.cache_dir / UI_STATE_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError):
@@ -170,6 +189,9 @@ class ProjectView:
     def save_ui_state(self, state: dict) -> None:
         if self.readonly:
             return
+        if self.handle is not None:
+            self.handle.db.ui_set("app", state)
+            return
         atomic.write_json(self.cache_dir / UI_STATE_FILE, state)
 
 
@@ -178,3 +200,21 @@ def _sidecar_caption(path: Path) -> str:
         return path.with_suffix(".txt").read_text(encoding="utf-8").strip()
     except (OSError, UnicodeDecodeError):
         return ""
+
+
+def open_handle(root: Path, readonly: bool) -> tuple[Any, list[str]]:
+    """Open the project through the engine (lock + DB); falls back to read-only when another writer has it.
+
+    Returns the handle (None when the project engine is not available) and sentences to tell the user.
+    """
+    try:
+        from tuitune.project.project import Project
+    except ImportError:
+        return None, []
+    project = Project.open(root, readonly=readonly, fallback_readonly=True)
+    notes = list(getattr(project, "notes", []))
+    if project.readonly and not readonly:
+        holder = getattr(project, "lock_holder", None)
+        who = holder.describe() if holder is not None else "another process"
+        notes.append(f"Opened read-only: {who} has this project open for writing.")
+    return project, notes

@@ -28,6 +28,11 @@ class ProjectScreen(Screen):
     def body(self) -> ComposeResult:
         raise NotImplementedError
 
+    def on_screen_resume(self) -> None:
+        check = getattr(self.app, "check_size", None)
+        if check is not None:
+            check()
+
     def selection_state(self) -> dict:
         """What to restore when the project is opened again (row, filter...)."""
         return {}

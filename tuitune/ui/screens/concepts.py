@@ -108,6 +108,7 @@ class ConceptsScreen(ProjectScreen):
         self.query_one("#concepts-table", SpecTable).focus()
 
     def on_screen_resume(self) -> None:
+        super().on_screen_resume()
         if self.is_mounted:
             self.reload()
 
@@ -196,7 +197,7 @@ class ConceptsScreen(ProjectScreen):
         self._apply(name, column, event.value)
 
     def _apply(self, name: str, column: str, value: str) -> None:
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; the spec cannot change.", severity="warning")
             return
         current = self.dialogue.current
@@ -238,7 +239,7 @@ class ConceptsScreen(ProjectScreen):
         if self.dialogue.current is None:
             self.notify("State an intent first: detection looks for the spec's concepts.", severity="warning")
             return
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; detection writes masks.", severity="warning")
             return
         self._submit_detection()

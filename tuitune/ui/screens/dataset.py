@@ -52,6 +52,7 @@ class DatasetScreen(ProjectScreen):
         self.masks_index: dict = {}
         self.overlay: int = -1  # index into the current item's concepts; -1 = no overlay
         self.query_text = ""
+        self.mask_files: dict[str, set[str]] = {}
 
     def body(self) -> ComposeResult:
         with Horizontal(id="dataset-body"):
@@ -85,6 +86,7 @@ class DatasetScreen(ProjectScreen):
             masks = self.project.masks_index()
         except (OSError, ValueError):
             masks = {}
+        self.mask_files = self.project.mask_concepts()
         self.app.call_from_thread(self._loaded, items, masks, stem)
 
     def _loaded(self, items: list[DatasetItem], masks: dict, stem: str | None) -> None:
@@ -96,7 +98,10 @@ class DatasetScreen(ProjectScreen):
     def _apply_filter(self, stem: str | None = None) -> None:
         grid = self.query_one("#dataset-grid", ThumbGrid)
         unreadable = set(grid.unreadable)
-        self.shown = [i for i in self.items if matches(i, self.query_text, self.masks_index, unreadable)]
+        masks = {stem: set(self.masks_index.get(stem, {})) | names for stem, names in self.mask_files.items()}
+        for stem, entry in self.masks_index.items():
+            masks.setdefault(stem, set(entry))
+        self.shown = [i for i in self.items if matches(i, self.query_text, masks, unreadable)]
         entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.shown]
         cursor = next((n for n, i in enumerate(self.shown) if i.stem == stem), 0)
         grid.set_entries(entries, cursor=cursor)
@@ -113,7 +118,7 @@ class DatasetScreen(ProjectScreen):
         self.query_one("#dataset-count", Static).update(text)
 
     def _badge(self, item: DatasetItem) -> str:
-        count = len(self.masks_index.get(item.stem, {}))
+        count = len(set(self.masks_index.get(item.stem, {})) | self.mask_files.get(item.stem, set()))
         return f"{count}m" if count else ""
 
     @property
@@ -214,7 +219,7 @@ class DatasetScreen(ProjectScreen):
         item = self.current
         if item is None:
             return
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; the caption was not saved.", severity="warning")
             return
         text = self.query_one("#dataset-caption", TextArea).text

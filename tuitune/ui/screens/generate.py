@@ -149,7 +149,7 @@ class GenerateScreen(ProjectScreen):
 
     @on(Button.Pressed, "#gen-run")
     def action_generate(self) -> None:
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; generations are saved in it.", severity="warning")
             return
         try:

@@ -126,7 +126,7 @@ class IntentScreen(ProjectScreen):
         if self.busy:
             self.notify("Wait for the answer to the last message.", severity="warning")
             return
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; the intent cannot change.", severity="warning")
             return
         event.input.value = ""
@@ -148,9 +148,13 @@ class IntentScreen(ProjectScreen):
 
         try:
             parser = make_parser(backend)
-            self.dialogue.say(text, parser, on_token)
+            try:
+                self.dialogue.say(text, parser, on_token)
+                error = None
+            except IntentError as exc:
+                error = str(exc)
+            # The failed turn is kept too, so the conversation reads as it happened.
             save_dialogue(self.project.root, self.dialogue)
-            error = None
         except IntentError as exc:
             error = str(exc)
         except OSError as exc:

@@ -53,16 +53,16 @@ class OpenProjectScreen(Screen):
     @on(Button.Pressed, "#open-new")
     def action_new_project(self) -> None:
         path = self._path()
+        from tuitune.cli import UserError
+
         try:
-            from tuitune.project import store  # type: ignore[attr-defined]
+            from tuitune.project.project import Project
         except ImportError:
-            store = None
-        if store is None or not hasattr(store, "create_project"):
-            self._say("Creating projects needs `tuitune new PATH` in a shell (not available in this build).")
+            self._say("This tuitune cannot create projects here; run `tuitune new PATH` in a shell.")
             return
         try:
-            store.create_project(path)
-        except Exception as exc:  # a user-facing error from the project engine
+            Project.create(path).close()
+        except UserError as exc:
             self._say(str(exc))
             return
         self.app.open_project(path)  # type: ignore[attr-defined]

@@ -255,7 +255,7 @@ class TrainScreen(ProjectScreen):
 
     @on(Button.Pressed, "#train-start")
     def action_start(self) -> None:
-        if self.app.readonly:  # type: ignore[attr-defined]
+        if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; reopen it without --readonly to train.", severity="warning")
             return
         from tuitune.cli import UserError

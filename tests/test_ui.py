@@ -1,0 +1,322 @@
+"""The Textual app driven by Pilot: each screen's main actions, bad input, and no heavy imports."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tuitune.intent.dialogue import Dialogue, Turn
+from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
+from tuitune.jobs.rundir import RunDir, RunState
+
+SIZE = (120, 36)
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def make_project(root: Path) -> Path:
+    """A small project: 6 images (one unreadable), masks on two, a spec, a finished and a crashed run."""
+    (root / "images").mkdir(parents=True)
+    (root / "project.toml").write_text('name = "proj"\n', encoding="utf-8")
+    colours = [(200, 40, 40), (40, 200, 40), (40, 40, 200), (200, 200, 40), (40, 200, 200)]
+    for n, colour in enumerate(colours):
+        img = Image.new("RGB", (32, 32), colour)
+        for x in range(8, 24):
+            img.putpixel((x, 16), (255, 255, 255))
+        img.save(root / "images" / f"item{n}.png")
+        (root / "images" / f"item{n}.txt").write_text(f"zxq shape {n}", encoding="utf-8")
+    (root / "images" / "broken.png").write_bytes(b"this is not a png")
+    for stem in ("item0", "item1"):
+        (root / "masks" / stem).mkdir(parents=True)
+        mask = Image.new("L", (32, 32), 0)
+        mask.paste(255, (0, 24, 32, 32))
+        mask.save(root / "masks" / stem / "watermark.png")
+    spec1 = IntentSpec(trigger_words=["zxq"], domain="object", concepts=[
+        Concept(name="shape", granularity=Granularity.INSTANCE, operation=Operation.KEEP, references=[1]),
+        Concept(name="watermark", granularity=Granularity.INSTANCE, operation=Operation.DELETE),
+    ])
+    spec2 = spec1.model_copy(update={"version": 2, "concepts": [
+        *spec1.concepts,
+        Concept(name="colour", granularity=Granularity.ATTRIBUTE, operation=Operation.MODIFY,
+                alternatives=["blue", "green"]),
+    ]})
+    dialogue = Dialogue(
+        turns=[Turn("user", "keep the shape [1], remove the watermark", 1.0, None),
+               Turn("assistant", "added shape; added watermark", 2.0, 1),
+               Turn("user", "the colour may change to blue or green", 3.0, 1),
+               Turn("assistant", "added colour", 4.0, 2)],
+        versions=[spec1, spec2],
+    )
+    (root / "intent.json").write_text(dialogue.to_json(), encoding="utf-8")
+
+    done = RunDir(root / "runs" / "train-a").create()
+    done.run_toml.write_text('[job]\nkind = "train"\n', encoding="utf-8")
+    done.write_status(state=RunState.FINISHED, pid=None, step=40, total_steps=40, created=1.0)
+    for step in range(1, 41):
+        done.append_metric({"step": step, "loss": 1.0 / step, "lr": 1e-4, "time": 100.0 + step / 2})
+    (done.checkpoint_dir(40)).mkdir(parents=True)
+    (done.checkpoint_dir(40) / "COMPLETE").write_text("")
+    sample_dir = done.sample_dir(40)
+    sample_dir.mkdir(parents=True)
+    Image.new("RGB", (32, 32), (90, 30, 160)).save(sample_dir / "0.png")
+
+    dead = RunDir(root / "runs" / "train-b").create()
+    dead.run_toml.write_text('[job]\nkind = "train"\n', encoding="utf-8")
+    # A pid that cannot exist: the worker is gone, so readers must see the run as crashed.
+    dead.write_status(state=RunState.RUNNING, pid=2**22 + 12345, step=12, total_steps=100, created=2.0)
+    for step in range(1, 13):
+        dead.append_metric({"step": step, "loss": 0.5, "lr": 1e-4, "time": 200.0 + step})
+
+    gens = root / "generations"
+    gens.mkdir()
+    Image.new("RGB", (32, 32), (20, 20, 20)).save(gens / "g1-base.png")
+    Image.new("RGB", (32, 32), (220, 220, 220)).save(gens / "g1-lora.png")
+    record = {"id": "g1", "time": 5.0, "params": {"prompt": "zxq on grass", "seed": 7}, "model": "toy",
+              "lora": str(done.lora_path), "images": {"base": "g1-base.png", "lora": "g1-lora.png"}}
+    (gens / "g1.json").write_text(json.dumps(record), encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    return make_project(tmp_path / "proj")
+
+
+def app_for(path: Path):
+    from tuitune.ui.app import TuituneApp
+
+    return TuituneApp(path)
+
+
+async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await pilot.pause(0.05)
+
+
+async def test_every_screen_by_key_without_heavy_imports(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        seen = []
+        for key in ("1", "2", "3", "4", "5", "f2", "f3", "f4", "f5", "f6"):
+            await pilot.press(key)
+            await pilot.pause()
+            seen.append(app.current_mode)
+        await pilot.press("f1")
+        assert type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape")
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "CommandPalette"
+        await pilot.press("escape")
+    assert seen == ["intent", "concepts", "dataset", "train", "generate"] * 2
+    heavy = [m for m in ("torch", "diffusers", "transformers") if m in sys.modules]
+    assert heavy == []
+
+
+async def test_help_lists_the_screen_keys(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "f1")
+        await pilot.pause()
+        actions = [row[1] for row in app.screen.rows]
+    assert {"Start", "Stop", "Resume", "Sample now", "Dataset", "Quit"} <= set(actions)
+
+
+async def test_palette_runs_a_screen_action(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"Generate")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause(0.2)
+        assert app.current_mode == "generate"
+
+
+async def test_too_small_terminal_says_so_and_recovers(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        assert type(app.screen).__name__ == "TooSmallScreen"
+        await pilot.resize_terminal(*SIZE)
+        await pilot.pause()
+        assert type(app.screen).__name__ == "IntentScreen"
+
+
+async def test_last_screen_and_selection_come_back(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen.shown)
+        await pilot.press("right", "right")
+        assert app.screen.current.stem == "item1"
+        await pilot.press("ctrl+q")
+    again = app_for(project)
+    async with again.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert again.current_mode == "dataset"
+        await wait_for(pilot, lambda: again.screen.shown)
+        assert again.screen.current.stem == "item1"
+
+
+async def test_dataset_lists_unreadable_filters_overlays_and_saves_caption(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.shown)
+        grid = screen.query_one("#dataset-grid")
+        await wait_for(pilot, lambda: grid.pending == 0 and grid.loads >= 6)
+        assert "broken.png" in str(screen.query_one("#dataset-count").render())
+        await pilot.press("slash", *"mask:water", "enter")
+        assert [i.stem for i in screen.shown] == ["item0", "item1"]
+        await pilot.press("m")
+        assert "[b]watermark[/b]" in str(screen.query_one("#dataset-info").content)
+        await pilot.press("e", "ctrl+a")
+        screen.query_one("#dataset-caption").text = ""
+        await pilot.press(*"zxq red square", "ctrl+s")
+        await pilot.pause()
+    assert (project / "images" / "item0.txt").read_text().strip() == "zxq red square"
+
+
+async def test_concepts_edit_validates_and_versions(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("2")
+        screen = app.screen
+        await pilot.pause()
+        await pilot.press("right", "right", "right", "e")  # the weight column of "shape"
+        await pilot.press("ctrl+a", "backspace", *"heavy", "enter")
+        assert "Weight must be a number" in str(screen.query_one("#concepts-message").render())
+        screen.query_one("#concept-edit").value = "0.5"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("o")  # shape: keep -> modify
+        await pilot.pause()
+    saved = Dialogue.from_json((project / "intent.json").read_text())
+    shape = saved.current.concept("shape")
+    assert saved.current.version == 4
+    assert shape.loss_weight == 0.5 and shape.operation is Operation.MODIFY
+    assert saved.version(2).concept("shape").loss_weight is None
+
+
+async def test_train_shows_progress_and_offers_resume_for_a_dead_worker(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        await pilot.pause()
+        names = [row.value for row in screen.query_one("#runs-table").rows]
+        assert set(names) == {"train-a", "train-b"}
+        screen.selected = "train-b"
+        screen.refresh_runs()
+        alert = str(screen.query_one("#run-alert").render())
+        assert "worker died" in alert and "r to resume" in alert
+        assert "step 12/100" in str(screen.query_one("#run-line").render())
+        assert "1.00 steps/s" in str(screen.query_one("#run-line").render())
+        screen.selected = "train-a"
+        screen.refresh_runs()
+        assert screen.summary.losses[-1] == pytest.approx(1 / 40)
+        assert "Samples at step 40" in str(screen.query_one("#samples-title").render())
+        await pilot.press("x")  # a finished run cannot be stopped: a warning, not a crash
+        await wait_for(pilot, lambda: any("nothing to stop" in n.message for n in app._notifications))
+
+
+async def test_train_start_needs_a_base_model(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "s")
+        await pilot.pause()
+        assert any("[model] base" in n.message for n in app._notifications)
+    assert len(list((project / "runs").iterdir())) == 2
+
+
+async def test_job_events_become_notifications_and_a_death_is_announced(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        live = RunDir(project / "runs" / "train-c").create()
+        import os
+
+        live.write_status(state=RunState.RUNNING, pid=os.getpid(), step=1, total_steps=10)
+        app.poll_runs()
+        live.append_event("checkpoint", step=5)
+        live.write_status(pid=2**22 + 999)
+        app.poll_runs()
+        await wait_for(pilot, lambda: len(app._notifications) >= 2)
+        messages = [n.message for n in app._notifications]
+    assert any("train-c: checkpoint 5" in m for m in messages)
+    assert any("worker died" in m for m in messages)
+
+
+async def test_intent_reference_regions_and_rules_chat(project: Path) -> None:
+    pytest.importorskip("tuitune.intent.rules")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "ctrl+r", *"images/item2.png:4,4,20,20", "enter")
+        await pilot.pause()
+        await pilot.press("ctrl+l", *"keep the shape [1]", "enter")
+        screen = app.screen
+        await wait_for(pilot, lambda: not screen.busy)
+        await pilot.pause()
+    saved = Dialogue.from_json((project / "intent.json").read_text())
+    assert saved.regions[-1].number == 1 and saved.regions[-1].box == (4.0, 4.0, 20.0, 20.0)
+    assert saved.turns[-2].text == "keep the shape [1]"
+    assert len(saved.turns) == 6 and saved.current.version == 3
+
+
+async def test_generate_shows_history_pair_and_validates(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        screen = app.screen
+        await pilot.pause()
+        assert screen.current_record()["id"] == "g1"
+        assert screen.query_one("#gen-base").path.name == "g1-base.png"
+        assert screen.query_one("#gen-lora-image").path.name == "g1-lora.png"
+        await pilot.press("ctrl+e", *"zxq", "tab", "tab")
+        screen.query_one("#gen-seed").value = "minus one"
+        await pilot.press("ctrl+g")
+        await pilot.pause()
+        assert any("seed must be a number" in n.message for n in app._notifications)
+    assert len(list((project / "runs").iterdir())) == 2
+
+
+async def test_grid_with_ten_thousand_items_decodes_only_what_is_visible(tmp_path: Path) -> None:
+    from textual.app import App
+
+    from tuitune.ui.widgets.thumb_grid import GridEntry, ThumbGrid
+
+    picture = tmp_path / "one.png"
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(picture)
+
+    class GridApp(App):
+        def compose(self):
+            yield ThumbGrid(id="grid")
+
+    app = GridApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        grid = app.query_one(ThumbGrid)
+        grid.set_entries([GridEntry(tmp_path / f"{n}.png", str(n)) for n in range(10_000)])
+        await pilot.pause(0.3)
+        assert grid.loads < 40  # one screenful, not 10,000
+        started = time.perf_counter()
+        await pilot.press("end")
+        await pilot.pause()
+        assert grid.cursor == 9_999
+        assert time.perf_counter() - started < 1.0
+        assert grid.scroll_offset.y > 0
