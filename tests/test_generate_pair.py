@@ -96,3 +96,46 @@ def test_lora_that_does_not_fit_is_a_clear_error(tiny, tmp_path):
         gen.load_lora(tmp_path / "empty", "y")
     # The generator still works for the base model afterwards.
     assert gen.draw(PARAMS).size == (32, 32)
+
+
+def test_generate_job_through_the_worker_writes_pairs_and_finishes(tiny, tmp_path):
+    import subprocess
+    import sys
+
+    from tuitune.jobs.rundir import RunDir
+
+    model, lora = tiny
+    run = RunDir(tmp_path / "runs" / "gen1").create()
+    out = tmp_path / "generations"
+    run.run_toml.write_text(
+        f'[job]\nkind = "generate"\n[generate]\nmodel = "{model}"\nlora = "{lora.parent}"\n'
+        f'prompts = ["a red square", "a blue circle"]\nseeds = [1, 2]\nsteps = 2\noutput = "{out}"\n',
+        encoding="utf-8",
+    )
+    done = subprocess.run([sys.executable, "-m", "tuitune.jobs.worker", str(run.path)], capture_output=True,
+                          text=True, timeout=300)
+    status = run.read_status()
+    assert status["state"] == "finished", (status, done.stderr[-2000:])
+    history = list_generations(out)
+    assert len(history) == 4 and all(set(h["images"]) == {"base", "lora"} for h in history)
+    assert {(h["params"]["prompt"], h["params"]["seed"]) for h in history} == {
+        (p, s) for p in ("a red square", "a blue circle") for s in (1, 2)
+    }
+
+
+def test_generate_job_with_bad_lora_fails_with_a_sentence(tiny, tmp_path):
+    import subprocess
+    import sys
+
+    from tuitune.jobs.rundir import RunDir
+
+    model, _ = tiny
+    run = RunDir(tmp_path / "runs" / "gen2").create()
+    run.run_toml.write_text(
+        f'[job]\nkind = "generate"\n[generate]\nmodel = "{model}"\nlora = "{tmp_path / "nope.safetensors"}"\n'
+        f'prompts = ["a red square"]\nsteps = 2\noutput = "{tmp_path / "g"}"\n',
+        encoding="utf-8",
+    )
+    subprocess.run([sys.executable, "-m", "tuitune.jobs.worker", str(run.path)], capture_output=True, timeout=300)
+    status = run.read_status()
+    assert status["state"] == "failed" and "does not exist" in status["message"]

@@ -1,0 +1,23 @@
+"""The ``generate`` job: run.toml ``[generate]`` is a GenerateRequest; images go to its output folder."""
+
+from __future__ import annotations
+
+from tuitune.cli import UserError
+from tuitune.generate.batch import GenerateRequest, generate_batch
+from tuitune.jobs.context import JobContext
+
+
+def run(ctx: JobContext) -> None:
+    try:
+        request = GenerateRequest.model_validate(ctx.job_config().get("generate", {}))
+    except ValueError as exc:
+        raise UserError(f"run.toml [generate] is invalid ({str(exc).splitlines()[0]}); fix that key.") from None
+    total = len(request.prompts) * len(request.seeds)
+    ctx.started(total_steps=total)
+
+    def progress(done: int, of: int) -> None:
+        ctx.progress(done)
+
+    records = generate_batch(request, progress=progress, should_stop=lambda: ctx.poll() is not None and ctx.stopped)
+    for record in records:
+        ctx.event("generation", id=record.id, images=record.images)
