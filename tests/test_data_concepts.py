@@ -155,3 +155,28 @@ def test_augment_by_operation_and_export_for_the_trainer(world, tmp_path: Path) 
             assert "watermark" not in record.caption
     with pytest.raises(Exception, match="not empty"):
         export(ds, out, SPEC)
+
+
+@pytest.mark.slow
+def test_exported_folder_trains_with_the_engine(world, tmp_path: Path) -> None:
+    import sys
+    import tomllib
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from tiny_pipelines import build_sd1, config_dict
+
+    from tuitune.jobs.rundir import RunDir
+    from tuitune.train.config import TrainConfig
+    from tuitune.train.loop import train
+
+    ds, _ = world
+    augment(ds, SPEC, AugmentSettings(seed=0, keep_crops=1, modify_variations=1))
+    out = tmp_path / "export"
+    export(ds, out, SPEC)
+    loss = tomllib.loads((out / LOSS_FILE).read_text())["loss"]
+    data = config_dict(build_sd1(tmp_path / "sd1"), out, train={"steps": 3, "lr": 1e-3}, loss=loss)
+    outcome = train(TrainConfig.from_dict(data, base_dir=tmp_path), tmp_path / "run")
+    assert outcome.state == "finished"
+    rows = RunDir(tmp_path / "run").read_metrics()
+    # The preservation term is live: the exported masks and loss table reached the trainer.
+    assert len(rows) == 3 and rows[-1]["loss_preserve"] > 0
