@@ -142,3 +142,25 @@ def make_dataset(folder: Path, count: int = 4, size: int = 32, with_masks: bool 
             (folder / "masks" / f"img{i}").mkdir(parents=True, exist_ok=True)
             Image.fromarray(mask).save(folder / "masks" / f"img{i}" / "watermark.png")
     return folder
+
+
+def config_dict(base: Path, images: Path, **sections: dict) -> dict:
+    """A small training config for the tiny models; ``sections`` override/extend the defaults."""
+    data = {
+        "model": {"base": str(base)},
+        "data": {"folder": str(images), "resolution": 32},
+        "lora": {"rank": 4, "alpha": 4},
+        "train": {"steps": 10, "lr": 1e-3, "seed": 0, "device": "cpu"},
+        "checkpoints": {"every": 0, "keep": 2},
+        "samples": {"every": 0},
+    }
+    for name, values in sections.items():
+        data.setdefault(name, {}).update(values)
+    return data
+
+
+def write_config(path: Path, data: dict) -> Path:
+    import tomli_w
+
+    path.write_text(tomli_w.dumps(data), encoding="utf-8")
+    return path

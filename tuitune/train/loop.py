@@ -126,6 +126,12 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
     from tuitune.train.loss import min_snr_weights, region_loss
 
     tc = config.train
+    if int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        # A second run in the same process (tests, notebooks) must not inherit the first one's settings.
+        from accelerate.state import AcceleratorState, GradientState
+
+        AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
     trackers = "tensorboard" if importlib.util.find_spec("tensorboard") else None
     try:
         accelerator = Accelerator(gradient_accumulation_steps=tc.grad_accum, mixed_precision=tc.mixed_precision,

@@ -1,0 +1,18 @@
+"""The ``tuitune train`` subcommand (arguments only; the loop is imported when it runs)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuitune.cli import lazy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("train", help="train a region-aware LoRA from a config TOML",
+                              description="Train a LoRA as CONFIG.toml says; Ctrl-C checkpoints, then stops.")
+    p.add_argument("config", help="training config (TOML)")
+    p.add_argument("--steps", type=int, default=None, help="override [train] steps")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="override [train] device")
+    p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its newest checkpoint")
+    p.add_argument("--run-dir", default=None, help="run directory (default: runs/<config name> beside the config)")
+    p.set_defaults(handler=lazy("tuitune.train.run_command:main"))

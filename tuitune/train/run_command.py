@@ -1,0 +1,37 @@
+"""``tuitune train``: run the loop in the foreground with a rich progress bar."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+
+def main(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from tuitune.train.config import load_config
+    from tuitune.train.errors import TrainError
+    from tuitune.train.loop import train
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    config = load_config(args.config)
+    config_path = Path(args.config).resolve()
+    run_dir = Path(args.run_dir) if args.run_dir else config_path.parent / "runs" / config_path.stem
+    if args.steps is not None and args.steps < 1:
+        raise TrainError("--steps must be at least 1.")
+    columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
+               TextColumn("{task.fields[speed]}"), TimeRemainingColumn())
+    with Progress(*columns) as progress:
+        task = progress.add_task("train", total=args.steps or config.train.steps, loss="-", speed="")
+
+        def on_step(step: int, total: int, row: dict) -> None:
+            progress.update(task, completed=step, total=total, loss=f"{row['loss']:.4f}",
+                            speed=f"{row['s_per_step']:.2f} s/step")
+
+        outcome = train(config, run_dir, resume=args.resume, steps=args.steps, device=args.device, on_step=on_step)
+    if outcome.state == "finished":
+        print(f"LoRA written to {outcome.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
+    else:
+        print(f"Stopped at step {outcome.step}; continue with: tuitune train {args.config} --run-dir {run_dir} --resume")
+    return 0
