@@ -1,0 +1,51 @@
+"""What the ``tuitune toyworld`` commands do: pretrain (maybe detached), check, generate."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+from tuitune.cli import UserError
+
+
+def pretrain_command(args: argparse.Namespace) -> int:
+    out = Path(args.out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file; give --out a folder (new or one from an earlier pretrain run).")
+    if args.background:
+        out.mkdir(parents=True, exist_ok=True)
+        argv = [sys.executable, "-m", "tuitune.cli", "toyworld", "pretrain", "--out", str(out),
+                "--steps", str(args.steps), "--vae-steps", str(args.vae_steps),
+                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads)]
+        with open(out / "pretrain.out", "ab") as sink:
+            proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    start_new_session=True)
+        print(f"pretraining in the background (pid {proc.pid}); follow it with: tail -f {out / 'pretrain.log'}")
+        print("Run the same command again after an interruption: it resumes from the last checkpoint.")
+        return 0
+    from tuitune.toyworld.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, batch_size=args.batch_size,
+                         seed=args.seed, threads=args.threads)
+    pretrain(out, cfg)
+    return 0
+
+
+def check_command(args: argparse.Namespace) -> int:
+    from tuitune.toyworld.check import run_check
+
+    report = run_check(model=args.model, lora=args.lora, samples=args.samples, seed=args.seed,
+                       steps=args.steps, guidance=args.guidance)
+    print(report.render())
+    return 0
+
+
+def generate_command(args: argparse.Namespace) -> int:
+    from tuitune.toyworld.check import sample_grid
+
+    path = sample_grid(args.prompts, Path(args.out), model=args.model, lora=args.lora, per_prompt=args.per_prompt,
+                       seed=args.seed, steps=args.steps, guidance=args.guidance, scale=args.scale)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,50 @@
+"""``tuitune toyworld ...`` subcommands: pretrain, check, generate, sample-project."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuitune.cli import lazy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("toyworld", help="the built-in toy world of shapes and its tiny model")
+    sub = parser.add_subparsers(dest="toyworld_command", metavar="ACTION", required=True)
+
+    p = sub.add_parser("pretrain", help="train the toyworld model from scratch on CPU (resumable)")
+    p.add_argument("--out", required=True, help="folder for the pipeline, its log and its resumable state")
+    p.add_argument("--steps", type=int, default=1500, help="UNet training steps (default 1500)")
+    p.add_argument("--vae-steps", type=int, default=800, help="VAE training steps (default 800)")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--background", action="store_true",
+                   help="run detached; follow progress in OUT/pretrain.log")
+    p.set_defaults(handler=lazy("tuitune.toyworld.actions:pretrain_command"))
+
+    p = sub.add_parser("check", help="how often the model draws the prompted colour and shape")
+    p.add_argument("--model", help="pipeline folder (default: the shipped toyworld model)")
+    p.add_argument("--lora", help="a LoRA .safetensors to load on top of the model")
+    p.add_argument("--samples", type=int, default=48)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=25, help="sampling steps (default 25)")
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.set_defaults(handler=lazy("tuitune.toyworld.actions:check_command"))
+
+    p = sub.add_parser("generate", help="write a grid PNG of samples for some prompts")
+    p.add_argument("prompts", nargs="*", help="prompts, one per row (default: a few toyworld prompts)")
+    p.add_argument("--out", default="toyworld-grid.png", help="PNG to write (default toyworld-grid.png)")
+    p.add_argument("--model", help="pipeline folder (default: the shipped toyworld model)")
+    p.add_argument("--lora", help="a LoRA .safetensors to load on top of the model")
+    p.add_argument("--per-prompt", type=int, default=6, help="samples per prompt (default 6)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=25)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--scale", type=int, default=2, help="pixel upscale of the grid (default 2)")
+    p.set_defaults(handler=lazy("tuitune.toyworld.actions:generate_command"))
+
+    p = sub.add_parser("sample-project", help="write the toyworld-watermark sample project's inputs")
+    p.add_argument("--out", required=True, help="folder to write images/, captions, intent.txt into")
+    p.add_argument("--count", type=int, default=32)
+    p.add_argument("--seed", type=int, default=7)
+    p.set_defaults(handler=lazy("tuitune.toyworld.sample_project:sample_project_command"))
