@@ -181,9 +181,9 @@ def test_stop_and_sample_requests_checkpoint_and_write_tagged_pngs(world, tmp_pa
             rd.request(ControlRequest.STOP)
 
     outcome = train(config, rd, on_step=on_step)
-    assert outcome.state == "stopped" and outcome.step == 4
+    assert outcome.state == "stopped" and outcome.step == 3
     assert rd.read_status()["state"] == "stopped"
-    assert rd.checkpoint_steps() == [4]
+    assert rd.checkpoint_steps() == [3]
     png = Image.open(rd.sample_dir(1) / "p00_s3.png")
     assert "Seed: 3" in png.text["parameters"] and "Sampler: Euler" in png.text["parameters"]
     with pytest.raises(TrainError, match="--resume"):

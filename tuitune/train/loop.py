@@ -119,11 +119,10 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
     from safetensors.torch import load_file, save_file
 
     from tuitune.train import checkpoints
-    from tuitune.train.base_model import PromptEmbeds, load_base
+    from tuitune.train.base_model import load_base
     from tuitune.train.batches import BatchMaker
     from tuitune.train.dataset import BatchOrder, scan_folder
     from tuitune.train.export import peft_state, save_lora
-    from tuitune.train.loss import min_snr_weights, region_loss
 
     tc = config.train
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -256,25 +255,8 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
             torch.manual_seed(tc.seed * 7_919 + micro)
             batch = maker.make(indices, tc.seed, micro)
             with accelerator.accumulate(*models), accelerator.autocast():
-                embeds = batch.embeds
-                if embeds is None:
-                    embeds = _encode_live(base, plain, batch.captions, PromptEmbeds)
-                noisy = base.noise_scheduler.add_noise(batch.latents, batch.noise, batch.timesteps)
-                if base.prediction_type == "v_prediction":
-                    target = base.noise_scheduler.get_velocity(batch.latents, batch.noise, batch.timesteps)
-                else:
-                    target = batch.noise
-                kwargs = base.unet_kwargs(embeds, batch.time_ids)
-                pred = unet_run(noisy.to(weight_dtype), batch.timesteps, **kwargs, return_dict=False)[0]
-                base_pred = None
-                if lam > 0:
-                    with torch.no_grad(), adapters_disabled(plain[0]):
-                        base_pred = plain[0](noisy.to(weight_dtype), batch.timesteps,
-                                             **{k: (v.detach() if torch.is_tensor(v) else v) for k, v in kwargs.items()},
-                                             return_dict=False)[0]
-                snr = min_snr_weights(base.noise_scheduler, batch.timesteps, tc.min_snr_gamma) \
-                    if tc.min_snr_gamma > 0 else None
-                parts = region_loss(pred, target, batch.weight, base_pred, batch.preserve, lam, snr)
+                embeds = batch.embeds if batch.embeds is not None else _encode_live(base, plain, batch.captions)
+                parts = batch_loss(base, unet_run, plain[0], batch, embeds, weight_dtype, lam, tc.min_snr_gamma)
                 accelerator.backward(parts.total)
                 if accelerator.sync_gradients and tc.max_grad_norm > 0:
                     accelerator.clip_grad_norm_([p for g in groups for p in g["params"]], tc.max_grad_norm)
@@ -318,7 +300,28 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
     return TrainOutcome(state=str(state), step=step, lora_path=rd.lora_path if state is RunState.FINISHED else None)
 
 
-def _encode_live(base: Any, plain: list[Any], captions: list[str], embeds_cls: Any) -> Any:
+def batch_loss(base: Any, unet: Any, plain_unet: Any, batch: Any, embeds: Any, weight_dtype: torch.dtype,
+               preservation: float, min_snr_gamma: float) -> Any:
+    """Forward one batch and return its region-aware ``LossParts`` (the base pass only when λ > 0)."""
+    from tuitune.train.loss import min_snr_weights, region_loss
+
+    noisy = base.noise_scheduler.add_noise(batch.latents, batch.noise, batch.timesteps)
+    if base.prediction_type == "v_prediction":
+        target = base.noise_scheduler.get_velocity(batch.latents, batch.noise, batch.timesteps)
+    else:
+        target = batch.noise
+    kwargs = base.unet_kwargs(embeds, batch.time_ids)
+    pred = unet(noisy.to(weight_dtype), batch.timesteps, **kwargs, return_dict=False)[0]
+    base_pred = None
+    if preservation > 0:
+        detached = {k: (v.detach() if torch.is_tensor(v) else v) for k, v in kwargs.items()}
+        with torch.no_grad(), adapters_disabled(plain_unet):
+            base_pred = plain_unet(noisy.to(weight_dtype), batch.timesteps, **detached, return_dict=False)[0]
+    snr = min_snr_weights(base.noise_scheduler, batch.timesteps, min_snr_gamma) if min_snr_gamma > 0 else None
+    return region_loss(pred, target, batch.weight, base_pred, batch.preserve, preservation, snr)
+
+
+def _encode_live(base: Any, plain: list[Any], captions: list[str]) -> Any:
     """Text embeddings with gradients, for runs that train the text encoder too."""
     saved = base.text_encoders
     base.text_encoders = plain[1:] + saved[len(plain) - 1:]
