@@ -80,4 +80,7 @@ def lazy(target: str) -> Callable[[argparse.Namespace], int | None]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Run through the imported module so UserError raised by area code is the same class caught here.
+    from tuitune.cli import main as _main
+
+    raise SystemExit(_main())
