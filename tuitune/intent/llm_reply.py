@@ -105,5 +105,5 @@ def spec_from_reply(reply: str, current: IntentSpec | None, regions: Sequence[Re
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5])
         raise ReplyInvalid(problems) from exc
-    check_references(spec, regions)
+    check_references(spec, regions, current)
     return next_version(spec, current)

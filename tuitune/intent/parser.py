@@ -40,9 +40,11 @@ def check_text(text: str) -> str:
     return text.strip()
 
 
-def check_references(spec: IntentSpec, regions: Sequence[Region]) -> None:
-    """Every region number a concept cites must exist."""
+def check_references(spec: IntentSpec, regions: Sequence[Region], current: IntentSpec | None = None) -> None:
+    """Every region number a concept newly cites must exist (ones the current spec already cites stay valid)."""
     known = {r.number for r in regions}
+    if current is not None:
+        known |= {n for c in current.concepts for n in c.references}
     for concept in spec.concepts:
         missing = [n for n in concept.references if n not in known]
         if missing:
@@ -73,7 +75,7 @@ def make_parser(
         from tuitune.intent.ollama_parser import DEFAULT_HOST, DEFAULT_MODEL, OllamaParser
 
         return OllamaParser(model=model or DEFAULT_MODEL, host=host or DEFAULT_HOST, timeout=timeout)
-    if backend == "local":
+    if backend in {"local", "transformers"}:
         from tuitune.intent.local_llm import LocalLLMParser
 
         return LocalLLMParser(model)

@@ -85,6 +85,7 @@ class _Said:
     alternatives: list[str]
     clause_index: int
     correction: bool
+    refs_only: bool = False  # only adds region numbers to a concept named before
 
 
 def granularity_of(name: str) -> Granularity:
@@ -154,7 +155,7 @@ class RuleParser:
                 "I found nothing to keep, change or remove in that message; try e.g. "
                 "'call it zxq, keep the face, remove the watermark'."
             )
-        check_references(spec, regions)
+        check_references(spec, regions, current)
         spec = next_version(spec, current)
         if on_token is not None:
             on_token(spec.to_json())
@@ -224,6 +225,9 @@ class RuleParser:
             elif inherited is None and cue is Cue.MODIFY:
                 inherited = cue
             if cue is None:
+                if clause.refs:  # "the face is [2] too": more regions for a concept already named
+                    said.append(_Said(name, Operation.KEEP, False, sorted(set(clause.refs)), None, [], index,
+                                      clause.correction, refs_only=True))
                 continue
             alternatives = [a for a in reading.alternatives if a != value and a not in lx.ATTRIBUTE_NOUNS]
             for words in [*reading.others, noun]:
@@ -260,6 +264,8 @@ def _check_contradictions(said: list[_Said]) -> None:
     """The same concept asked to be kept and deleted (or changed) without a correction word: ask."""
     first: dict[str, _Said] = {}
     for item in said:
+        if item.refs_only:
+            continue
         key = item.name.casefold()
         before = first.get(key)
         if before is not None and before.operation != item.operation and not item.correction:
@@ -295,6 +301,11 @@ def _merge(
     concepts = [c.model_copy(deep=True) for c in current.concepts] if current else []
     for item in said:
         index = _find(concepts, item.name)
+        if item.refs_only:
+            if index is not None:
+                old = concepts[index]
+                concepts[index] = old.model_copy(update={"references": sorted(set(old.references) | set(item.references))})
+            continue
         if item.operation is None:
             if index is not None:
                 concepts.pop(index)
