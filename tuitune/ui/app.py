@@ -74,6 +74,7 @@ class TuituneApp(App[int]):
         self._event_tails: dict[str, JsonlTail] = {}
         self._run_states: dict[str, RunState] = {}
         self._too_small = False
+        self._ui_dirty = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -106,6 +107,7 @@ class TuituneApp(App[int]):
         self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")
         self._prime_event_tails()
         self.set_interval(self.settings.poll_seconds, self.poll_runs, name="poll-runs")
+        self.set_interval(5.0, self._save_if_dirty, name="save-ui-state")
         state = self.project.load_ui_state()
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
@@ -131,6 +133,11 @@ class TuituneApp(App[int]):
                 self.project.save_ui_state(self.ui_state())
             except OSError as exc:
                 self.notify(f"Could not save the screen you were on: {exc}", severity="warning")
+
+    def _save_if_dirty(self) -> None:
+        if self._ui_dirty:
+            self._ui_dirty = False
+            self.save_ui_state()
 
     def saved_selection(self, mode: str) -> dict:
         if self.project is None:
@@ -160,7 +167,8 @@ class TuituneApp(App[int]):
         if self._too_small or self.current_mode == mode:
             return
         self.switch_mode(mode)
-        self.save_ui_state()
+        # Saved by a timer, not here: a SQLite commit (fsync) on every key would make switching feel slow.
+        self._ui_dirty = True
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
