@@ -184,8 +184,11 @@ class WorldSampler:
             obj_colour = colour if (colour and i == 0) else rng.choice(
                 [c for c in self.colours if c not in used_colours] or list(self.colours)
             )
-            used_colours.add(obj_colour)
-            objects.append(self._place(shape if (shape and i == 0) else rng.choice(self.shapes), obj_colour, objects))
+            obj_shape = shape if (shape and i == 0) else rng.choice(self.shapes)
+            placed = self._place(obj_shape, obj_colour, objects, crowded=n > 1)
+            if placed is not None:  # no free room left: the scene simply has fewer objects
+                used_colours.add(obj_colour)
+                objects.append(placed)
         if background is None:
             choices = [c for c in BACKGROUND_COLOURS if c not in used_colours]
             first = rng.choice(choices)
@@ -197,23 +200,20 @@ class WorldSampler:
         has_mark = rng.random() < self.watermark_rate if watermark is None else watermark
         return Scene(tuple(objects), tuple(background), split, has_mark)
 
-    def _place(self, shape: str, colour: str, others: list[ShapeSpec]) -> ShapeSpec:
+    def _place(self, shape: str, colour: str, others: list[ShapeSpec], crowded: bool) -> ShapeSpec | None:
         rng = self._rng
-        r = rng.uniform(self.min_radius, self.max_radius)
-        if others:
-            r = min(r, 11.0)
-        best: ShapeSpec | None = None
-        for _ in range(50):
+        r = rng.uniform(self.min_radius, min(self.max_radius, 11.0) if crowded else self.max_radius)
+        for _ in range(100):
             # Keep clear of the image border and of the watermark corner.
             cx, cy = rng.uniform(r + 2, SIZE - r - 2), rng.uniform(r + 2, SIZE - r - 2)
             if cx + r > SIZE - 18 and cy + r > SIZE - 12:
                 continue
-            best = ShapeSpec(shape, colour, round(cx, 2), round(cy, 2), round(r, 2))
-            if all(math.hypot(cx - o.cx, cy - o.cy) > r + o.radius + 2 for o in others):
-                return best
-        if best is None:  # every try hit the corner: fall back to the centre
-            best = ShapeSpec(shape, colour, SIZE / 2 - 4, SIZE / 2 - 4, round(r, 2))
-        return best
+            # 1.25 r covers a square's corners, the farthest any shape reaches from its centre.
+            if all(math.hypot(cx - o.cx, cy - o.cy) > 1.25 * (r + o.radius) + 3 for o in others):
+                return ShapeSpec(shape, colour, round(cx, 2), round(cy, 2), round(r, 2))
+        if not others:  # every try hit the corner: the centre is always free
+            return ShapeSpec(shape, colour, SIZE / 2 - 4, SIZE / 2 - 4, round(r, 2))
+        return None
 
     def sample(self, **kwargs: object) -> Rendered:
         trigger = kwargs.pop("trigger", None)
