@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from tuitune.cli import UserError
 from tuitune.toyworld.analysis import read_scene
-from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES
+from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES, article
 
 DEFAULT_PROMPTS = (
     "a red circle on a white background",
@@ -113,7 +113,7 @@ def run_check(model=None, lora=None, samples: int = 48, seed: int = 0, steps: in
     if samples < 1:
         raise UserError("--samples must be at least 1.")
     triples = check_prompts(samples, seed)
-    prompts = [f"a {c} {s} on a {b} background" for c, s, b in triples]
+    prompts = [f"{article(c)} {c} {s} on {article(b)} {b} background" for c, s, b in triples]
     images = sample(load_pipeline(model, lora), prompts, seed=seed, steps=steps, guidance=guidance)
     return score(images, triples)
 

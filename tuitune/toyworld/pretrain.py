@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from tuitune import atomic
 from tuitune.toyworld import architecture
-from tuitune.toyworld.world import WorldSampler
+from tuitune.toyworld.world import WorldSampler, article
 
 
 @dataclass
@@ -143,7 +143,7 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
         for r in batch:
             text = r.caption
             if rng.random() < cfg.short_caption_rate:
-                obj = " and ".join(f"a {o.colour} {o.shape}" for o in r.scene.objects)
+                obj = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in r.scene.objects)
                 text = obj + (", with a watermark" if r.scene.watermark else "")
             ids.append(index.setdefault(text, len(index)))
             if len(index) > len(captions):

@@ -45,6 +45,10 @@ class ShapeSpec:
     radius: float
 
 
+def article(word: str) -> str:
+    return "an" if word[:1] in "aeiou" else "a"
+
+
 @dataclass(frozen=True)
 class Scene:
     """Everything needed to draw one image; the same scene always draws the same pixels."""
@@ -55,10 +59,10 @@ class Scene:
     watermark: bool = False
 
     def caption(self, trigger: str | None = None) -> str:
-        things = " and ".join(f"a {o.colour} {o.shape}" for o in self.objects)
+        things = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in self.objects)
         if trigger:
             things = f"{trigger}, {things}"
-        text = f"{things} on a {' and '.join(self.background)} background"
+        text = f"{things} on {article(self.background[0])} {' and '.join(self.background)} background"
         if self.watermark:
             text += ", with a watermark"
         return text
