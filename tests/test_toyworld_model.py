@@ -1,0 +1,85 @@
+"""The toyworld model: CLIP tokenizer ids, the shipped pipeline, the pretraining script and the commands."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tuitune.cli import main
+from tuitune.toyworld import model_path
+
+shipped = pytest.mark.skipif(not (model_path() / "model_index.json").exists(),
+                             reason="the toyworld model has not been pretrained into tuitune/toyworld/model yet")
+
+
+@pytest.mark.slow
+def test_tokenizer_gives_open_clip_ids():
+    from tuitune.toyworld.architecture import build_tokenizer
+
+    tok = build_tokenizer()
+    assert len(tok) == 49408
+    ids = tok("a red circle on a blue background").input_ids
+    assert ids == [49406, 320, 736, 7117, 525, 320, 1746, 5994, 49407]
+    import open_clip
+
+    reference = open_clip.get_tokenizer("ViT-B-32")
+    for text in ["zxq, an orange star with a watermark", "Two-tone  BACKGROUND!"]:
+        want = [int(i) for i in reference([text])[0] if int(i) != 0]
+        assert tok(text).input_ids == want
+
+
+def test_toyworld_help_does_not_import_torch():
+    code = ("import sys\nfrom tuitune.cli import main\ntry:\n    main(['toyworld', 'check', '--help'])\n"
+            "except SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False") and "--samples" in out
+
+
+def test_check_without_a_model_says_how_to_get_one(tmp_path, capsys):
+    assert main(["toyworld", "check", "--model", str(tmp_path)]) == 2
+    assert "tuitune toyworld pretrain" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_pretrain_writes_a_loadable_pipeline_and_resumes(tmp_path):
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    from tuitune.toyworld.pretrain import PretrainConfig, pretrain
+
+    cfg = PretrainConfig(vae_steps=2, unet_steps=2, batch_size=4, vae_batch_size=4, dataset_size=16)
+    pretrain(tmp_path, cfg, echo=False)
+    cfg.unet_steps = 3
+    pretrain(tmp_path, cfg, echo=False)
+    log = (tmp_path / "pretrain.log").read_text()
+    assert "VAE: already trained" in log and "UNet: resuming at step 2" in log
+    pipe = StableDiffusionPipeline.from_pretrained(tmp_path, torch_dtype=torch.float32)
+    assert pipe.scheduler.config.beta_schedule == "linear"
+    image = pipe("a red circle", height=64, width=64, num_inference_steps=2, output_type="pil").images[0]
+    assert image.size == (64, 64)
+
+
+@shipped
+def test_shipped_model_is_small_and_loads_offline_in_fp32():
+    import torch
+    from diffusers import StableDiffusionPipeline
+
+    size = sum(p.stat().st_size for p in model_path().rglob("*") if p.is_file())
+    assert size <= 30 * 1024 * 1024
+    assert not list(model_path().rglob("*.bin")) and list(model_path().rglob("*.safetensors"))
+    pipe = StableDiffusionPipeline.from_pretrained(model_path(), torch_dtype=torch.float32, local_files_only=True)
+    assert pipe.unet.dtype == torch.float32 and pipe.vae.config.sample_size == 64
+
+
+@shipped
+@pytest.mark.slow
+def test_shipped_model_draws_what_the_prompt_says(tmp_path: Path):
+    from tuitune.toyworld.check import run_check, sample_grid
+
+    report = run_check(samples=24, steps=15, seed=1)
+    assert report.share(report.colour) >= 0.75 and report.share(report.both) >= 0.5, report.render()
+    grid = sample_grid(["a red square on a white background"], tmp_path / "grid.png", per_prompt=2, steps=10)
+    assert grid.exists()
