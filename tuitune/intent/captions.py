@@ -60,7 +60,7 @@ def _pattern(concept: Concept) -> re.Pattern[str]:
     noun = "(?:" + "|".join(nouns) + ")"
     participles = [p for form in _name_forms(concept) for p in _PARTICIPLES.get(form.split()[-1], [])]
     mention = (
-        rf"(?:{_LEADERS}\s+)?(?:{_DETERMINERS}\s+)?(?:(?:{adjectives})\s+){{0,3}}{noun}{_PLACE}"
+        rf"(?P<lead>{_LEADERS}\s+)?(?:{_DETERMINERS}\s+)?(?:(?:{adjectives})\s+){{0,3}}{noun}{_PLACE}"
     )
     if participles:
         mention = "(?:" + mention + "|" + "|".join(re.escape(p) for p in participles) + ")"
@@ -115,7 +115,10 @@ def optimise(caption: str, spec: IntentSpec, values: Mapping[str, str] | None = 
             # Already described: make sure it names this value (unless it names another one on purpose).
             if not any(re.search(rf"\b{re.escape(value)}\b", s, re.IGNORECASE) for s in kept if head in s.lower()):
                 if values.get(concept.key):
-                    kept = [mention.sub(phrase, s, count=1) if mention.search(s) else s for s in kept]
+                    def swap(match: re.Match[str], phrase: str = phrase) -> str:
+                        return (match.group("lead") or "") + phrase
+
+                    kept = [mention.sub(swap, s, count=1) for s in kept]
             continue
         described.append(phrase)
     parts = list(spec.trigger_words[:1]) + [" ".join(spec.trigger_words[1:])] + described + kept

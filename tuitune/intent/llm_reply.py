@@ -15,8 +15,8 @@ from tuitune.intent.regions import Region, describe
 from tuitune.intent.spec import IntentSpec
 
 SYSTEM = """You turn a person's description of what a LoRA fine-tune should learn into JSON.
-Reply with one JSON object only, no prose, matching this JSON schema:
-{schema}
+Reply with one JSON object only, no prose, shaped like this example:
+{example}
 
 Rules:
 - trigger_words: the made-up token(s) the person calls the subject ("call it zxq" -> ["zxq"]).
@@ -31,6 +31,19 @@ Rules:
 - When a current spec is given, return the whole updated spec: change only what the message asks.
 """
 
+EXAMPLE = {
+    "trigger_words": ["zxq"],
+    "domain": "character",
+    "concepts": [
+        {"name": "face", "granularity": "instance", "operation": "keep", "references": [1]},
+        {"name": "hair colour", "granularity": "attribute", "operation": "modify", "value": "red",
+         "alternatives": ["blue", "green"]},
+        {"name": "watermark", "granularity": "instance", "operation": "delete"},
+        {"name": "background", "granularity": "imagery", "operation": "modify", "loss_weight": 0.1,
+         "preserve": 1.0},
+    ],
+}
+
 REPAIR = """That reply was not a valid spec: {error}
 Reply again with one JSON object only that matches the schema."""
 
@@ -44,7 +57,7 @@ def schema() -> dict[str, Any]:
 
 
 def build_messages(text: str, current: IntentSpec | None, regions: Sequence[Region]) -> list[dict[str, str]]:
-    system = SYSTEM.format(schema=json.dumps(schema(), separators=(",", ":")))
+    system = SYSTEM.format(example=json.dumps(EXAMPLE))
     parts = []
     if current is not None:
         parts.append("Current spec:\n" + current.model_dump_json(exclude={"version"}))

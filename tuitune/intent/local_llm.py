@@ -15,6 +15,8 @@ from tuitune.intent.regions import Region
 from tuitune.intent.spec import IntentSpec
 
 MAX_NEW_TOKENS = 512
+PREFILL = '{"trigger_words": ['
+
 
 
 def bundled_gguf() -> Path | None:
@@ -115,9 +117,9 @@ class LocalLLMParser:
         import torch
         from transformers import TextIteratorStreamer
 
-        encoded = self._tokenizer.apply_chat_template(
-            messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-        )
+        # Starting the answer with the JSON's first key keeps small models from replying in prose.
+        prompt = self._tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        encoded = self._tokenizer(prompt + PREFILL, return_tensors="pt", add_special_tokens=False)
         kwargs = dict(
             **encoded, max_new_tokens=self.max_new_tokens, do_sample=False,
             pad_token_id=self._tokenizer.pad_token_id or self._tokenizer.eos_token_id,
@@ -125,7 +127,7 @@ class LocalLLMParser:
         if on_token is None:
             with torch.inference_mode():
                 out = self._model.generate(**kwargs)
-            return self._tokenizer.decode(out[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
+            return PREFILL + self._tokenizer.decode(out[0, encoded["input_ids"].shape[1] :], skip_special_tokens=True)
         streamer = TextIteratorStreamer(self._tokenizer, skip_prompt=True, skip_special_tokens=True)
 
         def run() -> None:
@@ -134,7 +136,8 @@ class LocalLLMParser:
 
         worker = threading.Thread(target=run, daemon=True)
         worker.start()
-        pieces = []
+        pieces = [PREFILL]
+        on_token(PREFILL)
         for piece in streamer:
             pieces.append(piece)
             on_token(piece)
