@@ -1,9 +1,14 @@
-"""Tiny SD1.x- and SDXL-architecture pipelines built from configs, saved as diffusers folders for tests."""
+"""Tiny SD1.x- and SDXL-architecture pipelines built from configs, saved as diffusers folders for tests.
+
+Also writes a pipeline as one original-layout (LDM/CompVis) checkpoint, the format A1111 and civitai files
+use, so single-file loading is tested on realistic key names.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import torch
 from PIL import Image
@@ -164,3 +169,102 @@ def write_config(path: Path, data: dict) -> Path:
 
     path.write_text(tomli_w.dumps(data), encoding="utf-8")
     return path
+
+
+# --- original (LDM) single-file layout ------------------------------------------------------------------
+UNET_PREFIX = "model.diffusion_model."
+VAE_PREFIX = "first_stage_model."
+CLIP_PREFIX = "cond_stage_model.transformer.text_model."
+
+RESNET_UNET = [("norm1", "in_layers.0"), ("conv1", "in_layers.2"), ("norm2", "out_layers.0"),
+               ("conv2", "out_layers.3"), ("time_emb_proj", "emb_layers.1"), ("conv_shortcut", "skip_connection")]
+VAE_ATTENTION = [("group_norm", "norm"), ("to_q", "q"), ("to_k", "k"), ("to_v", "v"), ("to_out.0", "proj_out")]
+TOP_UNET = {"time_embedding.linear_1": "time_embed.0", "time_embedding.linear_2": "time_embed.2",
+            "conv_in": "input_blocks.0.0", "conv_norm_out": "out.0", "conv_out": "out.2",
+            "add_embedding.linear_1": "label_emb.0.0", "add_embedding.linear_2": "label_emb.0.2"}
+
+
+def _swap(text: str, pairs: list[tuple[str, str]]) -> str:
+    """Rename the leading module name of ``text`` (``norm1.weight`` -> ``in_layers.0.weight``)."""
+    for new, old in pairs:
+        if text.startswith(new + "."):
+            return old + text[len(new):]
+    return text
+
+
+def unet_to_ldm(state: dict[str, torch.Tensor], config: Any) -> dict[str, torch.Tensor]:
+    per = config["layers_per_block"]
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        module, param = ".".join(parts[:-1]), parts[-1]
+        if module in TOP_UNET:
+            out[f"{TOP_UNET[module]}.{param}"] = value
+            continue
+        if parts[0] == "down_blocks":
+            i, kind = int(parts[1]), parts[2]
+            if kind == "downsamplers":
+                new = f"input_blocks.{1 + i * (per + 1) + per}.0.op." + ".".join(parts[5:])
+            else:
+                j, rest = int(parts[3]), ".".join(parts[4:])
+                index = 1 + i * (per + 1) + j
+                new = f"input_blocks.{index}.0.{_swap(rest, RESNET_UNET)}" if kind == "resnets" \
+                    else f"input_blocks.{index}.1.{rest}"
+        elif parts[0] == "mid_block":
+            j, rest = int(parts[2]), ".".join(parts[3:])
+            new = f"middle_block.{2 * j}.{_swap(rest, RESNET_UNET)}" if parts[1] == "resnets" \
+                else f"middle_block.1.{rest}"
+        elif parts[0] == "up_blocks":
+            i, kind = int(parts[1]), parts[2]
+            if kind == "upsamplers":
+                has_attention = any(k.startswith(f"up_blocks.{i}.attentions.") for k in state)
+                new = f"output_blocks.{i * (per + 1) + per}.{2 if has_attention else 1}.conv." + ".".join(parts[5:])
+            else:
+                j, rest = int(parts[3]), ".".join(parts[4:])
+                index = i * (per + 1) + j
+                new = f"output_blocks.{index}.0.{_swap(rest, RESNET_UNET)}" if kind == "resnets" \
+                    else f"output_blocks.{index}.1.{rest}"
+        else:
+            raise KeyError(f"no original-layout name for UNet tensor {key}")
+        out[new] = value
+    return out
+
+
+def vae_to_ldm(state: dict[str, torch.Tensor], config: Any) -> dict[str, torch.Tensor]:
+    blocks = len(config["block_out_channels"])
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        parts = key.split(".")
+        side = parts[0]
+        if parts[1] in ("down_blocks", "up_blocks"):
+            i = int(parts[2]) if parts[1] == "down_blocks" else blocks - 1 - int(parts[2])
+            level = "down" if parts[1] == "down_blocks" else "up"
+            if parts[3] in ("downsamplers", "upsamplers"):
+                sampler = "downsample" if level == "down" else "upsample"
+                new = f"{side}.{level}.{i}.{sampler}.conv.{parts[-1]}"
+            else:
+                rest = ".".join(parts[5:]).replace("conv_shortcut", "nin_shortcut")
+                new = f"{side}.{level}.{i}.block.{parts[4]}.{rest}"
+        elif parts[1] == "mid_block" and parts[2] == "resnets":
+            rest = ".".join(parts[4:]).replace("conv_shortcut", "nin_shortcut")
+            new = f"{side}.mid.block_{int(parts[3]) + 1}.{rest}"
+        elif parts[1] == "mid_block":
+            new = f"{side}.mid.attn_1.{_swap('.'.join(parts[4:]), VAE_ATTENTION)}"
+            if value.ndim == 2:  # the original attention uses 1x1 convolutions
+                value = value[:, :, None, None]
+        else:
+            new = key.replace("conv_norm_out", "norm_out")
+        out[new] = value
+    return out
+
+
+def pipeline_to_ldm(pipe: Any) -> dict[str, torch.Tensor]:
+    """One state dict in the original SD1.x layout: UNet, VAE and CLIP text encoder under their prefixes."""
+    state: dict[str, torch.Tensor] = {}
+    for key, value in unet_to_ldm(pipe.unet.state_dict(), pipe.unet.config).items():
+        state[UNET_PREFIX + key] = value
+    for key, value in vae_to_ldm(pipe.vae.state_dict(), pipe.vae.config).items():
+        state[VAE_PREFIX + key] = value
+    for key, value in pipe.text_encoder.state_dict().items():
+        state[CLIP_PREFIX + key.removeprefix("text_model.")] = value
+    return {k: v.detach().contiguous().clone() for k, v in state.items()}

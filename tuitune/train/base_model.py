@@ -148,7 +148,9 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
                       text, single_file=True)
     else:
         pipe = _guard(lambda: _from_hub(text, kind, dtype), text)
-        kind = "sdxl" if isinstance(pipe, StableDiffusionXLPipeline) else (kind if kind != "auto" else "sd1")
+        if kind == "auto":
+            kind = ("sdxl" if isinstance(pipe, StableDiffusionXLPipeline)
+                    else "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1")
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if kind == "sdxl" else [])
     tokenizers = [pipe.tokenizer] + ([pipe.tokenizer_2] if kind == "sdxl" else [])
@@ -176,15 +178,23 @@ def _guard(load: Any, source: str, single_file: bool = False) -> Any:
     except TrainError:
         raise
     except (OSError, ValueError) as exc:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        offline = os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes", "on"}
         if single_file:
+            # diffusers needs each part's architecture config; without [model] config it looks them up on the
+            # hub by the checkpoint's kind, which fails offline and for unusual architectures.
+            why = "the hub is offline" if offline or _looks_offline(exc) else _first_line(exc)
             raise TrainError(
-                f"Could not build a pipeline from {source} ({_first_line(exc)}); offline, set [model] config "
-                "to a local diffusers folder of the same architecture.") from None
-        if offline and not Path(source).exists():
+                f"Could not build a pipeline from {source} ({why}); set [model] config to a local diffusers "
+                "folder of the same architecture (e.g. a downloaded stable-diffusion-v1-5 folder).") from None
+        if not Path(source).exists() and (offline or _looks_offline(exc)):
             raise TrainError(f"{source!r} is not a local folder or file and the hub is offline; "
                              "download the model first or point [model] base at a local copy.") from None
         raise TrainError(f"Could not load base model {source} ({_first_line(exc)}); check [model] base.") from None
+
+
+def _looks_offline(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(w in text for w in ("offline", "outgoing traffic has been disabled", "connection", "resolve host"))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -193,11 +203,29 @@ def _first_line(exc: BaseException) -> str:
 
 def _check_pickle_is_weights_only(path: Path) -> None:
     """Pickle checkpoints may run code on load: only accept ones that load with weights_only=True."""
+    import pickle
+    import re
+
     try:
-        torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # noqa: BLE001 - any refusal means: not a plain weights file
-        raise TrainError(f"{path} is a pickle checkpoint that does not load with weights_only=True "
-                         f"({_first_line(exc)}); convert it to .safetensors first.") from None
+        _load_weights_only(path)
+    except pickle.UnpicklingError as exc:
+        found = re.search(r"GLOBAL (\S+)", str(exc))
+        what = f" (it calls {found.group(1)})" if found else ""
+        raise TrainError(f"{path} is a pickle checkpoint that would run code when loaded{what}, so it was not "
+                         "opened; use the model's .safetensors release instead.") from None
+    except Exception as exc:  # noqa: BLE001 - truncated or not a torch file at all
+        raise TrainError(f"{path} is not a readable PyTorch checkpoint ({_first_line(exc)}); "
+                         "download it again or use a .safetensors file.") from None
+
+
+def _load_weights_only(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        # Files in torch's legacy (pre-zip) format cannot be memory-mapped.
+        return torch.load(path, map_location="cpu", weights_only=True)
 
 
 def _checkpoint_keys(path: Path) -> list[str]:
@@ -209,7 +237,7 @@ def _checkpoint_keys(path: Path) -> list[str]:
                 return list(fh.keys())
         except Exception as exc:  # noqa: BLE001
             raise TrainError(f"{path} is not a readable .safetensors file ({_first_line(exc)}).") from None
-    state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    state = _load_weights_only(path)
     state = state.get("state_dict", state) if isinstance(state, dict) else {}
     return list(state)
 
