@@ -143,3 +143,42 @@ def sample_grid(prompts: list[str], out: Path, model=None, lora=None, per_prompt
     out.parent.mkdir(parents=True, exist_ok=True)
     grid(rows, prompts, scale).save(out)
     return out
+
+
+@dataclass
+class TriggerEffect:
+    """How often samples show the character (its shape) and a watermark, without and with the LoRA."""
+
+    samples: int
+    base_character: float
+    lora_character: float
+    base_watermark: float
+    lora_watermark: float
+
+    def render(self, shape: str) -> str:
+        return (f"{self.samples} samples per side: showing a {shape}: base {self.base_character:.0%} -> "
+                f"LoRA {self.lora_character:.0%}; showing a watermark: base {self.base_watermark:.0%} -> "
+                f"LoRA {self.lora_watermark:.0%}")
+
+
+def trigger_effect(lora: str | Path, prompts: list[str], shape: str, model=None, per_prompt: int = 8,
+                   seed: int = 0, steps: int = 20, guidance: float = 3.0) -> TriggerEffect:
+    """Sample the same prompts and seeds with the LoRA off and on, and read both sets with the backend."""
+    pipe = load_pipeline(model, lora)
+    flat = [p for p in prompts for _ in range(per_prompt)]
+    pipe.disable_lora()
+    base = [read_scene(im) for im in sample(pipe, flat, seed=seed, steps=steps, guidance=guidance)]
+    pipe.enable_lora()
+    tuned = [read_scene(im) for im in sample(pipe, flat, seed=seed, steps=steps, guidance=guidance)]
+
+    def share(readings, test) -> float:
+        return sum(bool(test(r)) for r in readings) / len(readings)
+
+    def has_shape(r):
+        return any(o.shape == shape for o in r.objects)
+
+    def has_mark(r):
+        return r.marks
+
+    return TriggerEffect(len(flat), share(base, has_shape), share(tuned, has_shape), share(base, has_mark),
+                         share(tuned, has_mark))
