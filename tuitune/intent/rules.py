@@ -247,6 +247,8 @@ def _said(name: str, cue: Cue, clause: Clause, index: int, value: str | None, al
 
 def _singular(word: str) -> str:
     """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
+    if word in {"glasses", "trousers", "pants", "jeans", "shorts", "clothes", "sunglasses", "goggles"}:
+        return word
     if word.endswith("ies") and len(word) > 4:
         return word[:-3] + "y"
     if word.endswith(("sses", "ches", "shes", "xes")):
