@@ -40,7 +40,7 @@ def intent_spec() -> Any:
 
 def write_dataset(root: Path, count: int, arm: str, spec: Any) -> Path:
     """The same scenes for every arm; only captions and masks differ."""
-    from tuitune.data.caption_plan import optimise
+    from tuitune.intent.captions import optimise
     from tuitune.toyworld.world import WorldSampler
 
     folder = root / arm / "images"

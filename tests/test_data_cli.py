@@ -16,7 +16,7 @@ def test_dataset_commands_on_a_project(tmp_path: Path, capsys) -> None:
     src.mkdir()
     for i, colour in enumerate(("red", "blue")):
         Image.new("RGB", (32, 24), colour).save(src / f"p{i}.png")
-        (src / f"p{i}.txt").write_text(f"a {colour} card")
+        (src / f"p{i}.txt").write_text(f"a {colour} card on a table")
     Project.create(tmp_path / "proj").close()
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"trigger_words": ["zxq"], "concepts": [
@@ -28,7 +28,7 @@ def test_dataset_commands_on_a_project(tmp_path: Path, capsys) -> None:
                      "--detector", "whole-image", "--segmenter", "box"]) == 0
     with Project.open(proj, readonly=True) as project:
         items = project.db.items()
-        assert sorted(i.caption for i in items) == ["a blue card", "a red card"]
+        assert sorted(i.caption for i in items) == ["a blue card on a table", "a red card on a table"]
         masks = project.db.masks()
         assert {m.concept for m in masks} == {"card"} and len(masks) == 2
         assert all(m.path.exists() for m in masks)
@@ -39,7 +39,8 @@ def test_dataset_commands_on_a_project(tmp_path: Path, capsys) -> None:
 
     out = tmp_path / "out"
     assert cli.main(["dataset", "export", str(out), "--into", proj, "--spec", str(spec)]) == 0
-    assert (out / "1_zxq" / "p1.txt").read_text().strip() == "zxq, a blue card"
+    # The kept card is left to the trigger word; the rest of the caption stays.
+    assert (out / "1_zxq" / "p1.txt").read_text().strip() == "zxq, on a table"
     capsys.readouterr()
     assert cli.main(["dataset", "export", str(out), "--into", proj]) == 2  # refuses to overwrite
     assert "not empty" in capsys.readouterr().err

@@ -64,3 +64,53 @@ def test_preview_then_write_only_changes_files_when_asked(tmp_path):
     assert write(changes) == 2
     assert (tmp_path / "a.txt").read_text() == "zxq, a girl\n"
     assert write(preview(tmp_path, s)) == 0
+
+
+def toyworld_spec() -> IntentSpec:
+    """The sample project's intent, read by the rules parser (keep ring shape, modify colour, delete watermark,
+    background doesn't matter)."""
+    from pathlib import Path
+
+    from tuitune.intent.rules import RuleParser
+
+    text = (Path(__file__).parents[1] / "sample_projects" / "toyworld-watermark" / "intent.txt").read_text()
+    return RuleParser().parse(text, None, [])
+
+
+def test_sample_project_captions_keep_the_colour_and_drop_shape_and_watermark():
+    s = toyworld_spec()
+    caption = "zxq, a red ring on a yellow background, with a watermark"
+    assert optimise(caption, s) == "zxq, red, on a yellow background"
+    # An augmented picture recoloured to blue says blue, and the background colour is not taken for it.
+    assert optimise(caption, s, {"colour": "blue"}) == "zxq, blue, on a yellow background"
+    assert optimise("zxq, a green ring on a yellow and white background", s) == (
+        "zxq, green, on a yellow and white background")
+
+
+def test_tricky_captions():
+    s = toyworld_spec()
+    # The trigger inside the text, a mark with a place, and a concept that is not named at all.
+    assert optimise("zxq, a red star with a watermark in the corner on a blue background", s) == (
+        "zxq, a red star on a blue background")
+    assert optimise("ZXQ photo of a man", s) == "zxq, photo of a man"
+    assert optimise("a landscape at dusk", s) == "zxq, a landscape at dusk"
+    # Deleting one mark leaves another one the user did not mention.
+    assert optimise("a woman with a watermark and a signature", s) == "zxq, a woman and a signature"
+    woman = spec(c("hair colour", "attribute", "modify", value="red", alternatives=["blue"]),
+                 c("black jacket", "instance", "keep"), c("watermark", "instance", "delete"))
+    assert optimise("photo of a woman with red hair and a black jacket, watermarked", woman) == (
+        "zxq, photo of a woman with red hair")
+    assert optimise("photo of a woman with red hair and a black jacket, watermarked", woman,
+                    {"hair colour": "blue"}) == "zxq, photo of a woman with blue hair"
+
+
+def test_a_kept_bare_attribute_drops_its_values_but_not_the_background_colour():
+    s = spec(c("colour", "attribute", "keep"))
+    assert optimise("a red ring on a blue background", s) == "zxq, a ring on a blue background"
+
+
+def test_modify_value_named_differently_from_the_concept_is_swapped_in_place():
+    # "shape colour" = red; the caption says "red circle", never "shape".
+    s = spec(c("shape colour", "attribute", "modify", value="red", alternatives=["blue", "green"]))
+    assert optimise("a red circle on a white background", s, {"shape colour": "green"}) == (
+        "zxq, a green circle on a white background")

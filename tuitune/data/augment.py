@@ -19,9 +19,9 @@ import numpy as np
 from PIL import Image, ImageColor
 
 from tuitune import atomic
-from tuitune.data.caption_plan import optimise
 from tuitune.data.concepts import load_mask
 from tuitune.data.dataset import Dataset, DatasetItem, concept_filename
+from tuitune.intent.captions import optimise
 from tuitune.intent.spec import Concept, IntentSpec, Operation
 
 

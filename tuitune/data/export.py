@@ -16,9 +16,9 @@ import tomli_w
 
 from tuitune import atomic
 from tuitune.cli import UserError
-from tuitune.data.caption_plan import optimise
 from tuitune.data.dataset import Dataset
 from tuitune.data.loss_plan import loss_table
+from tuitune.intent.captions import optimise
 from tuitune.intent.spec import IntentSpec
 
 LOSS_FILE = "tuitune_loss.toml"
