@@ -18,11 +18,9 @@ from PIL import Image
 
 from tuitune import atomic
 from tuitune.data.dataset import Dataset, DatasetItem, concept_filename
+from tuitune.data.loss_plan import is_background
 from tuitune.intent.spec import Concept, Granularity, IntentSpec
 from tuitune.vision.protocols import Detector, Embedder, Segmenter, cosine, crop
-
-# Imagery concepts that mean "whatever is not the subject"; without a detection they are the leftover area.
-BACKGROUND_WORDS = frozenset({"background", "backdrop", "surroundings", "scene", "setting", "environment"})
 
 
 class ReferenceRegion(Protocol):
@@ -122,7 +120,7 @@ def _detect_image(
     leftovers: list[Concept] = []
     for concept in concepts:
         detections = [d for d in backends.detector.detect(image, concept.name) if d.score >= settings.min_score]
-        if not detections and _is_background(concept):
+        if not detections and is_background(concept):
             leftovers.append(concept)
             continue
         if not detections and concept.granularity is Granularity.IMAGERY:
@@ -244,10 +242,6 @@ def _reference_vectors(
         if vectors:
             out[concept.key] = vectors
     return out
-
-
-def _is_background(concept: Concept) -> bool:
-    return concept.granularity is Granularity.IMAGERY and bool(set(concept.name.casefold().split()) & BACKGROUND_WORDS)
 
 
 def _accepted(entry: dict[str, Any]) -> int:

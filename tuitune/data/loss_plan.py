@@ -4,28 +4,35 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
+from tuitune.intent.spec import DONT_CARE_WEIGHT, Concept, Granularity, IntentSpec, loss_defaults
 
-BACKGROUND_WORDS = frozenset({"background", "backdrop", "surroundings", "scene", "setting", "environment"})
-DONT_CARE_WEIGHT = 0.1  # outside every mask: still seen a little, mostly preserved as the base model draws it
+# Imagery concepts that mean "whatever is not the subject"; their mask is the area no other concept covers.
+BACKGROUND_WORDS = frozenset({"background", "backdrop", "backgrounds", "surroundings", "scene", "scenery",
+                              "setting", "environment"})
+
+
+def is_background(concept: Concept) -> bool:
+    """The concept stands for the rest of the picture ("the background", "surroundings")."""
+    return concept.granularity is Granularity.IMAGERY and bool(set(concept.name.casefold().split()) & BACKGROUND_WORDS)
 
 
 def concept_loss(concept: Concept) -> dict[str, float]:
-    if concept.operation is Operation.DELETE:
-        weight, preserve = 0.0, 1.0
-    else:  # keep and modify are both learned where the concept is
-        weight, preserve = 1.0, 0.0
-    if concept.loss_weight is not None:
-        weight = float(concept.loss_weight)
-    return {"weight": weight, "preserve": preserve}
+    """``{"weight": W, "preserve": P}`` inside the concept's mask (the spec's defaults and overrides)."""
+    weight, preserve = loss_defaults(concept)
+    return {"weight": float(weight), "preserve": float(preserve)}
 
 
 def loss_table(spec: IntentSpec, preservation: float = 1.0) -> dict[str, Any]:
     """The ``[loss]`` table for the engine config (the mapping every area shares)."""
     concepts = {c.name: concept_loss(c) for c in spec.concepts}
-    focused = any(c.granularity is not Granularity.IMAGERY or not _is_background(c) for c in spec.concepts)
-    background_named = any(_is_background(c) for c in spec.concepts)
-    if focused and not background_named:
+    named = [c for c in spec.concepts if is_background(c)]
+    # Imagery (style, lighting) covers the whole picture; only things with a place leave a "rest".
+    focused = any(c.granularity is not Granularity.IMAGERY for c in spec.concepts)
+    if named:
+        # The user said what the rest of the picture is worth: pixels no mask covers get the same.
+        weight, preserve = (max(v) for v in zip(*(loss_defaults(c) for c in named), strict=True))
+        background = {"background_weight": float(weight), "background_preserve": float(preserve)}
+    elif focused:
         # Nothing said about the rest of the picture: it is "don't care", kept as the base model draws it.
         background = {"background_weight": DONT_CARE_WEIGHT, "background_preserve": 1.0}
     else:
@@ -36,7 +43,3 @@ def loss_table(spec: IntentSpec, preservation: float = 1.0) -> dict[str, Any]:
         **background,
         "concepts": concepts,
     }
-
-
-def _is_background(concept: Concept) -> bool:
-    return concept.granularity is Granularity.IMAGERY and bool(set(concept.name.casefold().split()) & BACKGROUND_WORDS)
