@@ -123,7 +123,6 @@ def test_noise_offset_shifts_each_channel_by_one_constant(vpred):
     assert 0.01 < per_channel.abs().mean() < 0.3  # of the offset's size, not zero
 
 
-@pytest.mark.slow
 def test_a_tiny_v_prediction_model_trains(vpred, tmp_path):
     from tuitune.train.base_model import load_base
     from tuitune.train.loop import train

@@ -8,7 +8,9 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+# kohya names: one text encoder (SD1/SD2) is ``lora_te``; SDXL's two are ``lora_te1`` and ``lora_te2``.
 PREFIXES = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
+SINGLE_ENCODER_PREFIXES = {**PREFIXES, "text_encoder": "lora_te"}
 
 
 def peft_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -23,19 +25,29 @@ def diffusers_state(parts: dict[str, torch.nn.Module]) -> dict[str, torch.Tensor
     state: dict[str, torch.Tensor] = {}
     for prefix, module in parts.items():
         for key, value in peft_state(module).items():
+            if prefix.startswith("text_encoder") and not key.startswith("text_model."):
+                # Newer transformers flatten CLIPTextModel; files keep the CLIP layout every loader knows.
+                key = f"text_model.{key}"
             state[f"{prefix}.{key}"] = value
     return state
 
 
-def kohya_state(diffusers_keys: dict[str, torch.Tensor], alpha: float) -> dict[str, torch.Tensor]:
-    """Rename peft keys to kohya's ``lora_unet_<module_path>.lora_down.weight`` form, with ``.alpha``."""
+def kohya_state(diffusers_keys: dict[str, torch.Tensor], alpha: float, sdxl: bool | None = None
+                ) -> dict[str, torch.Tensor]:
+    """Rename peft keys to kohya's ``lora_unet_<module_path>.lora_down.weight`` form, with ``.alpha``.
+
+    ``sdxl`` picks ``lora_te1_`` over ``lora_te_`` for the first text encoder; None infers it from the keys.
+    """
+    if sdxl is None:
+        sdxl = any(k.startswith("text_encoder_2.") for k in diffusers_keys)
+    prefixes = PREFIXES if sdxl else SINGLE_ENCODER_PREFIXES
     out: dict[str, torch.Tensor] = {}
     for key, value in diffusers_keys.items():
         prefix, _, rest = key.partition(".")
         module_path, _, tail = rest.rpartition(".lora_")
-        if not module_path or prefix not in PREFIXES:
+        if not module_path or prefix not in prefixes:
             continue
-        name = f"{PREFIXES[prefix]}_{module_path.replace('.', '_')}"
+        name = f"{prefixes[prefix]}_{module_path.replace('.', '_')}"
         kind = {"A.weight": "lora_down.weight", "B.weight": "lora_up.weight"}.get(tail)
         if kind is None:
             continue
@@ -54,7 +66,7 @@ def save_lora(path: Path, parts: dict[str, torch.nn.Module], alpha: float, rank:
     meta = {"format": "pt", "tuitune_base_kind": kind, "lora_rank": str(rank), "lora_alpha": str(alpha)}
     _atomic_save(state, path, meta)
     if kohya_path is not None:
-        _atomic_save(kohya_state(raw, alpha), kohya_path,
+        _atomic_save(kohya_state(raw, alpha, sdxl=kind == "sdxl"), kohya_path,
                      {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
     return state
 
