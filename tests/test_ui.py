@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from tuitune.intent.dialogue import Dialogue, Turn
+from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
 from tuitune.jobs.rundir import RunDir, RunState
 
@@ -49,14 +49,17 @@ def make_project(root: Path) -> Path:
         Concept(name="colour", granularity=Granularity.ATTRIBUTE, operation=Operation.MODIFY,
                 alternatives=["blue", "green"]),
     ]})
-    dialogue = Dialogue(
-        turns=[Turn("user", "keep the shape [1], remove the watermark", 1.0, None),
-               Turn("assistant", "added shape; added watermark", 2.0, 1),
-               Turn("user", "the colour may change to blue or green", 3.0, 1),
-               Turn("assistant", "added colour", 4.0, 2)],
-        versions=[spec1, spec2],
-    )
-    (root / "intent.json").write_text(dialogue.to_json(), encoding="utf-8")
+    from tuitune.project.project import Project
+
+    with Project.open(root) as handle:
+        db = handle.db
+        db.add_turn("user", "keep the shape [1], remove the watermark", None,
+                    [{"number": 1, "image": str(root / "images" / "item0.png"), "box": [0, 0, 32, 32]}])
+        db.save_spec(spec1.model_dump(mode="json", exclude={"version"}), "keep the shape [1], remove the watermark")
+        db.add_turn("assistant", "added shape; added watermark", 1)
+        db.add_turn("user", "the colour may change to blue or green", 1)
+        db.save_spec(spec2.model_dump(mode="json", exclude={"version"}), "the colour may change to blue or green")
+        db.add_turn("assistant", "added colour", 2)
 
     done = RunDir(root / "runs" / "train-a").create()
     done.run_toml.write_text('[job]\nkind = "train"\n', encoding="utf-8")
@@ -77,13 +80,22 @@ def make_project(root: Path) -> Path:
         dead.append_metric({"step": step, "loss": 0.5, "lr": 1e-4, "time": 200.0 + step})
 
     gens = root / "generations"
-    gens.mkdir()
+    gens.mkdir(exist_ok=True)
     Image.new("RGB", (32, 32), (20, 20, 20)).save(gens / "g1-base.png")
     Image.new("RGB", (32, 32), (220, 220, 220)).save(gens / "g1-lora.png")
     record = {"id": "g1", "time": 5.0, "params": {"prompt": "zxq on grass", "seed": 7}, "model": "toy",
               "lora": str(done.lora_path), "images": {"base": "g1-base.png", "lora": "g1-lora.png"}}
     (gens / "g1.json").write_text(json.dumps(record), encoding="utf-8")
     return root
+
+
+def stored_history(root: Path) -> Dialogue:
+    """The intent history as the project DB holds it (what `tuitune intent --project` reads too)."""
+    from tuitune.project.project import Project
+    from tuitune.ui.intent_history import load_history
+
+    with Project.open(root, readonly=True) as handle:
+        return load_history(handle)
 
 
 @pytest.fixture
@@ -207,7 +219,7 @@ async def test_concepts_edit_validates_and_versions(project: Path) -> None:
         await pilot.pause()
         await pilot.press("o")  # shape: keep -> modify
         await pilot.pause()
-    saved = Dialogue.from_json((project / "intent.json").read_text())
+    saved = stored_history(project)
     shape = saved.current.concept("shape")
     assert saved.current.version == 4
     assert shape.loss_weight == 0.5 and shape.operation is Operation.MODIFY
@@ -236,13 +248,23 @@ async def test_train_shows_progress_and_offers_resume_for_a_dead_worker(project:
         await wait_for(pilot, lambda: any("nothing to stop" in n.message for n in app._notifications))
 
 
-async def test_train_start_needs_a_base_model(project: Path) -> None:
+async def test_train_form_refuses_a_bad_setting_with_its_name(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4", "s")
+        await pilot.press("4")
         await pilot.pause()
-        assert any("[model] base" in n.message for n in app._notifications)
-    assert len(list((project / "runs").iterdir())) == 2
+        screen = app.screen
+        screen.query_one("#set-train-lr").value = "fast"
+        await pilot.press("s")
+        await pilot.pause()
+        screen.query_one("#set-train-lr").value = "1e-4"
+        screen.query_one("#set-train-warmup").value = "-5"
+        await pilot.press("s")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+    assert any("learning rate must be a number" in m for m in messages)
+    assert any("train.warmup" in m for m in messages)
+    assert sorted(p.name for p in (project / "runs").iterdir()) == ["train-a", "train-b"]
 
 
 async def test_job_events_become_notifications_and_a_death_is_announced(project: Path) -> None:
@@ -269,14 +291,14 @@ async def test_intent_reference_regions_and_rules_chat(project: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("1", "ctrl+r", *"images/item2.png:4,4,20,20", "enter")
         await pilot.pause()
-        await pilot.press("ctrl+l", *"keep the shape [1]", "enter")
+        await pilot.press("ctrl+l", *"keep the shape [2]", "enter")
         screen = app.screen
         await wait_for(pilot, lambda: not screen.busy)
         await pilot.pause()
-    saved = Dialogue.from_json((project / "intent.json").read_text())
-    assert saved.regions[-1].number == 1 and saved.regions[-1].box == (4.0, 4.0, 20.0, 20.0)
-    assert saved.turns[-2].text == "keep the shape [1]"
-    assert len(saved.turns) == 6 and saved.current.version == 3
+    saved = stored_history(project)
+    assert saved.regions[-1].number == 2 and saved.regions[-1].box == (4.0, 4.0, 20.0, 20.0)
+    assert saved.turns[-2].text == "keep the shape [2]"
+    assert len(saved.turns) == 7 and saved.current.version == 3
 
 
 async def test_generate_shows_history_pair_and_validates(project: Path) -> None:

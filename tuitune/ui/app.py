@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from textual import events
+from textual import events, work
 from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
@@ -25,6 +25,8 @@ from tuitune.ui.screens.too_small import TooSmallScreen
 from tuitune.ui.settings import UiSettings, load_settings
 
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
+WARM_DELAY_SECONDS = 0.3  # after the first paint
+WARM_STEP_SECONDS = 0.05  # between screens, so keys pressed meanwhile are handled in between
 # Event kinds a user wants to hear about while looking at another screen.
 NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
 
@@ -105,12 +107,49 @@ class TuituneApp(App[int]):
         if warning:
             self.notify(warning, severity="warning")
         self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")
+        self._import_legacy_intent()
         self._prime_event_tails()
-        self.set_interval(self.settings.poll_seconds, self.poll_runs, name="poll-runs")
+        self.set_interval(self.settings.poll_seconds, self._poll_in_thread, name="poll-runs")
         self.set_interval(5.0, self._save_if_dirty, name="save-ui-state")
         state = self.project.load_ui_state()
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
+        # Build the other screens once the first one is on the terminal, so a key only switches.
+        self.set_timer(WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
+
+    def _import_legacy_intent(self) -> None:
+        from tuitune.ui.intent_history import import_legacy
+
+        if self.project is None or self.project.handle is None:
+            return
+        try:
+            note = import_legacy(self.project.handle)
+        except Exception as exc:  # the DB reports a full or read-only disk as UserError; the old file stays
+            note = f"intent.json could not be imported ({exc}); it was left as it is."
+        if note:
+            self.notify(note, timeout=10)
+
+    def _warm_next_screen(self) -> None:
+        """Compose one not-yet-built screen in the background, then schedule the next.
+
+        Textual builds a mode's screen on its first visit, which took most of a second; built here after
+        the first paint, every later key press only swaps screens. Uses the same steps as ``switch_mode``
+        except showing the screen.
+        """
+        if self.project is None:
+            return
+        for mode in SCREENS_IN_ORDER:
+            if mode in self._screen_stacks:
+                continue
+            factory = self._modes.get(mode)
+            if factory is None or not self.is_running:
+                return  # the app is closing
+            screen = factory() if callable(factory) else factory
+            screen, _ = self._get_screen(screen)
+            self._load_screen_css(screen)
+            self._screen_stacks[mode] = [screen]
+            self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
+            return
 
     def ui_state(self) -> dict:
         """Last screen and each visited screen's selection, saved in the project on switch and quit."""
@@ -118,7 +157,7 @@ class TuituneApp(App[int]):
         state["screen"] = self.current_mode if self.current_mode in SCREENS_IN_ORDER else state.get("screen")
         selections = state.setdefault("selection", {})
         for mode, stack in self._screen_stacks.items():
-            if mode in SCREENS_IN_ORDER and stack:
+            if mode in SCREENS_IN_ORDER and stack and getattr(stack[0], "shown_once", False):
                 getter = getattr(stack[0], "selection_state", None)
                 try:
                     if getter is not None:
@@ -208,23 +247,45 @@ class TuituneApp(App[int]):
             self._event_tails[run.name] = tail
             self._run_states[run.name] = run.state()
 
+    def _poll_in_thread(self) -> None:
+        if self.project is not None:
+            self._poll_worker()
+
+    @work(thread=True, exclusive=True, group="app-poll-runs")
+    def _poll_worker(self) -> None:
+        notes = self._read_run_news()
+        if notes:
+            self.call_from_thread(self._announce, notes)
+
     def poll_runs(self) -> None:
-        if self.project is None:
-            return
-        for run in self.project.runs():
+        """Read new job events and state changes now and announce them (the timer does it in a thread)."""
+        self._announce(self._read_run_news())
+
+    def _read_run_news(self) -> list[tuple[str, str, int]]:
+        """(message, severity, timeout) for each new event worth a notification and each worker that died."""
+        project = self.project
+        if project is None:
+            return []
+        notes: list[tuple[str, str, int]] = []
+        for run in project.runs():
             tail = self._event_tails.setdefault(run.name, run.events_tail())
             for event in tail.read_new():
                 kind = str(event.get("kind", ""))
                 if kind in NOTIFY_KINDS and kind != "metrics":
                     message = str(event.get("message") or event.get("step") or "")
                     severity = "error" if kind in {"error", "failed"} else "information"
-                    self.notify(f"{run.name}: {kind} {message}".strip(), severity=severity)
+                    notes.append((f"{run.name}: {kind} {message}".strip(), severity, 5))
             state = run.state()
             before = self._run_states.get(run.name)
             self._run_states[run.name] = state
             if before is not None and before is not state and state is RunState.CRASHED:
-                self.notify(
+                notes.append((
                     f"{run.name}: the worker died; open Train (4) and press r to resume from the last checkpoint.",
-                    severity="error",
-                    timeout=30,
-                )
+                    "error",
+                    30,
+                ))
+        return notes
+
+    def _announce(self, notes: list[tuple[str, str, int]]) -> None:
+        for message, severity, timeout in notes:
+            self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]

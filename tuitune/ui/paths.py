@@ -1,4 +1,4 @@
-"""Where the app's stylesheets live: the repo's top-level ``styles/`` folder (editable install)."""
+"""Where the app's stylesheets live: ``tuitune/ui/styles/``, shipped as package data (any install works)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ STYLE_FILES = ("app.tcss", "screens.tcss")
 
 
 def styles_dir() -> Path:
-    """The ``styles/`` folder beside the ``tuitune`` package (the repo root in an editable install)."""
-    return Path(__file__).resolve().parents[2] / "styles"
+    """The ``styles`` folder inside this package (installed with it as package data)."""
+    return Path(__file__).resolve().parent / "styles"
 
 
 def stylesheets() -> list[Path]:
@@ -17,6 +17,6 @@ def stylesheets() -> list[Path]:
     missing = [name for name in STYLE_FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"stylesheet {missing[0]} not found in {folder}; install tuitune with `pip install -e .` from the repo"
+            f"stylesheet {missing[0]} is missing from {folder}; reinstall tuitune (`pip install .` from the repo)"
         )
     return [folder / name for name in STYLE_FILES]

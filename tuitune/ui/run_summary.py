@@ -72,45 +72,74 @@ def format_duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s"
 
 
-def summarize(run: RunDir, rows: list[dict[str, Any]]) -> RunSummary:
-    """Summary of ``run`` given all its metric rows so far (the caller keeps the rows between polls)."""
-    status = run.read_status()
-    summary = RunSummary(name=run.name, state=run.state())
+@dataclass
+class MetricsHistory:
+    """Every metric row of one run seen so far, folded in as rows arrive (a poll costs the new rows only)."""
+
+    steps: list[int] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    lrs: list[float] = field(default_factory=list)
+    eval_rows: list[dict[str, Any]] = field(default_factory=list)
+    timed: list[tuple[float, int]] = field(default_factory=list)
+    memory_mb: float | None = None
+    last_step: int = 0
+    last_rate: float | None = None
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        for row in rows:
+            if row.get("kind") == "eval" or "keep_fidelity" in row or "delete_absence" in row:
+                self.eval_rows.append(row)
+                continue
+            step = row.get("step")
+            if not isinstance(step, int):
+                continue
+            loss = _first(row, LOSS_KEYS)
+            if loss is not None:
+                self.steps.append(step)
+                self.losses.append(loss)
+                lr = _first(row, LR_KEYS)
+                self.lrs.append(lr if lr is not None else (self.lrs[-1] if self.lrs else 0.0))
+            memory = _first(row, MEMORY_KEYS)
+            if memory is not None:
+                self.memory_mb = memory
+            when = _first(row, TIME_KEYS)
+            if when is not None:
+                self.timed.append((when, step))
+                del self.timed[:-20]  # only the recent window decides the rate
+            self.last_step = max(self.last_step, step)
+            self.last_rate = _first(row, ("steps_per_second", "it_per_s"))
+
+    def rate(self) -> float | None:
+        if self.last_rate is not None:
+            return self.last_rate
+        if len(self.timed) >= 2:
+            # Rate over the most recent rows, so a resumed or slowed run shows its current speed.
+            (t0, s0), (t1, s1) = self.timed[0], self.timed[-1]
+            if t1 > t0 and s1 > s0:
+                return (s1 - s0) / (t1 - t0)
+        return None
+
+
+def summary_of(name: str, state: RunState, status: dict[str, Any], history: MetricsHistory,
+               checkpoints: list[int]) -> RunSummary:
+    """What to show for a run, from its status, its folded metrics and its complete checkpoints."""
+    summary = RunSummary(name=name, state=state)
     summary.total_steps = status.get("total_steps") if isinstance(status.get("total_steps"), int) else None
     summary.message = str(status.get("message") or "")
-    timed: list[tuple[float, int]] = []
-    for row in rows:
-        if row.get("kind") == "eval" or "keep_fidelity" in row or "delete_absence" in row:
-            summary.eval_rows.append(row)
-            continue
-        step = row.get("step")
-        if not isinstance(step, int):
-            continue
-        loss = _first(row, LOSS_KEYS)
-        if loss is not None:
-            summary.steps.append(step)
-            summary.losses.append(loss)
-            lr = _first(row, LR_KEYS)
-            summary.lrs.append(lr if lr is not None else (summary.lrs[-1] if summary.lrs else 0.0))
-        memory = _first(row, MEMORY_KEYS)
-        if memory is not None:
-            summary.memory_mb = memory
-        when = _first(row, TIME_KEYS)
-        if when is not None:
-            timed.append((when, step))
-        summary.step = max(summary.step, step)
-    if isinstance(status.get("step"), int):
-        summary.step = max(summary.step, status["step"])
-    rate = _first(rows[-1], ("steps_per_second", "it_per_s")) if rows else None
-    if rate is None and len(timed) >= 2:
-        # Rate over the most recent rows, so a resumed or slowed run shows its current speed.
-        window = timed[-20:]
-        (t0, s0), (t1, s1) = window[0], window[-1]
-        if t1 > t0 and s1 > s0:
-            rate = (s1 - s0) / (t1 - t0)
-    summary.steps_per_second = rate
-    summary.checkpoints = run.checkpoint_steps()
+    summary.steps, summary.losses, summary.lrs = history.steps, history.losses, history.lrs
+    summary.eval_rows = history.eval_rows
+    summary.memory_mb = history.memory_mb
+    summary.step = max(history.last_step, status["step"] if isinstance(status.get("step"), int) else 0)
+    summary.steps_per_second = history.rate()
+    summary.checkpoints = checkpoints
     return summary
+
+
+def summarize(run: RunDir, rows: list[dict[str, Any]]) -> RunSummary:
+    """Summary of ``run`` given all its metric rows (reads status and checkpoints now)."""
+    history = MetricsHistory()
+    history.add(rows)
+    return summary_of(run.name, run.state(), run.read_status(), history, run.checkpoint_steps())
 
 
 def latest_samples(run: RunDir) -> tuple[int | None, list]:

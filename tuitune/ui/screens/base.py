@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Header
+from textual.widgets import Header
 
 from tuitune.ui.project_view import ProjectView
+from tuitune.ui.widgets.key_bar import KeyBar
 
 
 class ProjectScreen(Screen):
     """A screen that shows part of the open project; subclasses compose ``body()``."""
 
     MODE = ""
+    shown_once = False  # set on the first visit; a screen built ahead of time has no selection to save yet
 
     @property
     def project(self) -> ProjectView:
@@ -23,15 +25,21 @@ class ProjectScreen(Screen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◆")
         yield from self.body()
-        yield Footer()
+        yield KeyBar()
 
     def body(self) -> ComposeResult:
         raise NotImplementedError
 
     def on_screen_resume(self) -> None:
+        self.shown_once = True
         check = getattr(self.app, "check_size", None)
         if check is not None:
             check()
+
+    @property
+    def visible(self) -> bool:
+        """True while this screen is the one on the terminal: timers skip their work otherwise."""
+        return self.is_current
 
     def selection_state(self) -> dict:
         """What to restore when the project is opened again (row, filter...)."""

@@ -8,13 +8,16 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from tuitune.intent.dialogue import Dialogue, Turn
+from tuitune.cli import UserError
+from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
 from tuitune.intent.spec import Granularity, IntentSpec, Operation, diff
-from tuitune.ui.intent_store import load_dialogue, save_dialogue
+from tuitune.ui import intent_history
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.spec_table import SpecTable
 
+# Reference similarity a detected instance needs to be accepted (as `tuitune dataset detect` defaults).
+DETECT_THRESHOLD = 0.8
 EDITABLE = ("name", "granularity", "operation", "weight", "references", "alternatives")
 
 
@@ -87,6 +90,7 @@ class ConceptsScreen(ProjectScreen):
         self.dialogue = Dialogue()
         self.column = 0
         self.editing: tuple[str, str] | None = None
+        self._token: tuple[int, int] | None = None
 
     def body(self) -> ComposeResult:
         with Horizontal(id="concepts-body"):
@@ -109,14 +113,22 @@ class ConceptsScreen(ProjectScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        if self.is_mounted:
+        # The Intent screen adds versions too; reload only when the stored history changed.
+        if self.is_mounted and self._token != self._current_token():
             self.reload()
+
+    def _current_token(self) -> tuple[int, int] | None:
+        try:
+            return intent_history.history_token(self.project.handle)
+        except (IntentError, OSError):
+            return None
 
     def reload(self) -> None:
         try:
-            self.dialogue = load_dialogue(self.project.root) or Dialogue()
+            self.dialogue = intent_history.load_history(self.project.handle)
         except IntentError as exc:
             self.notify(str(exc), severity="error", timeout=15)
+        self._token = self._current_token()
         try:
             counts = found_counts(self.project.masks_index())
         except (OSError, ValueError):
@@ -207,15 +219,10 @@ class ConceptsScreen(ProjectScreen):
         except ValueError as exc:
             self.query_one("#concepts-message", Static).update(f"✗ {exc}")
             return
-        import time
-
         changes = diff(current, spec)
-        self.dialogue.versions.append(spec)
-        self.dialogue.turns.append(Turn("user", f"edited {name} {column}: {value}", time.time(), current.version))
-        self.dialogue.turns.append(Turn("assistant", "; ".join(changes) or "no change", time.time(), spec.version))
         try:
-            save_dialogue(self.project.root, self.dialogue)
-        except OSError as exc:
+            intent_history.record_edit(self.project.handle, f"edited {name} {column}: {value}", spec, current)
+        except (UserError, OSError) as exc:
             self.notify(f"The spec could not be saved ({exc}).", severity="error")
             return
         self.query_one("#concepts-message", Static).update("; ".join(changes) or "no change")
@@ -242,12 +249,29 @@ class ConceptsScreen(ProjectScreen):
         if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; detection writes masks.", severity="warning")
             return
-        self._submit_detection()
+        self._submit_detection(self.detect_config())
+
+    def detect_config(self) -> dict:
+        """The ``detect`` job's run.toml: which spec version and which vision backends (project.toml)."""
+        spec = self.dialogue.current
+        assert spec is not None
+        handle = self.project.handle
+        vision = handle.settings.vision if handle is not None else None
+        return {"detect": {
+            "spec_version": spec.version,
+            "detector": vision.detector if vision else "analytic",
+            "segmenter": vision.segmenter if vision else "analytic",
+            "embedder": vision.embedder if vision else "analytic",
+            "threshold": DETECT_THRESHOLD,
+        }}
 
     @work(thread=True, exclusive=True, group="concepts-detect")
-    def _submit_detection(self) -> None:
+    def _submit_detection(self, config: dict) -> None:
         from tuitune.jobs.queue import submit
 
-        config = {"detect": {"project": str(self.project.root), "spec": self.dialogue.current.model_dump(mode="json")}}
-        run = submit(self.project.runs_dir, "detect", config)
-        self.app.call_from_thread(self.notify, f"Detection started as {run.name}; the Train screen (4) follows it.")
+        try:
+            run = submit(self.project.runs_dir, "detect", config)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"Detection could not be queued ({exc}).", severity="error")
+            return
+        self.app.call_from_thread(self.notify, f"Detection queued as {run.name}; the Train screen (4) follows it.")

@@ -53,6 +53,8 @@ class DatasetScreen(ProjectScreen):
         self.overlay: int = -1  # index into the current item's concepts; -1 = no overlay
         self.query_text = ""
         self.mask_files: dict[str, set[str]] = {}
+        self._spec_token: tuple[int, int] | None = None
+        self._spec_value = None
 
     def body(self) -> ComposeResult:
         with Horizontal(id="dataset-body"):
@@ -164,16 +166,28 @@ class DatasetScreen(ProjectScreen):
                 table.add_row(concept, str(n + 1), f"{score:.2f}" if isinstance(score, float) else "",
                               "yes" if inst.get("accepted", True) else "no", key=f"{concept}\x00{n}")
 
-    def _proposal(self, item: DatasetItem) -> str | None:
+    def _spec(self):  # -> IntentSpec | None
+        """The project's current spec, re-read only when a version was added since the last look."""
+        from tuitune.intent.errors import IntentError
+        from tuitune.ui import intent_history
+
         try:
-            from tuitune.intent.captions import optimise_caption  # type: ignore[import-not-found]
-            from tuitune.ui.intent_store import load_dialogue
-        except ImportError:
+            token = intent_history.history_token(self.project.handle)
+            if token != self._spec_token:
+                self._spec_token = token
+                self._spec_value = intent_history.latest_spec(self.project.handle)
+        except (IntentError, OSError):
+            self._spec_value = None
+        return self._spec_value
+
+    def _proposal(self, item: DatasetItem) -> str | None:
+        """The caption optimiser's rewrite of this item's caption for the current spec."""
+        from tuitune.intent.captions import optimise
+
+        spec = self._spec()
+        if spec is None:
             return None
-        dialogue = load_dialogue(self.project.root)
-        if dialogue is None or dialogue.current is None:
-            return None
-        return optimise_caption(item.caption, dialogue.current)
+        return optimise(item.caption, spec)
 
     def _proposal_text(self, item: DatasetItem) -> str:
         proposal = self._proposal(item)

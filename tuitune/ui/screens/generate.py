@@ -42,6 +42,7 @@ class GenerateScreen(ProjectScreen):
     def __init__(self) -> None:
         super().__init__()
         self.records: list[dict] = []
+        self._record_files = -1
 
     def body(self) -> ComposeResult:
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
@@ -74,16 +75,36 @@ class GenerateScreen(ProjectScreen):
         self.reload_history(self.saved_selection().get("record"))
         self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.is_mounted:
+            self._poll_history()
+
     def selection_state(self) -> dict:
         record = self.current_record()
         return {"record": record.get("id")} if record else {}
 
     def _poll_history(self) -> None:
-        from tuitune.generate.record import list_generations
+        if self.visible:
+            self._check_history()
 
-        if len(list_generations(self.project.generations_dir)) != len(self.records):
-            current = self.current_record()
-            self.reload_history(current.get("id") if current else None)
+    @work(thread=True, exclusive=True, group="generate-poll")
+    def _check_history(self) -> None:
+        """Counts record files (no JSON parsing) and reloads only when a generation was added or removed."""
+        import os
+
+        try:
+            with os.scandir(self.project.generations_dir) as entries:
+                count = sum(1 for e in entries if e.name.endswith(".json"))
+        except OSError:
+            count = 0
+        if count != self._record_files:
+            self._record_files = count
+            self.app.call_from_thread(self._reload_keeping_selection)
+
+    def _reload_keeping_selection(self) -> None:
+        current = self.current_record()
+        self.reload_history(current.get("id") if current else None)
 
     def reload_history(self, select_id: str | None = None) -> None:
         from tuitune.generate.record import list_generations
@@ -161,15 +182,35 @@ class GenerateScreen(ProjectScreen):
         if not isinstance(lora, str):
             self.notify("There is no LoRA to compare yet: train one on the Train screen (4).", severity="warning")
             return
-        self._submit(params, lora)
+        self._submit(self.generate_config(params, lora))
+
+    def generate_config(self, params: dict, lora: str) -> dict:
+        """The ``generate`` job's run.toml: ``[generate]`` is a GenerateRequest (one prompt, one seed)."""
+        from tuitune.generate.batch import GenerateRequest
+
+        handle = self.project.handle
+        base = handle.settings.base_model if handle is not None else "toyworld"
+        kind = handle.settings.model_kind if handle is not None else "auto"
+        local = Path(base).expanduser()
+        if not local.is_absolute() and (self.project.root / local).exists():
+            base = str(self.project.root / local)  # the job runs in its run folder, so paths must be absolute
+        request = GenerateRequest(
+            model=base, kind=kind, lora=lora, prompts=[params["prompt"]], negative=params["negative"],
+            seeds=[params["seed"]], steps=params["steps"], guidance=params["guidance"],
+            lora_scale=params["lora_scale"], sampler=params["sampler"], width=params["width"],
+            height=params["height"], output=str(self.project.generations_dir),
+        )
+        return {"generate": request.model_dump(mode="json", exclude_none=True)}
 
     @work(thread=True, exclusive=True, group="generate-submit")
-    def _submit(self, params: dict, lora: str) -> None:
+    def _submit(self, config: dict) -> None:
         from tuitune.jobs.queue import submit
 
-        config = {"generate": {**params, "lora": lora, "project": str(self.project.root),
-                               "output": str(self.project.generations_dir)}}
-        run = submit(self.project.runs_dir, "generate", config)
+        try:
+            run = submit(self.project.runs_dir, "generate", config)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"The generation could not be queued ({exc}).", severity="error")
+            return
         self.app.call_from_thread(self.notify, f"Generating as {run.name}; the pair appears here when it is done.")
 
     def action_focus_history(self) -> None:

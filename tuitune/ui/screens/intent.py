@@ -10,16 +10,18 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
+from tuitune.cli import UserError
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
-from tuitune.ui.intent_store import load_dialogue, save_dialogue
+from tuitune.intent.spec import IntentSpec
+from tuitune.ui import intent_history
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.path_suggester import PathSuggester
 from tuitune.ui.widgets.picture import Picture, draw_regions
 from tuitune.ui.widgets.spec_table import SpecTable
 
-# The local transformers backend imports torch, which the UI process never does: it runs as a CLI job.
-IN_PROCESS_BACKENDS = ("rules", "ollama")
+# "local" (a transformers model) imports torch, which the UI process never does: it runs as a subprocess.
+BACKENDS = ("rules", "ollama", "local")
 
 
 class ChatMessage(Static):
@@ -34,7 +36,7 @@ class IntentScreen(ProjectScreen):
     AUTO_FOCUS = "#chat-log"
     BINDINGS = [
         Binding("ctrl+b", "next_backend", "Parser", id="intent.backend",
-                tooltip="Switch the parser: rules (offline) or ollama"),
+                tooltip="Switch the parser: rules (offline), ollama, or a local model"),
         Binding("ctrl+r", "focus_reference", "Add reference", id="intent.reference",
                 tooltip="Attach a reference image (PATH or PATH:x0,y0,x1,y1)"),
         Binding("ctrl+l", "focus_chat", "Chat", id="intent.chat", tooltip="Type a message"),
@@ -45,6 +47,7 @@ class IntentScreen(ProjectScreen):
         self.dialogue = Dialogue()
         self.backend = "rules"
         self.busy = False
+        self._token: tuple[int, int] | None = None
 
     def body(self) -> ComposeResult:
         with Horizontal(id="intent-body"):
@@ -63,26 +66,58 @@ class IntentScreen(ProjectScreen):
                 yield SpecTable(id="spec-table")
 
     def on_mount(self) -> None:
+        self.backend = self.saved_selection().get("backend") or self._project_backend()
+        if self.backend not in BACKENDS:
+            self.backend = "rules"
+        self._reload()
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        # The Concepts screen adds versions too; reload only when the history changed.
+        if self.is_mounted and not self.busy and self._token != self._current_token():
+            self._reload()
+
+    def _current_token(self) -> tuple[int, int] | None:
         try:
-            self.dialogue = load_dialogue(self.project.root) or Dialogue()
+            return intent_history.history_token(self.project.handle)
+        except (IntentError, OSError):
+            return None
+
+    def _reload(self) -> None:
+        try:
+            self.dialogue = intent_history.load_history(self.project.handle)
         except IntentError as exc:
             self.notify(str(exc), severity="error", timeout=15)
-        self.backend = self.saved_selection().get("backend", "rules")
-        if self.backend not in IN_PROCESS_BACKENDS:
-            self.backend = "rules"
+        self._token = self._current_token()
         log = self.query_one("#chat-log", VerticalScroll)
-        for turn in self.dialogue.turns:
-            log.mount(ChatMessage(turn.role, turn.text))
+        log.remove_children()
+        log.mount_all([ChatMessage(turn.role, turn.text) for turn in self.dialogue.turns])
         log.scroll_end(animate=False)
         self._show_spec()
         self._show_regions()
         self._status()
+
+    def _project_backend(self) -> str:
+        handle = self.project.handle
+        parser = handle.settings.intent.parser if handle is not None else "rules"
+        return {"transformers": "local"}.get(parser, parser)
+
+    def _parser_settings(self) -> tuple[str | None, str | None]:
+        """(model, ollama host) from project.toml's [intent]."""
+        handle = self.project.handle
+        if handle is None:
+            return None, None
+        intent = handle.settings.intent
+        return intent.model or None, intent.ollama_host
 
     def selection_state(self) -> dict:
         return {"backend": self.backend}
 
     def _status(self, extra: str = "") -> None:
         text = f"parser: {self.backend} (ctrl+b)"
+        if self.backend == "local" and not extra:
+            model, _ = self._parser_settings()
+            text += f" · model: {model or 'bundled SmolLM2 (set [intent] model in project.toml)'}"
         self.query_one("#intent-status", Static).update(f"{text} · {extra}" if extra else text)
 
     def _show_spec(self) -> None:
@@ -103,15 +138,20 @@ class IntentScreen(ProjectScreen):
             return
         image = regions[-1].image
         boxes = [(r.number, r.box) for r in regions if r.image == image]
-        try:
-            from tuitune.ui.widgets.picture import load_rgb
+        self._draw_regions(preview, self._resolve(image), boxes)
 
-            rgb = load_rgb(self._resolve(image))
+    @work(thread=True, exclusive=True, group="intent-regions")
+    def _draw_regions(self, preview: Picture, path: Path, boxes: list) -> None:
+        """Decode and outline in a thread; the screen only swaps the finished picture in."""
+        from tuitune.ui.widgets.picture import load_rgb
+
+        try:
+            rgb = load_rgb(path)
         except (OSError, ValueError) as exc:
-            preview.show(None, caption=f"✗ cannot read {image}: {exc.__class__.__name__}")
+            self.app.call_from_thread(preview.show, None, None, f"✗ cannot read {path.name}: {exc.__class__.__name__}")
             return
         numbers = ", ".join(f"[{n}]" for n, _ in boxes)
-        preview.show_image(draw_regions(rgb, boxes), caption=f"{Path(image).name} {numbers}")
+        self.app.call_from_thread(preview.show_image, draw_regions(rgb, boxes), f"{path.name} {numbers}")
 
     def _resolve(self, image: str) -> Path:
         path = Path(image).expanduser()
@@ -138,41 +178,49 @@ class IntentScreen(ProjectScreen):
 
     @work(thread=True, exclusive=True, group="intent-parse")
     def _parse(self, text: str, backend: str) -> None:
-        from tuitune.intent.parser import make_parser
-
         streamed: list[str] = []
 
         def on_token(token: str) -> None:
             streamed.append(token)
             self.app.call_from_thread(self.query_one("#chat-stream", Static).update, "".join(streamed)[-2000:])
 
+        current = self.dialogue.current
+        spec: IntentSpec | None = None
+        error: str | None = None
         try:
-            parser = make_parser(backend)
-            try:
-                self.dialogue.say(text, parser, on_token)
-                error = None
-            except IntentError as exc:
-                error = str(exc)
-            # The failed turn is kept too, so the conversation reads as it happened.
-            save_dialogue(self.project.root, self.dialogue)
+            if backend == "local":
+                from tuitune.ui.local_parse import parse_in_subprocess
+
+                model, _ = self._parser_settings()
+                spec = parse_in_subprocess(text, current, self.dialogue.regions, model,
+                                           self.project.cache_dir, on_token)
+            else:
+                from tuitune.intent.parser import make_parser
+
+                model, host = self._parser_settings()
+                parser = make_parser(backend, model=model if backend == "ollama" else None, host=host)
+                spec = parser.parse(text, current, self.dialogue.regions, on_token)
         except IntentError as exc:
+            error = str(exc)
+        self.app.call_from_thread(self._answered, text, current, spec, error)
+
+    def _answered(self, text: str, current: IntentSpec | None, spec: IntentSpec | None, error: str | None) -> None:
+        """Store the turn (on the app's thread: the DB connection is not shared with workers) and show it."""
+        self.busy = False
+        self.query_one("#chat-stream", Static).update("")
+        try:
+            if spec is not None:
+                spec = intent_history.record_parse(self.project.handle, text, spec, current)
+            else:
+                # The failed turn is kept too, so the conversation reads as it happened.
+                intent_history.record_failure(self.project.handle, text, error or "no answer", current)
+        except UserError as exc:  # the DB says so for a read-only project or a full disk
             error = str(exc)
         except OSError as exc:
             error = f"The spec could not be saved ({exc}); check the project folder is writable."
-        self.app.call_from_thread(self._answered, error)
-
-    def _answered(self, error: str | None) -> None:
-        self.busy = False
-        self.query_one("#chat-stream", Static).update("")
-        reply = self.dialogue.turns[-1].text if self.dialogue.turns else ""
-        if error is not None:
-            reply = error
-        log = self.query_one("#chat-log", VerticalScroll)
-        log.mount(ChatMessage("assistant", reply))
-        log.scroll_end(animate=False)
-        self._status()
-        self._show_spec()
+        self._reload()
         if error:
+            self.query_one("#chat-log", VerticalScroll).mount(ChatMessage("assistant", error))
             self.notify(error, severity="error", timeout=10)
 
     # --- references ----------------------------------------------------------------------------------
@@ -201,18 +249,24 @@ class IntentScreen(ProjectScreen):
         except OSError as exc:
             self.notify(f"Cannot read {text}: {exc}", severity="error")
             return
-        self.dialogue.regions.append(region)
+        if self.app.readonly_project:  # type: ignore[attr-defined]
+            self.notify("The project is open read-only; the reference was not kept.", severity="warning")
+            return
         try:
-            save_dialogue(self.project.root, self.dialogue)
-        except OSError as exc:
+            intent_history.record_region(self.project.handle, region, self.dialogue.current)
+        except (UserError, OSError) as exc:
             self.notify(f"The reference could not be saved ({exc}).", severity="error")
+            return
+        self.dialogue.regions.append(region)
+        self._token = self._current_token()
+        self.query_one("#chat-log", VerticalScroll).mount(ChatMessage("user", f"reference [{number}]: {text}"))
         event.input.value = ""
         self._show_regions()
         self.notify(f"Added region [{number}]; refer to it in a message like 'keep the face [{number}]'.")
 
     # --- actions -------------------------------------------------------------------------------------
     def action_next_backend(self) -> None:
-        order = IN_PROCESS_BACKENDS
+        order = BACKENDS
         self.backend = order[(order.index(self.backend) + 1) % len(order)]
         self._status()
 

@@ -9,8 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Footer, Header, Input, Static
+from textual.widgets import Button, Header, Input, Static
 
+from tuitune.ui.widgets.key_bar import KeyBar
 from tuitune.ui.widgets.path_suggester import PathSuggester
 
 
@@ -33,7 +34,7 @@ class OpenProjectScreen(Screen):
                 yield Button("Open", id="open-open", variant="primary")
                 yield Button("New", id="open-new")
             yield Static("", id="open-message")
-        yield Footer()
+        yield KeyBar()
 
     def _path(self) -> Path:
         return Path(self.query_one("#open-path", Input).value.strip()).expanduser()

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import tomllib
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, ProgressBar, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
-from tuitune.ui.run_summary import RunSummary, latest_samples, summarize
+from tuitune.ui.run_summary import MetricsHistory, RunSummary, latest_samples, summary_of
 from tuitune.ui.screens.base import ProjectScreen
+from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
 from tuitune.ui.widgets.picture import Picture
 from tuitune.ui.widgets.run_plot import RunPlot
 
-# The settings a user changes most, as (section, key, label); the rest stay in the project's train.toml.
-FORM_FIELDS: tuple[tuple[str, str, str], ...] = (
-    ("train", "steps", "steps"),
-    ("train", "lr", "learning rate"),
-    ("train", "batch_size", "batch size"),
-    ("lora", "rank", "LoRA rank"),
-    ("loss", "preservation", "preservation λ"),
-    ("checkpoints", "every", "checkpoint every"),
-    ("samples", "every", "sample every"),
-)
-TRAIN_CONFIG_FILE = "train.toml"
+
+@dataclass
+class RunsSnapshot:
+    """What one poll read from disk (in a thread): every run's row, and the selected run's news."""
+
+    rows: list[tuple[str, RunState, str]] = field(default_factory=list)  # name, state, "step/total"
+    selected: str | None = None
+    summary: RunSummary | None = None
+    samples: tuple[int | None, list[Path]] = (None, [])
 
 
 class TrainScreen(ProjectScreen):
@@ -45,10 +46,13 @@ class TrainScreen(ProjectScreen):
     def __init__(self) -> None:
         super().__init__()
         self.selected: str | None = None
-        self._rows: dict[str, list[dict[str, Any]]] = {}
         self._tails: dict[str, JsonlTail] = {}
+        self._histories: dict[str, MetricsHistory] = {}
+        self._read_lock = threading.Lock()  # a timer poll and a direct refresh must not share a tail at once
+        self._shown_rows: list[tuple[str, RunState, str]] = []
         self.summary: RunSummary | None = None
-        self._sample_step: int | None = None
+        self._sample_key: tuple[str, int | None] | None = None
+        self._eval_count = -1
 
     def body(self) -> ComposeResult:
         with Horizontal(id="train-body"):
@@ -68,82 +72,132 @@ class TrainScreen(ProjectScreen):
                 yield DataTable(id="eval-table", cursor_type="row")
             with VerticalScroll(id="train-form"):
                 yield Label("Settings", classes="pane-title")
-                for section, key, label in FORM_FIELDS:
-                    yield Label(label)
-                    yield Input(id=f"set-{section}-{key}", classes="setting")
+                for setting in SETTINGS:
+                    yield from self._field(setting)
                 yield Button("Start (s)", id="train-start", variant="primary")
+
+    @staticmethod
+    def _field(setting: Setting) -> ComposeResult:
+        if setting.kind is bool:
+            yield Checkbox(setting.label, id=setting.ident, classes="setting")
+            return
+        yield Label(setting.label, classes="setting-label")
+        if setting.choices:
+            yield Select([(c, c) for c in setting.choices], id=setting.ident, allow_blank=False, classes="setting")
+        else:
+            yield Input(id=setting.ident, classes="setting", tooltip=setting.help or None)
 
     def on_mount(self) -> None:
         self.query_one("#runs-table", DataTable).add_columns("run", "state", "step")
         self._fill_form()
         self.selected = self.saved_selection().get("run")
         self.refresh_runs()
-        self.set_interval(self.app.settings.poll_seconds, self.refresh_runs)  # type: ignore[attr-defined]
+        self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
+
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.is_mounted:
+            self._poll()  # catch up at once; the timer did nothing while another screen was shown
 
     def selection_state(self) -> dict:
         return {"run": self.selected} if self.selected else {}
 
     # --- settings ------------------------------------------------------------------------------------
-    def _config_dict(self) -> dict[str, Any]:
-        path = self.project.root / TRAIN_CONFIG_FILE
-        try:
-            return tomllib.loads(path.read_text(encoding="utf-8"))
-        except (OSError, tomllib.TOMLDecodeError):
-            return {}
-
     def _fill_form(self) -> None:
-        from tuitune.train.config import TrainConfig
+        from tuitune.ui.train_settings import base_config, form_values
 
-        config = self._config_dict()
-        for section, key, _ in FORM_FIELDS:
-            value = config.get(section, {}).get(key)
-            if value is None:
-                model = TrainConfig.model_fields[section].annotation
-                field = model.model_fields[key]  # type: ignore[union-attr]
-                value = field.default
-            self.query_one(f"#set-{section}-{key}", Input).value = str(value)
+        config, warning = base_config(self.project.root)
+        if warning:
+            self.notify(warning, severity="warning")
+        for setting, value in form_values(config).items():
+            widget = self.query_one(f"#{setting.ident}")
+            if isinstance(widget, Checkbox):
+                widget.value = bool(value)
+            elif isinstance(widget, Select):
+                if value in setting.choices:
+                    widget.value = value
+            else:
+                widget.value = str(value)  # type: ignore[attr-defined]
+
+    def raw_form(self) -> dict[Setting, Any]:
+        return {s: self.query_one(f"#{s.ident}").value for s in SETTINGS}  # type: ignore[attr-defined]
 
     def form_config(self) -> dict[str, Any]:
-        """The project's train.toml with the form's values laid over it, validated by TrainConfig."""
-        from tuitune.train.config import TrainConfig
+        """The train job's config from the form, validated by TrainConfig (ValueError/UserError on bad input)."""
+        from tuitune.ui.train_settings import run_config
 
-        config = self._config_dict()
-        for section, key, label in FORM_FIELDS:
-            raw = self.query_one(f"#set-{section}-{key}", Input).value.strip()
-            try:
-                value: Any = int(raw) if raw.lstrip("-").isdigit() else float(raw)
-            except ValueError:
-                raise ValueError(f"{label} must be a number, not {raw!r}.") from None
-            config.setdefault(section, {})[key] = value
-        config.setdefault("model", {}).setdefault("base", "")
-        if not config["model"]["base"]:
-            raise ValueError(f"Set [model] base in {TRAIN_CONFIG_FILE} to the base model folder before training.")
-        TrainConfig.from_dict(config, base_dir=self.project.root)
-        return config
+        return run_config(self.project.root, self.raw_form(), self._current_spec())
+
+    def _current_spec(self) -> Any:
+        from tuitune.ui.intent_history import latest_spec
+
+        try:
+            return latest_spec(self.project.handle)
+        except Exception:  # a spec that cannot be read means training without a loss plan, said elsewhere
+            return None
 
     # --- runs ----------------------------------------------------------------------------------------
+    def _tick(self) -> None:
+        if self.visible:
+            self._poll()
+
+    @work(thread=True, exclusive=True, group="train-poll")
+    def _poll(self) -> None:
+        snapshot = self._read(self.selected)
+        self.app.call_from_thread(self._apply, snapshot)
+
     def refresh_runs(self) -> None:
+        """Read the runs now and show them (the timer does the same from a thread)."""
+        self._apply(self._read(self.selected))
+
+    def _read(self, selected: str | None) -> RunsSnapshot:
+        with self._read_lock:
+            snapshot = RunsSnapshot()
+            runs = self.project.runs()
+            for run in runs:
+                status = run.read_status()
+                step = f"{status.get('step', 0)}/{status.get('total_steps', '?')}"
+                snapshot.rows.append((run.name, run.state(), step))
+            names = [r.name for r in runs]
+            if selected not in names:
+                selected = names[0] if names else None
+            snapshot.selected = selected
+            if selected is not None:
+                run = runs[names.index(selected)]
+                tail = self._tails.setdefault(run.name, run.metrics_tail())
+                history = self._histories.setdefault(run.name, MetricsHistory())
+                history.add(tail.read_new())
+                state = next(s for n, s, _ in snapshot.rows if n == selected)
+                snapshot.summary = summary_of(run.name, state, run.read_status(), history, run.checkpoint_steps())
+                snapshot.samples = latest_samples(run)
+            return snapshot
+
+    def _apply(self, snapshot: RunsSnapshot) -> None:
         table = self.query_one("#runs-table", DataTable)
-        runs = self.project.runs()
-        cursor_key = self.selected
-        table.clear()
-        for run in runs:
-            status = run.read_status()
-            step = f"{status.get('step', 0)}/{status.get('total_steps', '?')}"
-            table.add_row(run.name, run.state().value, step, key=run.name)
-        names = [r.name for r in runs]
-        if cursor_key not in names:
-            cursor_key = names[0] if names else None
-        if cursor_key is not None:
-            table.move_cursor(row=names.index(cursor_key), animate=False)
-        self.selected = cursor_key
-        self._show_selected()
+        if [r[0] for r in snapshot.rows] != [r[0] for r in self._shown_rows]:
+            table.clear()
+            for name, state, step in snapshot.rows:
+                table.add_row(name, state.value, step, key=name)
+        else:
+            # Same runs: touch only the cells that changed, so an idle table costs nothing to redraw.
+            for (name, state, step), (_, old_state, old_step) in zip(snapshot.rows, self._shown_rows, strict=True):
+                if state is not old_state:
+                    table.update_cell(name, table.ordered_columns[1].key, state.value)
+                if step != old_step:
+                    table.update_cell(name, table.ordered_columns[2].key, step)
+        self._shown_rows = snapshot.rows
+        self.selected = snapshot.selected
+        if self.selected is not None:
+            row = [r[0] for r in snapshot.rows].index(self.selected)
+            if table.cursor_row != row:
+                table.move_cursor(row=row, animate=False)
+        self._show_summary(snapshot)
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value and event.row_key.value != self.selected:
             self.selected = event.row_key.value
-            self._show_selected()
+            self.refresh_runs()
 
     def selected_run(self) -> RunDir | None:
         if not self.selected:
@@ -151,24 +205,21 @@ class TrainScreen(ProjectScreen):
         run = RunDir(self.project.runs_dir / self.selected)
         return run if run.path.is_dir() else None
 
-    def _show_selected(self) -> None:
-        run = self.selected_run()
-        if run is None:
+    def _show_summary(self, snapshot: RunsSnapshot) -> None:
+        summary = snapshot.summary
+        self.summary = summary
+        if summary is None:
             self.query_one("#run-title", Static).update("No runs yet: fill in the settings and press s.")
             return
-        tail = self._tails.setdefault(run.name, run.metrics_tail())
-        rows = self._rows.setdefault(run.name, [])
-        rows.extend(tail.read_new())
-        summary = summarize(run, rows)
-        self.summary = summary
-        self.query_one("#run-title", Static).update(f"Run {run.name}")
+        self.query_one("#run-title", Static).update(f"Run {summary.name}")
         bar = self.query_one("#run-progress", ProgressBar)
-        bar.update(total=summary.total_steps or None, progress=summary.step)
+        if (bar.total, bar.progress) != (summary.total_steps or None, summary.step):
+            bar.update(total=summary.total_steps or None, progress=summary.step)
         self.query_one("#run-line", Static).update(summary.progress_line())
         self.query_one("#run-alert", Static).update(self._alert(summary))
         self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses)
         self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs)
-        self._show_samples(run)
+        self._show_samples(summary.name, *snapshot.samples)
         self._show_eval(summary)
 
     @staticmethod
@@ -181,24 +232,25 @@ class TrainScreen(ProjectScreen):
             return "Stopped. Press r to continue from the last checkpoint."
         return summary.message if summary.state is RunState.PAUSED else ""
 
-    def _show_samples(self, run: RunDir) -> None:
-        step, files = latest_samples(run)
-        if step == self._sample_step and run.name == getattr(self, "_sample_run", None):
+    def _show_samples(self, run_name: str, step: int | None, files: list[Path]) -> None:
+        if (run_name, step) == self._sample_key:
             return
-        self._sample_step = step
-        self._sample_run = run.name
+        self._sample_key = (run_name, step)
         box = self.query_one("#train-samples", Horizontal)
         box.remove_children()
         self.query_one("#samples-title", Static).update(
             f"Samples at step {step}" if step is not None else "Samples: none yet"
         )
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
-        for path in files[:3]:
-            picture = Picture(protocol)
-            box.mount(picture)
-            picture.call_after_refresh(picture.show, path)
+        pictures = [Picture(protocol) for _ in files[:3]]
+        box.mount_all(pictures)
+        for picture, path in zip(pictures, files, strict=False):
+            picture.show(path)
 
     def _show_eval(self, summary: RunSummary) -> None:
+        if len(summary.eval_rows) == self._eval_count:
+            return
+        self._eval_count = len(summary.eval_rows)
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
         if not summary.eval_rows:
@@ -265,14 +317,39 @@ class TrainScreen(ProjectScreen):
         except (ValueError, UserError) as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return
-        self._submit(config)
+        self._submit(config, self.raw_form())
 
     @work(thread=True, exclusive=True, group="train-submit")
-    def _submit(self, config: dict[str, Any]) -> None:
+    def _submit(self, config: dict[str, Any], raw: dict[Setting, Any]) -> None:
         from tuitune.jobs.queue import submit
 
-        run = submit(self.project.runs_dir, "train", config)
+        try:
+            self._remember_form(raw)
+            run = submit(self.project.runs_dir, "train", config)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"The run could not be created ({exc}).", severity="error")
+            return
         self.app.call_from_thread(self._started, run.name)
+
+    def _remember_form(self, raw: dict[Setting, Any]) -> None:
+        """Keep the chosen settings in the project's train.toml, so the next run starts from them."""
+        import tomllib
+
+        import tomli_w
+
+        from tuitune import atomic
+        from tuitune.ui.train_settings import form_overrides
+
+        path = self.project.root / TRAIN_CONFIG_FILE
+        try:
+            current = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            current = {}
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return  # a file the user broke by hand is theirs to fix; never overwrite it
+        for section, table in form_overrides(raw).items():
+            current.setdefault(section, {}).update(table)
+        atomic.write_text(path, tomli_w.dumps(current))
 
     def _started(self, name: str) -> None:
         self.selected = name

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image as PILImage
+from textual import work
 from textual.app import ComposeResult
 from textual.containers import Container
 from textual.widgets import Static
@@ -49,27 +50,48 @@ class Picture(Container):
         self.protocol = protocol
         self.path: Path | None = None
         self.error: str | None = None
+        self.pending = False  # a picture is being decoded
+        self._request = 0
 
     def compose(self) -> ComposeResult:
         yield Static("no image", classes="picture-missing")
 
     def show(self, path: Path | None, overlay: Path | None = None, caption: str = "") -> None:
+        """Show ``path``; the file is decoded in a thread, so a big picture never stalls the keys."""
         self.path = path
         self.error = None
-        self.remove_children()
+        self._request += 1
         if path is None:
+            self.pending = False
+            self.remove_children()
             self.mount(Static(caption or "no image", classes="picture-missing"))
             return
+        self.pending = True
+        self._decode(self._request, path, overlay, caption)
+
+    @work(thread=True, exclusive=True, group="picture-decode")
+    def _decode(self, request: int, path: Path, overlay: Path | None, caption: str) -> None:
         try:
-            rgb = load_rgb(path, overlay)
-        except (OSError, ValueError) as exc:
-            self.error = f"cannot read {path.name}: {exc.__class__.__name__}"
-            self.mount(Static(f"✗ {self.error}", classes="picture-missing"))
+            rgb, error = load_rgb(path, overlay), None
+        except (OSError, ValueError, PILImage.DecompressionBombError) as exc:
+            rgb, error = None, f"cannot read {path.name}: {exc.__class__.__name__}"
+        self.app.call_from_thread(self._decoded, request, rgb, error, caption)
+
+    def _decoded(self, request: int, rgb: PILImage.Image | None, error: str | None, caption: str) -> None:
+        if request != self._request:
+            return  # the user moved on; a newer picture is on its way
+        self.pending = False
+        if rgb is None:
+            self.error = error
+            self.remove_children()
+            self.mount(Static(f"✗ {error}", classes="picture-missing"))
             return
         self.show_image(rgb, caption)
 
     def show_image(self, rgb: PILImage.Image, caption: str = "") -> None:
         """Show an already-decoded picture (e.g. with regions drawn on it)."""
+        self._request += 1
+        self.pending = False
         self.remove_children()
         self.mount(image_widget_class(self.protocol)(rgb, classes="picture-image"))
         if caption:
