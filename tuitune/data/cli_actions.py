@@ -35,18 +35,47 @@ def import_command(args: argparse.Namespace) -> int:
 
 def detect_command(args: argparse.Namespace) -> int:
     from tuitune.data.concepts import DetectSettings, VisionBackends, iter_detect
+    from tuitune.project.project import is_project
 
-    spec = load_spec(args.into, args.spec)
-    vision = _vision_settings(args.into)
-    regions = _regions(args.regions) if args.regions else []
-    # The embedder only compares instances with reference regions: without any, it is not loaded at all.
-    wants_embedder = bool(regions) and any(c.references for c in spec.concepts)
-    backends = VisionBackends.load(
-        args.detector or vision.get("detector", "toyworld"),
-        args.segmenter or vision.get("segmenter", "toyworld"),
-        (args.embedder or vision.get("embedder") or "toyworld") if wants_embedder else None,
-    )
-    settings = DetectSettings(similarity_threshold=args.threshold, min_score=args.min_score)
+    if is_project(args.into):
+        from pydantic import ValidationError
+
+        from tuitune.vision.detect_job import DetectRequest, plan, submit
+
+        def absolute(path: str | None) -> str | None:
+            return str(Path(path).expanduser().resolve()) if path else None
+
+        try:
+            request = DetectRequest(
+                project=str(Path(args.into).expanduser().resolve()), spec_version=args.spec_version,
+                spec=absolute(args.spec), regions=absolute(args.regions), detector=args.detector,
+                segmenter=args.segmenter, embedder=args.embedder, threshold=args.threshold, min_score=args.min_score,
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise UserError(f"--{str(first['loc'][0]).replace('_', '-')}: {first['msg']}.") from None
+        if args.detach:
+            run = submit(request)
+            print(f"detection queued as {run.path}; follow it with `tuitune attach {run.path}`")
+            return 0
+        job = plan(request)
+        spec, regions = job.spec, job.regions
+        names = (job.detector, job.segmenter, job.embedder)
+        settings = DetectSettings(similarity_threshold=job.threshold, min_score=job.min_score)
+    else:
+        if args.detach:
+            raise UserError(f"{args.into} is not a project, so it has no runs/ for a job; run without --detach.")
+        spec = load_spec(args.into, args.spec)
+        regions = load_regions_file(args.regions) if args.regions else []
+        wants_embedder = bool(regions) and any(c.references for c in spec.concepts)
+        names = (args.detector or "toyworld", args.segmenter or "toyworld",
+                 (args.embedder or "toyworld") if wants_embedder else None)
+        defaults = DetectSettings()
+        settings = DetectSettings(
+            similarity_threshold=defaults.similarity_threshold if args.threshold is None else args.threshold,
+            min_score=args.min_score or 0.0,
+        )
+    backends = VisionBackends.load(*names)
     for event in iter_detect(args.into, spec, backends, regions, settings):
         found = ", ".join(f"{k}: {v}" for k, v in event.found.items())
         print(f"[{event.done}/{event.total}] {event.stem}  {found}")
@@ -85,7 +114,8 @@ def export_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def load_spec(root: str, spec_file: str | None, required: bool = True) -> Any:
+def load_spec(root: str, spec_file: str | None, required: bool = True, version: int | None = None) -> Any:
+    """The spec from ``spec_file``, else the project's version ``version`` (default latest)."""
     from pydantic import ValidationError
 
     from tuitune.intent.spec import IntentSpec
@@ -99,28 +129,22 @@ def load_spec(root: str, spec_file: str | None, required: bool = True) -> Any:
         except ValidationError as exc:
             first = exc.errors()[0]
             raise UserError(f"Spec file {path} is not a valid IntentSpec ({first['msg']}); fix it and retry.") from None
-    if (Path(root) / "project.toml").exists():
-        from tuitune.project.project import Project
+    from tuitune.project.project import Project, is_project
+
+    if is_project(root):
+        from tuitune.intent.project_link import load_spec as project_spec
 
         with Project.open(root, readonly=True) as project:
-            latest = project.db.latest_spec()
-        if latest is not None:
-            return IntentSpec.from_json(latest.spec_json)
+            spec = project_spec(project, version)
+        if spec is not None:
+            return spec
     if required:
         raise UserError("No intent spec: pass --spec FILE.json or state your intent in the project first.")
     return None
 
 
-def _vision_settings(root: str) -> dict[str, str]:
-    if not (Path(root) / "project.toml").exists():
-        return {}
-    from tuitune.project.project import Project
-
-    with Project.open(root, readonly=True) as project:
-        return project.settings.vision.model_dump()
-
-
-def _regions(path: str) -> list[Any]:
+def load_regions_file(path: str) -> list[Any]:
+    """Reference regions from a JSON list of ``{number, image, box}``."""
     try:
         rows = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:

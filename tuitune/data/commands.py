@@ -25,8 +25,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     det.add_argument("--detector", help="detector name or folder (default: project setting, else toyworld)")
     det.add_argument("--segmenter", help="segmenter name or weights file (default: project setting)")
     det.add_argument("--embedder", help="embedder name or weights (default: project setting)")
-    det.add_argument("--threshold", type=float, default=0.8, help="reference similarity needed to accept")
-    det.add_argument("--min-score", type=float, default=0.0, help="drop detections scoring below this")
+    det.add_argument("--spec-version", type=int, help="the project's spec version to use (default: latest)")
+    det.add_argument("--threshold", type=float,
+                     help="reference similarity needed to accept (default: project setting, else 0.8)")
+    det.add_argument("--min-score", type=float, help="drop detections scoring below this (default: project setting)")
+    det.add_argument("--detach", action="store_true",
+                     help="run as a background job in the project's runs/ (outlives the terminal)")
     det.set_defaults(handler=lazy("tuitune.data.cli_actions:detect_command"))
 
     rev = sub.add_parser("review", help="accept or reject one detected instance")

@@ -72,7 +72,11 @@ def iter_detect(
     regions: Sequence[ReferenceRegion] = (),
     settings: DetectSettings | None = None,
     concepts: Sequence[str] | None = None,
+    delegate: bool = False,
 ) -> Iterator[DetectProgress]:
+    """Detect ``concepts`` (default all of the spec) image by image; masks.json (and the project database,
+    when the folder is a project) is written when the loop ends, also when it is stopped early.
+    ``delegate``: running as a job the project's writer started (see ``project_link.record_masks``)."""
     settings = settings or DetectSettings()
     dataset = Dataset(Path(dataset_dir))
     items = [i for i in dataset.items() if i.derived_from is None]
@@ -89,7 +93,7 @@ def iter_detect(
         dataset.save_masks_index(index)
         from tuitune.data import project_link
 
-        project_link.record_masks(dataset.root, dataset.items(), index)
+        project_link.record_masks(dataset.root, dataset.items(), index, delegate=delegate)
 
 
 def detect_concepts(
@@ -175,6 +179,9 @@ def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int
         shape = (im.height, im.width)
     entry["path"] = _render(dataset, stem, concept, entry["instances"], shape)
     dataset.save_masks_index(index)
+    from tuitune.data import project_link
+
+    project_link.record_masks(dataset.root, dataset.items(), {stem: {concept: entry}})
     return dataset.root / entry["path"]
 
 
@@ -237,8 +244,15 @@ def _reference_vectors(
             region = by_number.get(number)
             if region is None:
                 continue
-            with Image.open(region.image) as im:
-                vectors.append(embedder.embed_image(crop(im.convert("RGB"), region.box)))
+            try:
+                with Image.open(region.image) as im:
+                    vectors.append(embedder.embed_image(crop(im.convert("RGB"), region.box)))
+            except (FileNotFoundError, IsADirectoryError):
+                from tuitune.cli import UserError
+
+                raise UserError(
+                    f"Reference image {region.image} (region [{number}]) is gone; put it back or drop the region."
+                ) from None
         if vectors:
             out[concept.key] = vectors
     return out

@@ -13,18 +13,10 @@ from typing import Any
 from tuitune.data.dataset import DatasetItem
 
 
-def _open(root: Path) -> Any | None:
-    if not (root / "project.toml").exists():
-        return None
-    try:
-        from tuitune.project.project import Project
-    except ModuleNotFoundError:
-        return None
-    project = Project.open(root, fallback_readonly=True)
-    if project.readonly:
-        project.close()
-        return None
-    return project
+def _open(root: Path, delegate: bool = False) -> Any | None:
+    from tuitune.project.project import open_for_update
+
+    return open_for_update(root, delegate=delegate)
 
 
 def record_items(root: Path, items: list[DatasetItem]) -> bool:
@@ -40,8 +32,12 @@ def record_items(root: Path, items: list[DatasetItem]) -> bool:
     return True
 
 
-def record_masks(root: Path, items: list[DatasetItem], index: dict[str, dict[str, Any]]) -> bool:
-    project = _open(root)
+def record_masks(root: Path, items: list[DatasetItem], index: dict[str, dict[str, Any]],
+                 delegate: bool = False) -> bool:
+    """Record the masks and instances of ``index`` (stems -> concepts); each (image, concept) gets exactly
+    the instances the index holds, so detecting again never duplicates rows. ``delegate``: see
+    ``tuitune.project.project.open_for_update``."""
+    project = _open(root, delegate)
     if project is None:
         return False
     by_stem = {item.stem: item for item in items}
@@ -55,7 +51,7 @@ def record_masks(root: Path, items: list[DatasetItem], index: dict[str, dict[str
                 project.db.upsert_item(image, caption=item.caption)
             for concept, entry in concepts.items():
                 project.db.set_mask(image, concept, root / entry["path"], source="detected")
-                for inst in entry.get("instances", []):
-                    inst_id = project.db.add_instance(image, concept, inst["box"], inst.get("score", 0.0))
-                    project.db.set_instance_decision(inst_id, "accepted" if inst["accepted"] else "rejected")
+                found = [(inst["box"], float(inst.get("score") or 0.0),
+                          "accepted" if inst["accepted"] else "rejected") for inst in entry.get("instances", [])]
+                project.db.replace_instances(image, concept, found)
     return True

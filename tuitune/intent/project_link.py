@@ -1,7 +1,8 @@
-"""Reads the intent state from a tuitune project and stores each new spec version with its turn."""
+"""Reads the intent state from a tuitune project (spec versions, reference regions) and stores new versions."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tuitune.intent.errors import IntentError
@@ -15,23 +16,46 @@ def open_project(path: str) -> Any:
     return Project.open(path)
 
 
-def project_state(project: Any, override: IntentSpec | None) -> tuple[IntentSpec | None, list[Region], dict[str, str]]:
-    """(current spec, reference regions from earlier turns, parser settings) of the project."""
-    current = override
-    latest = project.db.latest_spec()
-    if current is None and latest is not None:
-        try:
-            current = IntentSpec.model_validate({**latest.spec, "version": latest.version})
-        except ValueError as exc:
-            raise IntentError(f"The project's spec version {latest.version} is not valid ({exc}).") from exc
+def load_spec(project: Any, version: int | None = None) -> IntentSpec | None:
+    """Spec ``version`` of the project (default the latest) with its stored number; None when it has none."""
+    if version is None:
+        stored = project.db.latest_spec()
+        if stored is None:
+            return None
+    else:
+        stored = next((s for s in project.db.specs() if s.version == version), None)
+        if stored is None:
+            have = [s.version for s in project.db.specs()]
+            known = f"it has versions {have[0]} to {have[-1]}" if have else "it has no spec yet"
+            raise IntentError(f"The project has no spec version {version} ({known}); pick one of those.")
+    try:
+        return IntentSpec.model_validate({**stored.spec, "version": stored.version})
+    except ValueError as exc:
+        raise IntentError(
+            f"The project's spec version {stored.version} is not valid ({exc}); state the intent again."
+        ) from exc
+
+
+def load_regions(project: Any) -> list[Region]:
+    """Every reference region attached to a turn; image paths relative to the project resolve inside it."""
     regions: list[Region] = []
     for turn in project.db.turns():
         for item in turn.attachments:
             if isinstance(item, dict) and {"number", "image", "box"} <= item.keys():
-                regions.append(Region.from_dict(item))
+                region = Region.from_dict(item)
+                image = Path(region.image).expanduser()
+                if not image.is_absolute() and not image.exists() and (project.root / image).exists():
+                    region = Region(region.number, str(project.root / image), region.box, region.label)
+                regions.append(region)
+    return regions
+
+
+def project_state(project: Any, override: IntentSpec | None) -> tuple[IntentSpec | None, list[Region], dict[str, str]]:
+    """(current spec, reference regions from earlier turns, parser settings) of the project."""
+    current = override if override is not None else load_spec(project)
     intent = project.settings.intent
     backend = {"transformers": "local"}.get(intent.parser, intent.parser)
-    return current, regions, {"backend": backend, "model": intent.model, "host": intent.ollama_host}
+    return current, load_regions(project), {"backend": backend, "model": intent.model, "host": intent.ollama_host}
 
 
 def store(project: Any, text: str, spec: IntentSpec, current: IntentSpec | None, new_regions: list[Region]) -> IntentSpec:

@@ -354,6 +354,38 @@ class ProjectDB:
             )
         return int(cursor.lastrowid or 0)
 
+    def replace_instances(
+        self, image: str | Path, concept: str, found: Sequence[tuple[Sequence[float], float, str]]
+    ) -> list[int]:
+        """Make ``found`` ((box, score, decision) each) the only instances of ``concept`` in ``image``.
+
+        One transaction, so detecting again replaces the earlier rows instead of adding to them.
+        """
+        for _box, _score, decision in found:
+            if decision not in DECISIONS:
+                raise UserError(f"Decision {decision!r} is not one of {', '.join(DECISIONS)}.")
+        ids: list[int] = []
+        with self._write() as conn:
+            item_id = self._item_id(conn, image)
+            conn.execute("DELETE FROM instances WHERE item_id = ? AND concept = ?", (item_id, concept))
+            for box, score, decision in found:
+                cursor = conn.execute(
+                    "INSERT INTO instances (item_id, concept, box, score, decision, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                    (item_id, concept, json.dumps([float(v) for v in box]), float(score), decision, time.time()),
+                )
+                ids.append(int(cursor.lastrowid or 0))
+        return ids
+
+    def clear_instances(self, image: str | Path | None = None, concept: str | None = None) -> int:
+        """Forget detected instances (of one image and/or concept, else all); returns how many went."""
+        query, args = "DELETE FROM instances WHERE 1=1", []
+        with self._write() as conn:
+            if image is not None:
+                query, args = query + " AND item_id = ?", [*args, self._item_id(conn, image)]
+            if concept is not None:
+                query, args = query + " AND concept = ?", [*args, concept]
+            return int(conn.execute(query, args).rowcount)
+
     def set_instance_decision(self, instance_id: int, decision: str) -> None:
         if decision not in DECISIONS:
             raise UserError(f"Decision {decision!r} is not one of {', '.join(DECISIONS)}.")

@@ -174,3 +174,29 @@ class Project:
 def lock_holder(path: str | Path) -> LockHolder | None:
     """Who last took the writer lock of the project at ``path`` (a free lock's file is empty)."""
     return read_holder(Path(path) / "tuitune.lock")
+
+
+def is_project(path: str | Path) -> bool:
+    """The folder holds a tuitune project (a ``project.toml``)."""
+    return (Path(path).expanduser() / SETTINGS_FILE).is_file()
+
+
+def open_for_update(path: str | Path, delegate: bool = False) -> Project | None:
+    """The project at ``path`` opened for writing, or None when the folder is not a project or another
+    process holds its writer lock (background updates such as mirroring skip it rather than fail).
+
+    ``delegate``: the caller works for the lock holder (a job the app started), so while the lock is held
+    it writes through the database's own transactions without taking the lock.
+    """
+    if not is_project(path):
+        return None
+    project = Project.open(path, fallback_readonly=True)
+    if not project.readonly:
+        return project
+    held_by_live_process = project.lock_holder is not None
+    project.close()
+    if not (delegate and held_by_live_process):
+        return None
+    root = Path(path).expanduser().resolve()
+    db = ProjectDB(root / DB_FILE, root)
+    return Project(root=root, settings=load_settings(root / SETTINGS_FILE), db=db, readonly=False)

@@ -32,6 +32,9 @@ class VisionSettings(_Section):
     detector: str = "analytic"  # "analytic", or a local OWLv2 / Grounding DINO folder
     segmenter: str = "analytic"  # "analytic", or a segment-anything checkpoint file
     embedder: str = "analytic"  # "analytic", or local open_clip weights
+    # An instance counts as the concept when its best similarity to the concept's reference regions reaches this.
+    similarity_threshold: float = Field(0.8, ge=-1.0, le=1.0)
+    min_score: float = Field(0.0, ge=0.0, le=1.0)  # detections scoring below this are dropped
 
 
 class TrainingDefaults(_Section):
