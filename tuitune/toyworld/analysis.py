@@ -8,24 +8,11 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from tuitune.toyworld.world import NEUTRAL_COLOURS, PALETTE, SHAPES
+from tuitune.toyworld.world import NEUTRAL_COLOURS, PALETTE, SHAPES, ShapeSpec, shape_mask
 
 COLOUR_NAMES = tuple(PALETTE)
 _PALETTE_RGB = np.array([PALETTE[c] for c in COLOUR_NAMES], dtype=np.float32)
 _NEUTRAL = {COLOUR_NAMES.index(c) for c in NEUTRAL_COLOURS}
-
-# Shape prototypes in (extent, solidity, hole ratio): extent = area / box area, solidity = area / hull
-# area, hole ratio = filled area / area. Measured on generator drawings; hole ratio is weighted up
-# because it is the only thing telling a ring from a circle.
-_PROTOTYPES = {
-    "circle": (0.79, 0.97, 1.0),
-    "square": (0.98, 0.99, 1.0),
-    "triangle": (0.52, 0.96, 1.0),
-    "star": (0.40, 0.57, 1.0),
-    "ring": (0.78, 0.97, 1.30),
-}
-_FEATURE_SCALE = np.array([0.12, 0.12, 0.08], dtype=np.float32)
-
 
 @dataclass
 class FoundObject:
@@ -72,29 +59,41 @@ def colour_labels(pixels: np.ndarray) -> np.ndarray:
     return dist.argmin(1).reshape(pixels.shape[:2])
 
 
-def shape_features(mask: np.ndarray) -> tuple[float, float, float]:
-    m = mask.astype(np.uint8)
-    contours, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-    filled = np.zeros_like(m)
-    cv2.drawContours(filled, contours, -1, 1, thickness=cv2.FILLED)
-    area, filled_area = float(m.sum()), float(filled.sum())
-    ys, xs = np.nonzero(filled)
-    box_area = float((xs.max() - xs.min() + 1) * (ys.max() - ys.min() + 1))
-    points = np.concatenate([c.reshape(-1, 2) for c in contours])
-    # Pixel-centre hulls undercount a pixel blob by about half its perimeter; add it back.
-    hull = cv2.convexHull(points)
-    hull_area = cv2.contourArea(hull) + 0.5 * cv2.arcLength(hull, True) + 1.0
-    return filled_area / box_area, min(1.0, filled_area / hull_area), filled_area / max(area, 1.0)
+def _fitted(shape: str, box: tuple[int, int, int, int]) -> ShapeSpec:
+    """The shape of ``shape`` whose drawing fills ``box`` (inverse of the generator's geometry)."""
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    cx, cy = x0 + w / 2 - 0.5, y0 + h / 2 - 0.5
+    if shape == "square":
+        return ShapeSpec(shape, "", cx, cy, (w + h) / 4 / 0.85)
+    if shape == "triangle":
+        r = (w / 2 + h / 1.8) / 2
+        return ShapeSpec(shape, "", cx, y0 + r - 0.5, r)
+    if shape == "star":
+        r = (w / 1.902 + h / 1.809) / 2
+        return ShapeSpec(shape, "", cx, y0 + r - 0.5, r)
+    return ShapeSpec(shape, "", cx, cy, (w + h) / 4)
 
 
-def shape_scores(features: tuple[float, float, float]) -> dict[str, float]:
-    """Soft assignment of a blob to the toyworld's shapes (sums to 1)."""
-    f = np.array(features, dtype=np.float32)
-    names = list(_PROTOTYPES)
-    protos = np.array([_PROTOTYPES[n] for n in names], dtype=np.float32)
-    d2 = (((f[None, :] - protos) / _FEATURE_SCALE) ** 2).sum(1)
-    w = np.exp(-0.5 * (d2 - d2.min()))
-    return {n: float(v) for n, v in zip(names, w / w.sum(), strict=True)}
+def template_fit(mask: np.ndarray) -> dict[str, float]:
+    """IoU of ``mask`` with each toyworld shape fitted to its bounding box."""
+    ys, xs = np.nonzero(mask)
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    size = (mask.shape[1], mask.shape[0])
+    out = {}
+    for shape in SHAPES:
+        template = shape_mask(_fitted(shape, box), size)
+        out[shape] = float((template & mask).sum() / max(1, (template | mask).sum()))
+    return out
+
+
+def shape_scores(mask: np.ndarray, sharpness: float = 20.0) -> dict[str, float]:
+    """Soft assignment of a blob to the toyworld's shapes (sums to 1), from template IoUs."""
+    fit = template_fit(mask)
+    best = max(fit.values())
+    weights = {k: float(np.exp(sharpness * (v - best))) for k, v in fit.items()}
+    total = sum(weights.values())
+    return {k: w / total for k, w in weights.items()}
 
 
 def _border_labels(labels: np.ndarray) -> np.ndarray:
@@ -117,6 +116,20 @@ def _background_map(labels: np.ndarray, bg: list[int]) -> np.ndarray:
     return horizontal
 
 
+def _seam_blend(pixels: np.ndarray, bg_map: np.ndarray, bg: list[int]) -> np.ndarray:
+    """Pixels near the line between two background colours whose colour is a mix of the two."""
+    changes = np.zeros(bg_map.shape, dtype=bool)
+    changes[:, 1:] |= bg_map[:, 1:] != bg_map[:, :-1]
+    changes[1:, :] |= bg_map[1:, :] != bg_map[:-1, :]
+    near = cv2.dilate(changes.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0
+    a, b = _PALETTE_RGB[bg[0]], _PALETTE_RGB[bg[1]]
+    ab = b - a
+    t = np.clip(((pixels.astype(np.float32) - a) @ ab) / max(float(ab @ ab), 1.0), 0.0, 1.0)
+    closest = a + t[..., None] * ab
+    dist = np.sqrt(((pixels.astype(np.float32) - closest) ** 2).sum(-1))
+    return near & (dist < 45.0)
+
+
 def _is_corner_mark(box: tuple[int, int, int, int], area: int, colour_index: int, w: int, h: int) -> bool:
     x0, y0, x1, y1 = box
     in_corner_x = x0 >= 0.62 * w or x1 <= 0.38 * w
@@ -135,7 +148,10 @@ def read_scene(image: Image.Image) -> SceneReading:
     order = [int(i) for i in np.argsort(-counts) if counts[i] > 0]
     # Two-tone backgrounds put roughly half the border in each colour; noise never gets near 20%.
     bg = [i for i in order[:2] if counts[i] >= 0.2] or order[:1]
-    foreground = labels != _background_map(labels, bg)
+    bg_map = _background_map(labels, bg)
+    foreground = labels != bg_map
+    if len(bg) == 2:
+        foreground &= ~_seam_blend(pixels, bg_map, bg)
     n, comp, stats, _ = cv2.connectedComponentsWithStats(foreground.astype(np.uint8), connectivity=4)
     min_area = max(4, int(0.004 * w * h))
     objects, marks = [], []
@@ -160,7 +176,7 @@ def read_scene(image: Image.Image) -> SceneReading:
             saturated = [j for j in np.argsort(-shares) if j not in _NEUTRAL and shares[j] > 0.15]
             if saturated:
                 colour_index = int(saturated[0])
-            scores = shape_scores(shape_features(mask))
+            scores = shape_scores(mask)
             shape = max(scores, key=scores.__getitem__)
             objects.append(FoundObject(COLOUR_NAMES[colour_index], shape, tuple(map(float, box)), mask, area,
                                        scores, colour_shares))
@@ -183,5 +199,3 @@ def describe(image: Image.Image) -> list[FoundObject]:
     """The objects and marks in ``image``: colour, shape (or "watermark"), box, mask; largest object first."""
     return read_scene(image).found
 
-
-assert set(_PROTOTYPES) == set(SHAPES)

@@ -27,6 +27,7 @@ class PretrainConfig:
     unet_steps: int = 2000
     batch_size: int = 64
     vae_batch_size: int = 32
+    decoder_steps: int = 600  # extra decoder-only steps: sharper edges, same latent space
     dataset_size: int = 8192
     seed: int = 0
     caption_dropout: float = 0.1
@@ -118,6 +119,48 @@ def train_vae(work: Path, cfg: PretrainConfig, log: Callable[[str], None]):
             _save_checkpoint(ckpt, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": done})
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, final)
     log(f"VAE: trained in {(time.time() - t0) / 60:.1f} min")
+    return vae.eval()
+
+
+def refine_decoder(work: Path, vae, cfg: PretrainConfig, log: Callable[[str], None]):
+    """Train the decoder alone on the frozen encoder's latents; the UNet's latent space is unchanged."""
+    final = work / "vae_refined.safetensors"
+    if final.exists():
+        vae.load_state_dict(load_file(final))
+        log("decoder: already refined, loaded")
+        return vae.eval()
+    if cfg.decoder_steps <= 0:
+        return vae
+    params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
+    opt = torch.optim.AdamW(params, lr=cfg.final_lr, weight_decay=0.0)
+    ckpt, start = work / "decoder_state.pt", 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True)
+        vae.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        start = int(state["step"])
+        log(f"decoder: resuming at step {start}")
+    sampler = WorldSampler(seed=cfg.seed + 3000 + start, watermark_rate=cfg.watermark_rate, max_objects=2)
+    vae.train()
+    t0 = time.time()
+    for step in range(start, cfg.decoder_steps):
+        x = images_to_tensor([sampler.sample().image for _ in range(cfg.vae_batch_size)])
+        with torch.no_grad():
+            z = vae.encode(x).latent_dist.sample()
+        recon = vae.decode(z).sample
+        loss = F.l1_loss(recon, x) + F.mse_loss(recon, x)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        done = step + 1
+        if done % 25 == 0 or done == cfg.decoder_steps:
+            rate = (time.time() - t0) / (done - start)
+            log(f"decoder step {done}/{cfg.decoder_steps} rec {loss.item():.4f} {rate:.2f} s/step, "
+                f"eta {rate * (cfg.decoder_steps - done) / 60:.1f} min")
+        if done % cfg.checkpoint_every == 0 and done < cfg.decoder_steps:
+            _save_checkpoint(ckpt, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": done})
+    save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, final)
+    log(f"decoder: refined in {(time.time() - t0) / 60:.1f} min")
     return vae.eval()
 
 
@@ -250,6 +293,7 @@ def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
     text_encoder = _load_or_build_text_encoder(work, cfg)
     vae = train_vae(work, cfg, log)
     unet, scaling = train_unet(work, vae, tokenizer, text_encoder, cfg, log)
+    vae = refine_decoder(work, vae, cfg, log)
     vae.register_to_config(scaling_factor=scaling)
     scheduler = DPMSolverMultistepScheduler.from_config(architecture.build_scheduler().config,
                                                         algorithm_type="dpmsolver++")

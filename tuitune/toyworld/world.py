@@ -88,8 +88,9 @@ class Rendered:
         return ~covered
 
 
-def _shape_mask(spec: ShapeSpec) -> np.ndarray:
-    canvas = Image.new("L", (SIZE, SIZE), 0)
+def shape_mask(spec: ShapeSpec, size: tuple[int, int] = (SIZE, SIZE)) -> np.ndarray:
+    """Boolean HxW mask of ``spec`` drawn on a ``size`` = (width, height) canvas."""
+    canvas = Image.new("L", size, 0)
     draw = ImageDraw.Draw(canvas)
     cx, cy, r = spec.cx, spec.cy, spec.radius
     if spec.shape == "circle":
@@ -139,7 +140,7 @@ def render(scene: Scene, trigger: str | None = None) -> Rendered:
             pixels[half:, :] = PALETTE[scene.background[1]]
     masks = []
     for spec in scene.objects:
-        mask = _shape_mask(spec)
+        mask = shape_mask(spec)
         pixels[mask] = PALETTE[spec.colour]
         masks.append(mask)
     wm_mask = None
