@@ -1,7 +1,11 @@
-"""UI speed: `tuitune --help` time, first paint, UI process RSS, key-to-paint p95 while a job runs.
+"""UI speed in a real terminal (tmux): `tuitune --help`, first paint, RSS, key-to-paint while a job runs.
 
-Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ui.py   (needs tmux for first paint and RSS)
-Prints each figure and its ratio to the target (<= 1.0 meets it).
+Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ui.py   (needs tmux)
+
+Each figure is printed with its ratio to the target (<= 1.0 meets it) and to a baseline measured in the same
+run: `python -c pass` for --help, and an empty Textual app with five one-label screens switched by the same
+keys for first paint, RSS and key-to-paint. The machine may be shared, so CPU time of the app process per
+key press is printed too (from /proc, not affected by waiting for other processes).
 """
 
 from __future__ import annotations
@@ -19,94 +23,157 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 TUITUNE = Path(sys.executable).with_name("tuitune")
 TARGETS = {"help_s": 0.4, "first_paint_s": 1.5, "rss_mb": 200.0, "key_p95_ms": 50.0}
+SETTLE_SECONDS = 2.0  # a user reads the first screen before pressing a key; the app builds the others meanwhile
+ROUNDS = 8
+# (key, text that shows the screen) for tuitune and for the baseline app
+KEYS = [("4", "Runs"), ("3", "of 6 items"), ("2", "Versions"), ("1", "parser: rules"), ("5", "History")]
+
+BASELINE_APP = '''
+from textual.app import App
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+
+WORDS = {"1": "parser: rules", "2": "Versions", "3": "of 6 items", "4": "Runs", "5": "History"}
+
+def screen_for(key):
+    class One(Screen):
+        def compose(self):
+            yield Header()
+            yield Static(WORDS[key])
+            yield Footer()
+    return One
+
+class Empty(App):
+    MODES = {k: screen_for(k) for k in WORDS}
+    BINDINGS = [(k, f"switch_mode('{k}')", WORDS[k]) for k in WORDS]
+    def on_mount(self):
+        self.switch_mode("1")
+
+Empty().run()
+'''
 
 
-def help_time() -> float:
-    runs = []
-    for _ in range(3):
-        start = time.perf_counter()
-        subprocess.run([str(TUITUNE), "--help"], capture_output=True, check=True)
-        runs.append(time.perf_counter() - start)
-    return min(runs)
+def pane(session: str) -> str:
+    return subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
 
 
-def first_paint_and_rss(project: Path) -> tuple[float | None, float | None]:
-    """Launch the real app in tmux; time until the Intent screen shows; RSS of its process then."""
-    if shutil.which("tmux") is None:
-        return None, None
+def pane_pid(session: str) -> int:
+    out = subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"], capture_output=True, text=True)
+    return int(out.stdout.split()[0])
+
+
+def app_process(session: str):
+    """The python process of the app (the pane runs a shell that runs it)."""
     import psutil
 
-    session = f"tuitune-bench-{os.getpid()}"
+    shell = psutil.Process(pane_pid(session))
+    procs = [shell, *shell.children(recursive=True)]
+    return max(procs, key=lambda p: p.memory_info().rss)
+
+
+def cpu_seconds(proc) -> float:
+    times = proc.cpu_times()
+    return times.user + times.system
+
+
+def help_time() -> tuple[float, float]:
+    """Best of 3 for `tuitune --help` and for `python -c pass` (the interpreter's own start)."""
+    def best(argv: list[str]) -> float:
+        runs = []
+        for _ in range(3):
+            start = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True)
+            runs.append(time.perf_counter() - start)
+        return min(runs)
+
+    return best([str(TUITUNE), "--help"]), best([sys.executable, "-c", "pass"])
+
+
+def session_figures(command: str, cwd: Path, label: str) -> dict[str, object]:
+    """Start ``command`` in tmux; first paint, RSS, then key-to-paint samples (wall and app CPU per key)."""
+    session = f"tuitune-bench-{label}-{os.getpid()}"
+    env = "TERM=xterm-256color HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TUITUNE_IMAGE_PROTOCOL=halfcell"
     start = time.perf_counter()
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                    f"cd {project} && TERM=xterm-256color {TUITUNE}"], check=True)
+                    f"cd {cwd} && {env} {command}"], check=True)
+    figures: dict[str, object] = {}
     try:
         paint = None
-        while time.perf_counter() - start < 20:
-            pane = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True)
-            if "parser: rules" in pane.stdout:
+        while time.perf_counter() - start < 30:
+            if "parser: rules" in pane(session):
                 paint = time.perf_counter() - start
                 break
-            time.sleep(0.02)
-        pid = int(subprocess.run(["tmux", "list-panes", "-t", session, "-F", "#{pane_pid}"],
-                                 capture_output=True, text=True).stdout.split()[0])
-        procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
-        rss = max(p.memory_info().rss for p in procs) / 2**20
-        return paint, rss
+            time.sleep(0.01)
+        figures["first_paint_s"] = paint
+        proc = app_process(session)
+        time.sleep(SETTLE_SECONDS)
+        figures["rss_mb"] = proc.memory_info().rss / 2**20
+        walls, cpus = [], []
+        for _ in range(ROUNDS):
+            for key, text in KEYS:
+                cpu0 = cpu_seconds(proc)
+                t0 = time.perf_counter()
+                subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+                while text not in pane(session):
+                    if time.perf_counter() - t0 > 5:
+                        break
+                walls.append((time.perf_counter() - t0) * 1000)
+                cpus.append((cpu_seconds(proc) - cpu0) * 1000)
+        figures["walls"], figures["cpus"] = walls, cpus
+        figures["rss_after_mb"] = proc.memory_info().rss / 2**20
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+    return figures
 
 
-def key_latency(project: Path) -> list[float]:
-    """In tmux, switch screens by key while a count job writes metrics; press -> new screen on the pane.
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1]
 
-    Each sample includes a tmux capture-pane round trip (a few ms), so it slightly overstates the latency.
-    """
-    from tuitune.jobs import control
-    from tuitune.jobs.queue import submit
 
-    run = submit(project / "runs", "count", {"count": {"steps": 100000, "step_seconds": 0.02}}, gpu=False)
-    session = f"tuitune-keys-{os.getpid()}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
-                    f"cd {project} && TERM=xterm-256color {TUITUNE}"], check=True)
-    samples = []
-    try:
-        def pane() -> str:
-            return subprocess.run(["tmux", "capture-pane", "-p", "-t", session],
-                                  capture_output=True, text=True).stdout
-
-        deadline = time.perf_counter() + 20
-        while "parser: rules" not in pane() and time.perf_counter() < deadline:
-            time.sleep(0.05)
-        for key, text in [("4", "Runs"), ("3", "of 6 items"), ("2", "Versions"), ("1", "parser: rules")] * 8:
-            start = time.perf_counter()
-            subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
-            while text not in pane():
-                if time.perf_counter() - start > 5:
-                    break
-            samples.append((time.perf_counter() - start) * 1000)
-    finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
-        control.stop(run, grace=2.0)
-    return samples
+def line(name: str, value: float | None, target: float | None, base: float | None) -> str:
+    if value is None:
+        return f"{name:22s} not measured"
+    parts = [f"{name:22s} {value:9.3f}"]
+    if target is not None:
+        parts.append(f"target {target:7.2f}  ratio {value / target:5.2f}")
+    if base:
+        parts.append(f"baseline {base:8.3f}  x{value / base:5.2f}")
+    return "   ".join(parts)
 
 
 def main() -> None:
-    os.environ.setdefault("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    if shutil.which("tmux") is None:
+        print("tmux is not installed; only --help is measured")
     from test_ui import make_project
 
+    from tuitune.jobs import control
+    from tuitune.jobs.queue import submit
+
     project = make_project(Path(tempfile.mkdtemp()) / "proj")
-    figures = {"help_s": help_time()}
-    figures["first_paint_s"], figures["rss_mb"] = first_paint_and_rss(project)
-    samples = key_latency(project)
-    figures["key_p95_ms"] = statistics.quantiles(samples, n=20)[-1]
-    print(f"key-to-paint samples (ms): median {statistics.median(samples):.0f}, "
-          f"first visits {[round(x) for x in samples[:4]]}, max {max(samples):.0f}")
-    for name, value in figures.items():
-        if value is None:
-            print(f"{name:14s} not measured (tmux missing)")
-        else:
-            print(f"{name:14s} {value:8.3f}   target {TARGETS[name]:6.2f}   ratio {value / TARGETS[name]:.2f}")
+    help_s, python_s = help_time()
+    print(line("help_s", help_s, TARGETS["help_s"], python_s))
+    if shutil.which("tmux") is None:
+        return
+    baseline_file = Path(tempfile.mkdtemp()) / "empty_app.py"
+    baseline_file.write_text(BASELINE_APP, encoding="utf-8")
+    base = session_figures(f"{sys.executable} {baseline_file}", project, "empty")
+    # A job writes metrics and events all along, as training would.
+    run = submit(project / "runs", "count", {"count": {"steps": 100000, "step_seconds": 0.02}}, gpu=False)
+    try:
+        ours = session_figures(str(TUITUNE), project, "tuitune")
+    finally:
+        control.stop(run, grace=2.0)
+    print(line("first_paint_s", ours["first_paint_s"], TARGETS["first_paint_s"], base["first_paint_s"]))
+    print(line("rss_mb", ours["rss_mb"], TARGETS["rss_mb"], base["rss_mb"]))
+    print(line("rss_after_keys_mb", ours["rss_after_mb"], TARGETS["rss_mb"], base["rss_after_mb"]))
+    walls, cpus = ours["walls"], ours["cpus"]
+    print(line("key_p95_ms", p95(walls), TARGETS["key_p95_ms"], p95(base["walls"])))
+    print(line("key_median_ms", statistics.median(walls), None, statistics.median(base["walls"])))
+    print(line("key_cpu_p95_ms", p95(cpus), TARGETS["key_p95_ms"], p95(base["cpus"])))
+    print(line("key_cpu_median_ms", statistics.median(cpus), None, statistics.median(base["cpus"])))
+    print(f"first round (first visit of each screen after {SETTLE_SECONDS:.0f} s), ms: "
+          f"{[round(x) for x in walls[:len(KEYS)]]}; max {max(walls):.0f}")
+    print("each key sample includes a tmux capture-pane round trip (a few ms); load:", os.getloadavg())
 
 
 if __name__ == "__main__":

@@ -129,8 +129,8 @@ class TuituneApp(App[int]):
         if note:
             self.notify(note, timeout=10)
 
-    def _warm_next_screen(self) -> None:
-        """Compose one not-yet-built screen in the background, then schedule the next.
+    async def _warm_next_screen(self) -> None:
+        """Build and lay out one not-yet-built screen in the background, then schedule the next.
 
         Textual builds a mode's screen on its first visit, which took most of a second; built here after
         the first paint, every later key press only swaps screens. Uses the same steps as ``switch_mode``
@@ -144,10 +144,15 @@ class TuituneApp(App[int]):
             factory = self._modes.get(mode)
             if factory is None or not self.is_running:
                 return  # the app is closing
-            screen = factory() if callable(factory) else factory
-            screen, _ = self._get_screen(screen)
+            screen, mounted = self._get_screen(factory() if callable(factory) else factory)
             self._load_screen_css(screen)
+            # Its widgets are styled as they mount with the current stylesheet; without this the first
+            # switch re-parses and re-applies every stylesheet of the app (a quarter of a second).
+            screen._css_update_count = self._css_update_count
             self._screen_stacks[mode] = [screen]
+            await mounted
+            # Lay it out at the terminal's size now (nothing is drawn: it is not the current screen).
+            screen._refresh_layout(self.size)
             self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
             return
 
@@ -269,12 +274,18 @@ class TuituneApp(App[int]):
         notes: list[tuple[str, str, int]] = []
         for run in project.runs():
             tail = self._event_tails.setdefault(run.name, run.events_tail())
+            # One notice per run and kind per poll (the newest): a job checkpointing every few steps must
+            # not bury the screen in toasts, each of which re-lays-out the screen.
+            latest: dict[str, tuple[dict, int]] = {}
             for event in tail.read_new():
                 kind = str(event.get("kind", ""))
                 if kind in NOTIFY_KINDS and kind != "metrics":
-                    message = str(event.get("message") or event.get("step") or "")
-                    severity = "error" if kind in {"error", "failed"} else "information"
-                    notes.append((f"{run.name}: {kind} {message}".strip(), severity, 5))
+                    latest[kind] = (event, latest.get(kind, ({}, 0))[1] + 1)
+            for kind, (event, count) in latest.items():
+                message = str(event.get("message") or event.get("step") or "")
+                more = f" (+{count - 1} more)" if count > 1 else ""
+                severity = "error" if kind in {"error", "failed"} else "information"
+                notes.append((f"{run.name}: {kind} {message}".strip() + more, severity, 5))
             state = run.state()
             before = self._run_states.get(run.name)
             self._run_states[run.name] = state

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Header
+from textual.widgets import Header, Static
 
 from tuitune.ui.project_view import ProjectView
 from tuitune.ui.widgets.key_bar import KeyBar
@@ -30,11 +31,26 @@ class ProjectScreen(Screen):
     def body(self) -> ComposeResult:
         raise NotImplementedError
 
-    def on_screen_resume(self) -> None:
+    def _on_screen_resume(self, event: events.ScreenResume) -> None:
+        # Textual restyles every widget of a resumed screen; ours change style only through their own
+        # class changes (which restyle them at once) and theme changes go through refresh_css, so after
+        # the first visit that full pass (a third of a screen switch) is skipped.
+        if self.shown_once:
+            event.refresh_styles = False
         self.shown_once = True
         check = getattr(self.app, "check_size", None)
         if check is not None:
             check()
+
+    def on_screen_resume(self) -> None:
+        """Subclasses catch up here on what changed while another screen was shown."""
+
+    def set_text(self, selector: str, text: str) -> None:
+        """Update a Static only when its text changes: every update re-lays-out the whole screen."""
+        shown = self.__dict__.setdefault("_texts", {})
+        if shown.get(selector) != text:
+            shown[selector] = text
+            self.query_one(selector, Static).update(text)
 
     @property
     def visible(self) -> bool:

@@ -209,14 +209,14 @@ class TrainScreen(ProjectScreen):
         summary = snapshot.summary
         self.summary = summary
         if summary is None:
-            self.query_one("#run-title", Static).update("No runs yet: fill in the settings and press s.")
+            self.set_text("#run-title", "No runs yet: fill in the settings and press s.")
             return
-        self.query_one("#run-title", Static).update(f"Run {summary.name}")
+        self.set_text("#run-title", f"Run {summary.name}")
         bar = self.query_one("#run-progress", ProgressBar)
         if (bar.total, bar.progress) != (summary.total_steps or None, summary.step):
             bar.update(total=summary.total_steps or None, progress=summary.step)
-        self.query_one("#run-line", Static).update(summary.progress_line())
-        self.query_one("#run-alert", Static).update(self._alert(summary))
+        self.set_text("#run-line", summary.progress_line())
+        self.set_text("#run-alert", self._alert(summary))
         self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses)
         self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs)
         self._show_samples(summary.name, *snapshot.samples)
@@ -238,9 +238,7 @@ class TrainScreen(ProjectScreen):
         self._sample_key = (run_name, step)
         box = self.query_one("#train-samples", Horizontal)
         box.remove_children()
-        self.query_one("#samples-title", Static).update(
-            f"Samples at step {step}" if step is not None else "Samples: none yet"
-        )
+        self.set_text("#samples-title", f"Samples at step {step}" if step is not None else "Samples: none yet")
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
         pictures = [Picture(protocol) for _ in files[:3]]
         box.mount_all(pictures)
