@@ -56,6 +56,8 @@ class BatchMaker:
         self.latent_cache = TensorCache(folder, "latents")
         self.text_cache = TensorCache(folder, "text")
         self.vae_id = module_fingerprint(base.vae)
+        # diffusers' ``.dtype`` walks every parameter (ms per call): read it once, not once per image.
+        self.vae_dtype = next(base.vae.parameters()).dtype
         self.text_id = "|".join(module_fingerprint(m) for m in base.text_encoders) + base.kind
         self._digests: dict[int, str] = {}
         self._maps: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
@@ -75,7 +77,7 @@ class BatchMaker:
         pixels, _ = image_tensor(record, bucket)
         vae = self.base.vae
         with torch.no_grad():
-            dist = vae.encode(pixels[None].to(self.device, vae.dtype)).latent_dist
+            dist = vae.encode(pixels[None].to(self.device, self.vae_dtype)).latent_dist
         # The posterior mean, not a sample: the cached and uncached paths then agree exactly.
         latent = (dist.mean * vae.config.scaling_factor)[0].float()
         self.latent_cache.put(key, {"latent": latent})
