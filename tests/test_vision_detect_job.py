@@ -88,6 +88,16 @@ def test_stop_request_ends_the_job_after_the_current_image_and_keeps_its_masks(p
         assert [m.concept for m in proj.db.masks()] == ["watermark"]
 
 
+def test_a_run_queued_in_the_project_needs_no_project_path(project: Path) -> None:
+    # The app's run.toml names the spec version and backends only; the run lives in the project's runs/.
+    config = {"detect": {"spec_version": 1, "detector": "analytic", "segmenter": "analytic", "embedder": "analytic",
+                         "threshold": 0.8, "concepts": ["watermark"]}}
+    run = create_run(project / "runs", "detect", config, gpu=False)
+    assert _work(run).returncode == 0
+    assert run.read_status()["state"] == "finished"
+    assert set(json.loads((project / "masks.json").read_text())["masks"]) == {"p0", "p1", "p2"}
+
+
 def test_bad_request_fails_with_one_sentence(project: Path) -> None:
     run = create_run(project / "runs", "detect", {"detect": {"project": str(project), "spec_version": 7}}, gpu=False)
     _work(run)

@@ -23,7 +23,9 @@ class DetectRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    project: str = Field(description="Absolute path of the project folder.")
+    project: str | None = Field(
+        default=None, description="Absolute path of the project folder; default the project holding the run."
+    )
     spec_version: int | None = Field(default=None, ge=1, description="Spec version; default the latest.")
     spec: str | None = Field(default=None, description="An IntentSpec JSON file instead of the project's spec.")
     regions: str | None = Field(default=None, description="A JSON regions file instead of the project's regions.")
@@ -60,6 +62,8 @@ def plan(request: DetectRequest) -> DetectPlan:
     from tuitune.intent.project_link import load_regions
     from tuitune.project.project import Project, is_project
 
+    if request.project is None:
+        raise UserError("The detect request names no project; give [detect] project = \"/path/to/project\".")
     root = Path(request.project).expanduser().resolve()
     if not is_project(root):
         raise UserError(f"{root} is not a tuitune project; give the project folder (the one with project.toml).")
@@ -91,6 +95,9 @@ def run(ctx: Any) -> None:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "detect"
         raise UserError(f"run.toml [detect] {where}: {first['msg']}; fix that key and resubmit.") from None
+    if request.project is None:
+        # A run queued in a project's runs/ (as the app does) detects in that project.
+        request = request.model_copy(update={"project": str(ctx.run.path.resolve().parents[1])})
     job = plan(request)
     backends = VisionBackends.load(job.detector, job.segmenter, job.embedder)
     settings = DetectSettings(similarity_threshold=job.threshold, min_score=job.min_score)
