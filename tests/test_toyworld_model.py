@@ -50,12 +50,14 @@ def test_pretrain_writes_a_loadable_pipeline_and_resumes(tmp_path):
 
     from tuitune.toyworld.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(vae_steps=2, unet_steps=2, batch_size=4, vae_batch_size=4, dataset_size=16)
+    cfg = PretrainConfig(vae_steps=2, unet_steps=2, decoder_steps=2, batch_size=4, vae_batch_size=4,
+                         dataset_size=16)
     pretrain(tmp_path, cfg, echo=False)
     cfg.unet_steps = 3
     pretrain(tmp_path, cfg, echo=False)
     log = (tmp_path / "pretrain.log").read_text()
     assert "VAE: already trained" in log and "UNet: resuming at step 2" in log
+    assert "decoder: already refined" in log
     pipe = StableDiffusionPipeline.from_pretrained(tmp_path, torch_dtype=torch.float32)
     assert pipe.scheduler.config.beta_schedule == "linear"
     image = pipe("a red circle", height=64, width=64, num_inference_steps=2, output_type="pil").images[0]

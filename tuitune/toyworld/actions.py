@@ -18,6 +18,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "tuitune.cli", "toyworld", "pretrain", "--out", str(out),
                 "--steps", str(args.steps), "--vae-steps", str(args.vae_steps),
+                "--decoder-steps", str(args.decoder_steps),
                 "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads)]
         with open(out / "pretrain.out", "ab") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -27,7 +28,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
         return 0
     from tuitune.toyworld.pretrain import PretrainConfig, pretrain
 
-    cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, batch_size=args.batch_size,
+    cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, decoder_steps=args.decoder_steps,
+                         batch_size=args.batch_size,
                          seed=args.seed, threads=args.threads)
     pretrain(out, cfg)
     return 0

@@ -208,6 +208,7 @@ def embed_captions(tokenizer, text_encoder, captions: list[str]) -> torch.Tensor
 def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, log: Callable[[str], None]):
     data = encode_dataset(vae, cfg, log)
     scaling = float(1.0 / data.mean.std())
+    log(f"latent scaling factor {scaling:.4f}")
     cond = embed_captions(tokenizer, text_encoder, data.captions)
     uncond = embed_captions(tokenizer, text_encoder, [""])
     scheduler = architecture.build_scheduler()
@@ -245,10 +246,12 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         loss.backward()
         torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
         opt.step()
+        # Warm-up keeps the average from remembering the random initial weights for long.
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
             for k, v in unet.state_dict().items():
                 if v.dtype.is_floating_point:
-                    ema[k].mul_(cfg.ema_decay).add_(v, alpha=1 - cfg.ema_decay)
+                    ema[k].mul_(decay).add_(v, alpha=1 - decay)
                 else:
                     ema[k].copy_(v)
         done = step + 1
