@@ -15,8 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", required=True, help="folder for the pipeline, its log and its resumable state")
     p.add_argument("--steps", type=int, default=1500, help="UNet training steps (default 1500)")
     p.add_argument("--vae-steps", type=int, default=800, help="VAE training steps (default 800)")
-    p.add_argument("--decoder-steps", type=int, default=600,
-                   help="decoder-only refinement steps after the UNet (default 600)")
+    p.add_argument("--decoder-steps", type=int, default=0,
+                   help="optional decoder-only refinement steps after the UNet (default 0)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")

@@ -27,7 +27,7 @@ class PretrainConfig:
     unet_steps: int = 2000
     batch_size: int = 64
     vae_batch_size: int = 32
-    decoder_steps: int = 600  # extra decoder-only steps: sharper edges, same latent space
+    decoder_steps: int = 0  # optional decoder-only steps after the UNet: same latent space
     dataset_size: int = 8192
     seed: int = 0
     caption_dropout: float = 0.1
