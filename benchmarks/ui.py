@@ -45,7 +45,7 @@ def screen_for(key):
 
 class Empty(App):
     MODES = {k: screen_for(k) for k in WORDS}
-    BINDINGS = [(k, f"switch_mode('{k}')", WORDS[k]) for k in WORDS]
+    BINDINGS = [(k, f"switch_mode('{k}')", f"screen {k}") for k in WORDS]
     def on_mount(self):
         self.switch_mode("1")
 
@@ -157,8 +157,9 @@ def main() -> None:
     baseline_file = Path(tempfile.mkdtemp()) / "empty_app.py"
     baseline_file.write_text(BASELINE_APP, encoding="utf-8")
     base = session_figures(f"{sys.executable} {baseline_file}", project, "empty")
-    # A job writes metrics and events all along, as training would.
-    run = submit(project / "runs", "count", {"count": {"steps": 100000, "step_seconds": 0.02}}, gpu=False)
+    # A job writes a metrics row every 20 ms and checkpoints every 10 s, as a fast training run would.
+    job = {"count": {"steps": 100000, "step_seconds": 0.02, "checkpoint_every": 500}}
+    run = submit(project / "runs", "count", job, gpu=False)
     try:
         ours = session_figures(str(TUITUNE), project, "tuitune")
     finally:
@@ -171,6 +172,11 @@ def main() -> None:
     print(line("key_median_ms", statistics.median(walls), None, statistics.median(base["walls"])))
     print(line("key_cpu_p95_ms", p95(cpus), TARGETS["key_p95_ms"], p95(base["cpus"])))
     print(line("key_cpu_median_ms", statistics.median(cpus), None, statistics.median(base["cpus"])))
+    for index, (key, text) in enumerate(KEYS):
+        mine = walls[index::len(KEYS)]
+        mine_cpu = cpus[index::len(KEYS)]
+        print(f"  key {key} ({text}): wall median {statistics.median(mine):.0f} ms, max {max(mine):.0f}; "
+              f"cpu median {statistics.median(mine_cpu):.0f} ms, max {max(mine_cpu):.0f}")
     print(f"first round (first visit of each screen after {SETTLE_SECONDS:.0f} s), ms: "
           f"{[round(x) for x in walls[:len(KEYS)]]}; max {max(walls):.0f}")
     print("each key sample includes a tmux capture-pane round trip (a few ms); load:", os.getloadavg())

@@ -77,6 +77,7 @@ class TuituneApp(App[int]):
         self._run_states: dict[str, RunState] = {}
         self._too_small = False
         self._ui_dirty = False
+        self._cover_switch = True
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -203,6 +204,10 @@ class TuituneApp(App[int]):
         self.close_project()
         self.exit(0)
 
+    def delay_update(self, delay: float = 0.05) -> None:
+        if self._cover_switch:
+            super().delay_update(delay)
+
     # --- actions -------------------------------------------------------------------------------------
     def action_show_screen(self, mode: str) -> None:
         if self.project is None:
@@ -210,7 +215,12 @@ class TuituneApp(App[int]):
             return
         if self._too_small or self.current_mode == mode:
             return
-        self.switch_mode(mode)
+        # Textual holds the paint back 50 ms to hide a screen being built; a built one needs no cover.
+        self._cover_switch = mode not in self._screen_stacks
+        try:
+            self.switch_mode(mode)
+        finally:
+            self._cover_switch = True
         # Saved by a timer, not here: a SQLite commit (fsync) on every key would make switching feel slow.
         self._ui_dirty = True
 

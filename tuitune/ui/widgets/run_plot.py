@@ -1,8 +1,18 @@
-"""A small line plot (loss or learning rate against step) redrawn from a RunSummary on each poll."""
+"""A small line plot (loss or learning rate against step), drawn in a thread and shown from a cached text.
+
+plotext takes tens of milliseconds per drawing; done in ``render`` it ran on every repaint, including the
+one that shows the Train screen after a key press. Here a drawing happens only when the data or the size
+changed, in a worker thread, and ``render`` returns the last finished drawing.
+"""
 
 from __future__ import annotations
 
+from rich.text import Text
+from textual import events, work
+from textual.app import RenderResult
 from textual_plotext import PlotextPlot
+
+MAX_POINTS = 400  # long series are thinned so a 100k-step run still draws quickly
 
 
 class RunPlot(PlotextPlot):
@@ -11,19 +21,48 @@ class RunPlot(PlotextPlot):
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.title = title
+        self._data: tuple[list[int], list[float]] = ([], [])
         self._shown: tuple[int, float | None] = (-1, None)
+        self._drawn: Text | None = None
+        self.drawings = 0  # finished drawings (for tests and the benchmark)
 
     def show(self, steps: list[int], values: list[float]) -> None:
         key = (len(values), values[-1] if values else None)
         if key == self._shown:
-            return  # nothing new: skip the redraw so an idle run costs nothing
+            return  # nothing new: an idle run costs nothing
         self._shown = key
-        plt = self.plt
+        stride = max(1, len(values) // MAX_POINTS)
+        self._data = (list(steps[::stride]), list(values[::stride]))
+        self._redraw()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return
+        theme = self._get_plotext_theme_name(self.app.theme)
+        self._draw(self._data, width, height, theme)
+
+    @work(thread=True, exclusive=True, group="run-plot")
+    def _draw(self, data: tuple[list[int], list[float]], width: int, height: int, theme: str) -> None:
+        plt = self._plot  # only this one worker at a time touches the figure
         plt.clear_data()
         plt.clear_figure()
+        plt.plotsize(width, height)
+        plt._set_size(width, height)
+        plt.theme(theme)
         plt.title(self.title)
-        if values:
-            # Thin long series so a 100k-step run still draws in a few milliseconds.
-            stride = max(1, len(values) // 400)
-            plt.plot(steps[::stride], values[::stride], marker="braille")
+        if data[1]:
+            plt.plot(data[0], data[1], marker="braille")
+        text = Text.from_ansi(plt.build())
+        self.app.call_from_thread(self._finished, text)
+
+    def _finished(self, text: Text) -> None:
+        self._drawn = text
+        self.drawings += 1
         self.refresh()
+
+    def render(self) -> RenderResult:
+        return self._drawn if self._drawn is not None else Text(self.title)
