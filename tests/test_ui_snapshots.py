@@ -18,11 +18,21 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 async def _settle(pilot) -> None:
-    """Wait until thumbnails and previews are drawn, so the picture does not depend on timing."""
-    deadline = time.monotonic() + 5
-    grid = pilot.app.screen.query("ThumbGrid")
-    while grid and (grid.first().pending or not grid.first().loads) and time.monotonic() < deadline:
+    """Wait until thumbnails, pictures and plots are drawn, so the picture does not depend on timing."""
+    deadline = time.monotonic() + 10
+    screen = pilot.app.screen
+
+    def busy() -> bool:
+        grids = screen.query("ThumbGrid")
+        if grids and (grids.first().pending or not grids.first().loads):
+            return True
+        if any(p.pending for p in screen.query("Picture")):
+            return True
+        return any(not plot.drawings for plot in screen.query("RunPlot"))
+
+    while busy() and time.monotonic() < deadline:
         await pilot.pause(0.05)
+    await pilot.app.workers.wait_for_complete()
     await pilot.pause(0.2)
 
 

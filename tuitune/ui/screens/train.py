@@ -78,14 +78,16 @@ class TrainScreen(ProjectScreen):
 
     @staticmethod
     def _field(setting: Setting) -> ComposeResult:
-        if setting.kind is bool:
-            yield Checkbox(setting.label, id=setting.ident, classes="setting")
-            return
-        yield Label(setting.label, classes="setting-label")
-        if setting.choices:
-            yield Select([(c, c) for c in setting.choices], id=setting.ident, allow_blank=False, classes="setting")
-        else:
-            yield Input(id=setting.ident, classes="setting", tooltip=setting.help or None)
+        """One line per setting (label, then a borderless field), so every setting fits on one screen."""
+        with Horizontal(classes="setting-row"):
+            yield Label(setting.label, classes="setting-label")
+            if setting.kind is bool:
+                yield Checkbox("", id=setting.ident, classes="setting", compact=True)
+            elif setting.choices:
+                yield Select([(c, c) for c in setting.choices], id=setting.ident, allow_blank=False,
+                             classes="setting", compact=True)
+            else:
+                yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None)
 
     def on_mount(self) -> None:
         self.query_one("#runs-table", DataTable).add_columns("run", "state", "step")

@@ -57,13 +57,15 @@ class KeyBar(Widget):
                 line.append(f" {shown} {binding.description} ", disabled_style)
             self._spans.append((start, line.cell_len, binding.key.split(",")[0]))
         if palette is not None:
+            # The palette lists every action, so it stays visible; keys that do not fit are cut instead.
             key, active = palette
             tail = Text.assemble((f" {self.app.get_key_display(active.binding)} ", key_style),
                                  (f"{active.binding.description or 'palette'} ", text_style))
-            gap = self.size.width - line.cell_len - tail.cell_len
-            if gap > 0:
-                line.append(" " * gap)
-                self._spans.append((line.cell_len, line.cell_len + tail.cell_len, key))
+            room = self.size.width - tail.cell_len
+            if room > 0:
+                line.truncate(room, pad=True)
+                self._spans = [span for span in self._spans if span[1] <= room]
+                self._spans.append((room, room + tail.cell_len, key))
                 line.append_text(tail)
         return line
 
