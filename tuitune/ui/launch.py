@@ -28,8 +28,12 @@ def run_app(project_path: Path | None, readonly: bool = False) -> int:
                 f"{project_path} is not a tuitune project (no {PROJECT_FILE}); "
                 "run `tuitune new PATH` to make one or open the folder that holds project.toml."
             )
-    # Importing the image widgets queries the terminal, which must happen before Textual takes it over.
-    import textual_image.widget  # noqa: F401
+    from tuitune.ui.settings import load_settings
+
+    settings, _ = load_settings(project_path)
+    if settings.image_protocol != "halfcell":
+        # Importing the image widgets queries the terminal, which must happen before Textual takes it over.
+        import textual_image.widget  # noqa: F401
 
     from tuitune.ui.app import TuituneApp
 

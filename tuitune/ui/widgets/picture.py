@@ -12,7 +12,11 @@ from textual.widgets import Static
 
 
 def image_widget_class(protocol: str) -> type:
-    """The textual-image widget for ``protocol``; "auto" is what the terminal answered at start-up."""
+    """The widget for ``protocol``; "auto" is what the terminal answered at start-up (textual-image)."""
+    if protocol == "halfcell":
+        from tuitune.ui.widgets.halfcell import HalfcellPicture
+
+        return HalfcellPicture
     from textual_image import widget as tiw
 
     return {

@@ -192,25 +192,9 @@ def half_cell_lines(path: Path, width: int, rows: int) -> list[list[Segment]]:
     """``path`` letterboxed into ``width`` x ``rows`` cells, two pixels per cell (upper-half block)."""
     from PIL import Image
 
+    from tuitune.ui.widgets.halfcell import half_cell_rows
+
     with Image.open(path) as img:
         img.draft("RGB", (width * 4, rows * 8))
         rgb = img.convert("RGB")
-    rgb.thumbnail((width, rows * 2), Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (width, rows * 2), (0, 0, 0))
-    canvas.paste(rgb, ((width - rgb.width) // 2, (rows * 2 - rgb.height) // 2))
-    pixels = canvas.load()
-    lines: list[list[Segment]] = []
-    for row in range(rows):
-        segments = []
-        for x in range(width):
-            top = pixels[x, row * 2]
-            bottom = pixels[x, row * 2 + 1]
-            segments.append(Segment("▀", Style.from_color(_color(top), _color(bottom))))
-        lines.append(segments)
-    return lines
-
-
-def _color(rgb: tuple[int, int, int]):
-    from rich.color import Color
-
-    return Color.from_rgb(*rgb[:3])
+    return half_cell_rows(rgb, width, rows, letterbox=True)

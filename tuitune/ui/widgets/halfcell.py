@@ -1,0 +1,56 @@
+"""Pictures drawn with upper-half blocks (two pixels per cell): the thumbnail cells and a picture widget.
+
+This needs nothing from the terminal but 24-bit colour, so when the user picks ``halfcell`` the app never
+imports the image-protocol library, whose terminal queries cost a few tenths of a second at start-up.
+"""
+
+from __future__ import annotations
+
+from PIL import Image
+from rich.color import Color
+from rich.segment import Segment
+from rich.style import Style
+from textual.strip import Strip
+from textual.widget import Widget
+
+
+def half_cell_rows(rgb: Image.Image, width: int, rows: int, letterbox: bool) -> list[list[Segment]]:
+    """``rgb`` scaled to fit ``width`` x ``rows`` cells; letterboxed in black, or centred on blank cells."""
+    picture = rgb.copy()
+    picture.thumbnail((max(1, width), max(2, rows * 2)), Image.Resampling.BILINEAR)
+    if letterbox:
+        canvas = Image.new("RGB", (width, rows * 2), (0, 0, 0))
+        canvas.paste(picture, ((width - picture.width) // 2, (rows * 2 - picture.height) // 2))
+        picture, left = canvas, 0
+    else:
+        left = (width - picture.width) // 2
+    pixels = picture.load()
+    lines: list[list[Segment]] = []
+    for row in range(picture.height // 2):
+        segments = [Segment(" " * left)] if left else []
+        for x in range(picture.width):
+            top, bottom = pixels[x, row * 2], pixels[x, row * 2 + 1]
+            segments.append(Segment("▀", Style(color=Color.from_rgb(*top[:3]), bgcolor=Color.from_rgb(*bottom[:3]))))
+        lines.append(segments)
+    return lines
+
+
+class HalfcellPicture(Widget):
+    """An already-decoded picture, rescaled to the widget's size when that changes."""
+
+    DEFAULT_CSS = "HalfcellPicture { width: 1fr; height: 1fr; }"
+
+    def __init__(self, image: Image.Image, *, classes: str | None = None) -> None:
+        super().__init__(classes=classes)
+        self.image = image.convert("RGB")
+        self._lines: list[list[Segment]] = []
+        self._drawn_for: tuple[int, int] | None = None
+
+    def render_line(self, y: int) -> Strip:
+        width, height = self.size
+        if self._drawn_for != (width, height):
+            self._lines = half_cell_rows(self.image, width, height, letterbox=False) if width and height else []
+            self._drawn_for = (width, height)
+        if y < len(self._lines):
+            return Strip(self._lines[y]).extend_cell_length(width)
+        return Strip.blank(width)
