@@ -342,3 +342,26 @@ async def test_grid_with_ten_thousand_items_decodes_only_what_is_visible(tmp_pat
         assert grid.cursor == 9_999
         assert time.perf_counter() - started < 1.0
         assert grid.scroll_offset.y > 0
+
+
+async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_two_seconds() -> None:
+    from textual.app import App
+
+    from tuitune.ui.widgets.run_plot import RunPlot
+
+    class PlotApp(App):
+        def compose(self):
+            yield RunPlot("loss", id="plot")
+
+    app = PlotApp()
+    async with app.run_test(size=(60, 16)) as pilot:
+        plot = app.query_one(RunPlot)
+        await wait_for(pilot, lambda: plot.drawings >= 1)  # the empty frame at its first size
+        plot.show(list(range(10)), [1.0 / (s + 1) for s in range(10)], "run-a")
+        await wait_for(pilot, lambda: plot.drawings >= 2)
+        assert "loss" in str(plot.render())
+        plot.show(list(range(11)), [1.0 / (s + 1) for s in range(11)], "run-a")
+        await pilot.pause(0.5)
+        assert plot.drawings == 2  # a growing run waits for its next slot
+        plot.show([0, 1], [0.5, 0.4], "run-b")
+        await wait_for(pilot, lambda: plot.drawings >= 3, timeout=1.0)  # another run: drawn at once

@@ -26,7 +26,7 @@ from tuitune.ui.settings import UiSettings, load_settings
 
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
 WARM_DELAY_SECONDS = 0.3  # after the first paint
-WARM_STEP_SECONDS = 0.05  # between screens, so keys pressed meanwhile are handled in between
+WARM_STEP_SECONDS = 0.2  # between steps, so keys pressed meanwhile are handled in between
 # Event kinds a user wants to hear about while looking at another screen.
 NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
 
@@ -78,6 +78,7 @@ class TuituneApp(App[int]):
         self._too_small = False
         self._ui_dirty = False
         self._cover_switch = True
+        self._warm_pending: Screen | None = None
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -131,19 +132,24 @@ class TuituneApp(App[int]):
             self.notify(note, timeout=10)
 
     async def _warm_next_screen(self) -> None:
-        """Build and lay out one not-yet-built screen in the background, then schedule the next.
+        """Build, lay out and draw (off screen) one not-yet-built screen, then schedule the next.
 
         Textual builds a mode's screen on its first visit, which took most of a second; built here after
-        the first paint, every later key press only swaps screens. Uses the same steps as ``switch_mode``
-        except showing the screen.
+        the first paint, a later key press only swaps screens. Uses the same steps as ``switch_mode``
+        except showing the screen; drawing it once fills its widgets' line caches.
         """
-        if self.project is None:
+        if self.project is None or not self.is_running:
             return
+        drawn = self._warm_pending
+        if drawn is not None:
+            self._warm_pending = None
+            if drawn.is_attached and drawn is not self.screen:
+                drawn._compositor.render_update(full=True)
         for mode in SCREENS_IN_ORDER:
             if mode in self._screen_stacks:
                 continue
             factory = self._modes.get(mode)
-            if factory is None or not self.is_running:
+            if factory is None:
                 return  # the app is closing
             screen, mounted = self._get_screen(factory() if callable(factory) else factory)
             self._load_screen_css(screen)
@@ -154,8 +160,12 @@ class TuituneApp(App[int]):
             await mounted
             # Lay it out at the terminal's size now (nothing is drawn: it is not the current screen).
             screen._refresh_layout(self.size)
+            screen.styled = True
+            self._warm_pending = screen
+            break
+        if self._warm_pending is not None:
+            # Drawn on the next step, once its widgets have filled themselves in.
             self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
-            return
 
     def ui_state(self) -> dict:
         """Last screen and each visited screen's selection, saved in the project on switch and quit."""

@@ -16,6 +16,7 @@ class ProjectScreen(Screen):
 
     MODE = ""
     shown_once = False  # set on the first visit; a screen built ahead of time has no selection to save yet
+    styled = False  # its widgets carry the current styles (built ahead, or shown once)
 
     @property
     def project(self) -> ProjectView:
@@ -34,10 +35,11 @@ class ProjectScreen(Screen):
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a resumed screen; ours change style only through their own
         # class changes (which restyle them at once) and theme changes go through refresh_css, so after
-        # the first visit that full pass (a third of a screen switch) is skipped.
-        if self.shown_once:
+        # the first visit (or once built ahead, which styles every widget as it mounts) that full pass,
+        # a third of a screen switch, is skipped.
+        if self.styled:
             event.refresh_styles = False
-        self.shown_once = True
+        self.styled = self.shown_once = True
         check = getattr(self.app, "check_size", None)
         if check is not None:
             check()
@@ -45,12 +47,16 @@ class ProjectScreen(Screen):
     def on_screen_resume(self) -> None:
         """Subclasses catch up here on what changed while another screen was shown."""
 
-    def set_text(self, selector: str, text: str) -> None:
-        """Update a Static only when its text changes: every update re-lays-out the whole screen."""
+    def set_text(self, selector: str, text: str, layout: bool = True) -> None:
+        """Update a Static only when its text changes: an update re-lays-out the whole screen.
+
+        ``layout=False`` for a Static whose size the stylesheet fixes (e.g. ``height: 1``), which then
+        only repaints.
+        """
         shown = self.__dict__.setdefault("_texts", {})
         if shown.get(selector) != text:
             shown[selector] = text
-            self.query_one(selector, Static).update(text)
+            self.query_one(selector, Static).update(text, layout=layout)
 
     @property
     def visible(self) -> bool:

@@ -211,16 +211,16 @@ class TrainScreen(ProjectScreen):
         summary = snapshot.summary
         self.summary = summary
         if summary is None:
-            self.set_text("#run-title", "No runs yet: fill in the settings and press s.")
+            self.set_text("#run-title", "No runs yet: fill in the settings and press s.", layout=False)
             return
-        self.set_text("#run-title", f"Run {summary.name}")
+        self.set_text("#run-title", f"Run {summary.name}", layout=False)
         bar = self.query_one("#run-progress", ProgressBar)
         if (bar.total, bar.progress) != (summary.total_steps or None, summary.step):
             bar.update(total=summary.total_steps or None, progress=summary.step)
-        self.set_text("#run-line", summary.progress_line())
+        self.set_text("#run-line", summary.progress_line(), layout=False)
         self.set_text("#run-alert", self._alert(summary))
-        self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses)
-        self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs)
+        self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses, summary.name)
+        self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs, summary.name)
         self._show_samples(summary.name, *snapshot.samples)
         self._show_eval(summary)
 

@@ -7,12 +7,17 @@ changed, in a worker thread, and ``render`` returns the last finished drawing.
 
 from __future__ import annotations
 
+import time
+
 from rich.text import Text
 from textual import events, work
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 400  # long series are thinned so a 100k-step run still draws quickly
+# A drawing holds the interpreter for tens of milliseconds; at most one per this many seconds while a run
+# streams metrics keeps key presses on every screen from waiting behind it.
+MIN_REDRAW_SECONDS = 2.0
 
 
 class RunPlot(PlotextPlot):
@@ -25,20 +30,34 @@ class RunPlot(PlotextPlot):
         self._shown: tuple[int, float | None] = (-1, None)
         self._drawn: Text | None = None
         self.drawings = 0  # finished drawings (for tests and the benchmark)
+        self._last_draw = float("-inf")
+        self._redraw_due = False
+        self._series = ""
 
-    def show(self, steps: list[int], values: list[float]) -> None:
+    def show(self, steps: list[int], values: list[float], series: str = "") -> None:
+        """Plot ``values``; a growing ``series`` redraws at most every MIN_REDRAW_SECONDS, a new one at once."""
         key = (len(values), values[-1] if values else None)
-        if key == self._shown:
+        if key == self._shown and series == self._series:
             return  # nothing new: an idle run costs nothing
+        if series != self._series:
+            self._series = series
+            self._last_draw = float("-inf")
         self._shown = key
         stride = max(1, len(values) // MAX_POINTS)
         self._data = (list(steps[::stride]), list(values[::stride]))
-        self._redraw()
+        wait = self._last_draw + MIN_REDRAW_SECONDS - time.monotonic()
+        if wait <= 0:
+            self._redraw()
+        elif not self._redraw_due:
+            self._redraw_due = True
+            self.set_timer(wait, self._redraw)
 
     def on_resize(self, event: events.Resize) -> None:
         self._redraw()
 
     def _redraw(self) -> None:
+        self._redraw_due = False
+        self._last_draw = time.monotonic()
         width, height = self.size
         if width <= 0 or height <= 0:
             return
