@@ -89,10 +89,12 @@ def help_time() -> tuple[float, float]:
     return best([str(TUITUNE), "--help"]), best([sys.executable, "-c", "pass"])
 
 
-def session_figures(command: str, cwd: Path, label: str) -> dict[str, object]:
+def session_figures(command: str, cwd: Path, label: str, code: Path | None = None) -> dict[str, object]:
     """Start ``command`` in tmux; first paint, RSS, then key-to-paint samples (wall and app CPU per key)."""
     session = f"tuitune-bench-{label}-{os.getpid()}"
     env = "TERM=xterm-256color HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TUITUNE_IMAGE_PROTOCOL=halfcell"
+    if code is not None:
+        env += f" PYTHONPATH={code}"
     start = time.perf_counter()
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "120", "-y", "36",
                     f"cd {cwd} && {env} {command}"], check=True)
@@ -142,6 +144,12 @@ def line(name: str, value: float | None, target: float | None, base: float | Non
 
 
 def main() -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--code", type=Path, default=None,
+                        help="measure the tuitune package in this folder (e.g. an older checkout) instead")
+    args = parser.parse_args()
     if shutil.which("tmux") is None:
         print("tmux is not installed; only --help is measured")
     from test_ui import make_project
@@ -161,7 +169,7 @@ def main() -> None:
     job = {"count": {"steps": 100000, "step_seconds": 0.02, "checkpoint_every": 500}}
     run = submit(project / "runs", "count", job, gpu=False)
     try:
-        ours = session_figures(str(TUITUNE), project, "tuitune")
+        ours = session_figures(str(TUITUNE), project, "tuitune", args.code)
     finally:
         control.stop(run, grace=2.0)
     print(line("first_paint_s", ours["first_paint_s"], TARGETS["first_paint_s"], base["first_paint_s"]))

@@ -26,7 +26,7 @@ from tuitune.ui.settings import UiSettings, load_settings
 
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
 WARM_DELAY_SECONDS = 0.3  # after the first paint
-WARM_STEP_SECONDS = 0.2  # between steps, so keys pressed meanwhile are handled in between
+WARM_STEP_SECONDS = 0.05  # between steps, so keys pressed meanwhile are handled in between
 # Event kinds a user wants to hear about while looking at another screen.
 NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
 
@@ -117,7 +117,7 @@ class TuituneApp(App[int]):
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
         # Build the other screens once the first one is on the terminal, so a key only switches.
-        self.set_timer(WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
+        self.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
 
     def _import_legacy_intent(self) -> None:
         from tuitune.ui.intent_history import import_legacy
