@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
-from tuitune.jobs.rundir import RunDir, RunState
+from tuitune.jobs.rundir import RunDir
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 UI_STATE_FILE = "ui_state.json"
@@ -144,35 +144,18 @@ class ProjectView:
 
     # --- runs ----------------------------------------------------------------------------------------
     def runs(self) -> list[RunDir]:
-        """Run directories, newest first (by name, which the runner makes sortable, then mtime)."""
+        """Run directories, newest first by when they were queued (a folder's mtime moves with every status
+        write, which would reorder the list under the user's cursor)."""
         if not self.runs_dir.is_dir():
             return []
-        dirs = [p for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
-        dirs.sort(key=lambda p: (p.stat().st_mtime, p.name), reverse=True)
-        return [RunDir(p) for p in dirs]
+        runs = [RunDir(p) for p in self.runs_dir.iterdir() if p.is_dir() and not p.name.startswith(".")]
 
-    def active_runs(self) -> list[RunDir]:
-        return [r for r in self.runs() if not r.state().is_final]
+        def created(run: RunDir) -> float:
+            value = run.read_status().get("created")
+            return float(value) if isinstance(value, int | float) else run.path.stat().st_mtime
 
-    def run_state(self, run: RunDir) -> RunState:
-        return run.state()
-
-    # --- generations ---------------------------------------------------------------------------------
-    def generations(self) -> list[dict]:
-        """Saved generation records (``generations/*/record.json``), newest first."""
-        if not self.generations_dir.is_dir():
-            return []
-        records = []
-        for record_file in self.generations_dir.glob("*/record.json"):
-            try:
-                record = json.loads(record_file.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
-                continue
-            if isinstance(record, dict):
-                record["_dir"] = str(record_file.parent)
-                records.append(record)
-        records.sort(key=lambda r: r.get("time", 0), reverse=True)
-        return records
+        runs.sort(key=lambda r: (created(r), r.name), reverse=True)
+        return runs
 
     # --- ui state ------------------------------------------------------------------------------------
     def load_ui_state(self) -> dict:
