@@ -43,6 +43,7 @@ class GenerateScreen(ProjectScreen):
         super().__init__()
         self.records: list[dict] = []
         self._record_files = -1
+        self._choices: list[tuple[str, str]] = []
 
     def body(self) -> ComposeResult:
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
@@ -67,18 +68,32 @@ class GenerateScreen(ProjectScreen):
 
     def on_mount(self) -> None:
         self.query_one("#gen-history", DataTable).add_columns("id", "prompt", "seed", "lora")
-        choices = checkpoint_choices(self.project.root)
-        select = self.query_one("#gen-lora", Select)
-        select.set_options(choices)
-        if choices:
-            select.value = choices[0][1]
+        self._set_choices(checkpoint_choices(self.project.root))
         self.reload_history(self.saved_selection().get("record"))
         self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         if self.is_mounted:
-            self._poll_history()
+            self.call_after_refresh(self._poll_history)
+            self._check_loras()
+
+    @work(thread=True, exclusive=True, group="generate-loras")
+    def _check_loras(self) -> None:
+        """A run may have finished or checkpointed since the list was made: offer its LoRAs too."""
+        choices = checkpoint_choices(self.project.root)
+        if choices != self._choices:
+            self.app.call_from_thread(self._set_choices, choices)
+
+    def _set_choices(self, choices: list[tuple[str, str]]) -> None:
+        select = self.query_one("#gen-lora", Select)
+        keep = select.value
+        self._choices = choices
+        select.set_options(choices)
+        if any(path == keep for _, path in choices):
+            select.value = keep
+        elif choices:
+            select.value = choices[0][1]
 
     def selection_state(self) -> dict:
         record = self.current_record()

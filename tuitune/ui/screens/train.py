@@ -99,7 +99,8 @@ class TrainScreen(ProjectScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         if self.is_mounted:
-            self._poll()  # catch up at once; the timer did nothing while another screen was shown
+            # Catch up (the timer did nothing while another screen was shown), once the screen is painted.
+            self.call_after_refresh(self._poll)
 
     def selection_state(self) -> dict:
         return {"run": self.selected} if self.selected else {}
