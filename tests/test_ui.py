@@ -365,3 +365,21 @@ async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_tw
         assert plot.drawings == 2  # a growing run waits for its next slot
         plot.show([0, 1], [0.5, 0.4], "run-b")
         await wait_for(pilot, lambda: plot.drawings >= 3, timeout=1.0)  # another run: drawn at once
+
+
+async def test_opening_another_project_shows_its_data_not_the_first_ones(project: Path, tmp_path: Path) -> None:
+    other = make_project(tmp_path / "other")
+    (other / "images" / "item0.txt").write_text("a caption only the other project has", encoding="utf-8")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.screen.shown)
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.open_project(other)
+        await pilot.pause()
+        await pilot.press("3")
+        await wait_for(pilot, lambda: getattr(app.screen, "shown", None))
+        assert app.screen.project.root == other
+        item0 = next(i for i in app.screen.items if i.stem == "item0")
+        assert item0.caption == "a caption only the other project has"

@@ -44,6 +44,7 @@ class TuituneApp(App[int]):
     CSS_PATH: ClassVar = stylesheets()
     COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
     MODES: ClassVar = {
+        "open": OpenProjectScreen,  # ctrl+o; at start without a project the same screen is the default
         "intent": IntentScreen,
         "concepts": ConceptsScreen,
         "dataset": DatasetScreen,
@@ -96,6 +97,7 @@ class TuituneApp(App[int]):
         from tuitune.ui.project_view import open_handle
 
         self.close_project()
+        self._drop_project_screens()
         try:
             handle, notes = open_handle(Path(path), self.readonly)
         except UserError as exc:
@@ -118,6 +120,13 @@ class TuituneApp(App[int]):
         self.switch_mode(screen)
         # Build the other screens once the first one is on the terminal, so a key only switches.
         self.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
+
+    def _drop_project_screens(self) -> None:
+        """Screens built for the project shown before hold its data: they are built anew for this one."""
+        for mode in SCREENS_IN_ORDER:
+            if mode in self._screen_stacks and mode != self.current_mode:
+                self.remove_mode(mode)
+                self.add_mode(mode, type(self).MODES[mode])
 
     def _import_legacy_intent(self) -> None:
         from tuitune.ui.intent_history import import_legacy
@@ -240,7 +249,7 @@ class TuituneApp(App[int]):
 
     def action_open_project(self) -> None:
         self.save_ui_state()
-        self.switch_mode("_default")
+        self.switch_mode("open")
 
     # --- terminal size -------------------------------------------------------------------------------
     def on_resize(self, event: events.Resize) -> None:
