@@ -119,7 +119,7 @@ class TuituneApp(App[int]):
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
         # Build the other screens once the first one is on the terminal, so a key only switches.
-        self.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
+        self.screen.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
 
     def _drop_project_screens(self) -> None:
         """Screens built for the project shown before hold its data: they are built anew for this one."""
