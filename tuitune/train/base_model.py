@@ -125,6 +125,12 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
 
     text = str(source)
     path = Path(text).expanduser()
+    if text.strip().lower() == "toyworld" and not path.exists():
+        # The embedded default: the tiny pipeline that ships with tuitune.
+        from tuitune.toyworld import model_path
+
+        path = model_path()
+        text = str(path)
     if path.is_dir():
         if not (path / "model_index.json").exists():
             raise TrainError(f"{path} is a folder but not a diffusers model (no model_index.json); "
