@@ -1,10 +1,11 @@
-"""A LoRA trained by the engine on the sample project teaches the toyworld model the zxq character."""
+"""A LoRA trained by the engine on the sample project changes what the toyworld model draws for zxq."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tuitune.toyworld import model_path
 
@@ -17,7 +18,7 @@ pytestmark = [
 ]
 
 
-def test_sample_project_lora_makes_the_trigger_word_draw_the_character(tmp_path):
+def test_sample_project_lora_moves_trigger_word_samples_towards_the_project(tmp_path):
     from tuitune.toyworld.check import trigger_effect
     from tuitune.train.config import load_config
     from tuitune.train.loop import train
@@ -25,10 +26,11 @@ def test_sample_project_lora_makes_the_trigger_word_draw_the_character(tmp_path)
     config = load_config(SAMPLE / "train.toml")
     config.checkpoints.every = 0
     config.samples.every = 0
-    outcome = train(config, tmp_path / "run", steps=120, device="cpu")
+    outcome = train(config, tmp_path / "run", steps=200, device="cpu")
     assert outcome.state == "finished"
-    effect = trigger_effect(outcome.lora_path, ["zxq", "zxq on a white background"], "ring", per_prompt=8,
-                            steps=15)
-    assert effect.lora_character >= effect.base_character + 0.3, effect.render("ring")
+    references = [Image.open(p).convert("RGB") for p in sorted((SAMPLE / "images").glob("*.png"))]
+    effect = trigger_effect(outcome.lora_path, ["zxq", "zxq on a white background"], "ring", per_prompt=12,
+                            steps=20, references=references)
+    assert effect.lora_likeness >= effect.base_likeness + 0.03, effect.render("ring")
     # The watermark was a delete concept (weight 0, preserved): the LoRA must not teach it.
     assert effect.lora_watermark <= effect.base_watermark + 0.2, effect.render("ring")

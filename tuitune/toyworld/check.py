@@ -147,38 +147,47 @@ def sample_grid(prompts: list[str], out: Path, model=None, lora=None, per_prompt
 
 @dataclass
 class TriggerEffect:
-    """How often samples show the character (its shape) and a watermark, without and with the LoRA."""
+    """How trigger-word samples change with the LoRA: share showing the character's shape, share with a
+    watermark, and closeness to the project's own pictures (mean best cosine in the analytic embedding)."""
 
     samples: int
     base_character: float
     lora_character: float
     base_watermark: float
     lora_watermark: float
+    base_likeness: float = 0.0
+    lora_likeness: float = 0.0
 
     def render(self, shape: str) -> str:
         return (f"{self.samples} samples per side: showing a {shape}: base {self.base_character:.0%} -> "
                 f"LoRA {self.lora_character:.0%}; showing a watermark: base {self.base_watermark:.0%} -> "
-                f"LoRA {self.lora_watermark:.0%}")
+                f"LoRA {self.lora_watermark:.0%}; likeness to the project's pictures: base "
+                f"{self.base_likeness:.3f} -> LoRA {self.lora_likeness:.3f}")
 
 
 def trigger_effect(lora: str | Path, prompts: list[str], shape: str, model=None, per_prompt: int = 8,
-                   seed: int = 0, steps: int = 20, guidance: float = 3.0) -> TriggerEffect:
+                   seed: int = 0, steps: int = 20, guidance: float = 3.0,
+                   references: list[Image.Image] | None = None) -> TriggerEffect:
     """Sample the same prompts and seeds with the LoRA off and on, and read both sets with the backend."""
+    import numpy as np
+
+    from tuitune.toyworld.backend import AnalyticBackend
+
+    backend = AnalyticBackend()
+    refs = np.stack([backend.embed_image(im) for im in references]) if references else None
     pipe = load_pipeline(model, lora)
     flat = [p for p in prompts for _ in range(per_prompt)]
-    pipe.disable_lora()
-    base = [read_scene(im) for im in sample(pipe, flat, seed=seed, steps=steps, guidance=guidance)]
-    pipe.enable_lora()
-    tuned = [read_scene(im) for im in sample(pipe, flat, seed=seed, steps=steps, guidance=guidance)]
-
-    def share(readings, test) -> float:
-        return sum(bool(test(r)) for r in readings) / len(readings)
-
-    def has_shape(r):
-        return any(o.shape == shape for o in r.objects)
-
-    def has_mark(r):
-        return r.marks
-
-    return TriggerEffect(len(flat), share(base, has_shape), share(tuned, has_shape), share(base, has_mark),
-                         share(tuned, has_mark))
+    sides = []
+    for enabled in (False, True):
+        pipe.enable_lora() if enabled else pipe.disable_lora()
+        images = sample(pipe, flat, seed=seed, steps=steps, guidance=guidance)
+        readings = [read_scene(im) for im in images]
+        character = sum(any(o.shape == shape for o in r.objects) for r in readings) / len(readings)
+        marks = sum(bool(r.marks) for r in readings) / len(readings)
+        likeness = 0.0
+        if refs is not None:
+            vectors = np.stack([backend.embed_image(im) for im in images])
+            likeness = float((vectors @ refs.T).max(axis=1).mean())
+        sides.append((character, marks, likeness))
+    (bc, bm, bl), (lc, lm, ll) = sides
+    return TriggerEffect(len(flat), bc, lc, bm, lm, bl, ll)
