@@ -26,6 +26,7 @@ def test_sample_project_lora_moves_trigger_word_samples_towards_the_project(tmp_
     config = load_config(SAMPLE / "train.toml")
     config.checkpoints.every = 0
     config.samples.every = 0
+    config.train.cache_dir = str(tmp_path / "cache")  # leave the sample project untouched
     outcome = train(config, tmp_path / "run", steps=200, device="cpu")
     assert outcome.state == "finished"
     references = [Image.open(p).convert("RGB") for p in sorted((SAMPLE / "images").glob("*.png"))]
