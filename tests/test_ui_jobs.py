@@ -52,13 +52,15 @@ async def test_train_start_submits_a_frozen_train_config_with_the_spec_loss(proj
         await wait_for(pilot, lambda: new_runs(project))
     run_toml = new_runs(project)[0]
     assert run_toml["job"]["kind"] == "train"
-    config = TrainConfig.from_dict({k: v for k, v in run_toml.items() if k != "job"})
+    config = TrainConfig.from_dict({k: v for k, v in run_toml.items() if k not in ("job", "dataset")})
     assert (config.lora.rank, config.train.lr, config.train.steps) == (16, 2e-4, 50)
     assert (config.train.grad_accum, config.train.scheduler, config.train.grad_checkpointing) == (2, "cosine", True)
     assert config.train.min_snr_gamma == 5 and config.checkpoints.keep == 2 and config.data.resolution == 64
-    # Paths are absolute (the job resolves against its run folder) and point into the project.
-    assert Path(config.data.folder) == project.resolve() / "images"
-    assert Path(config.data.masks) == project.resolve() / "masks"
+    # The job trains on the project's dataset exported into the run folder; paths into the project are
+    # relative to the run folder, so a moved project's runs still resume.
+    assert (config.data.folder, config.data.masks) == ("data", "data/masks")
+    assert run_toml["dataset"]["project"] == "../.." and run_toml["dataset"]["include_derived"] is True
+    assert config.train.cache_dir == "../../cache"
     # The loss table comes from the current spec: the watermark is deleted, so weight 0 and preserved.
     assert config.loss.concepts["watermark"].weight == 0.0 and config.loss.concepts["watermark"].preserve == 1.0
     assert config.loss.concepts["shape"].weight == 1.0

@@ -22,6 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     open_.add_argument("path", metavar="NAME", help="project folder")
     open_.add_argument("--readonly", action="store_true", help="look without writing")
+    open_.add_argument(
+        "--copy-to", metavar="DIR", default=None,
+        help="for a sample project: where your copy is made (default ~/tuitune/NAME)",
+    )
     open_.set_defaults(handler=lazy("tuitune.project.handlers:open_command"))
 
     info = subparsers.add_parser("info", help="print a project's summary")

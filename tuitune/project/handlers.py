@@ -8,10 +8,7 @@ import sys
 from pathlib import Path
 
 from tuitune.cli import UserError
-from tuitune.project.project import Project
-
-# Sample projects made on first ``tuitune open``: folder name -> "module:function(project)" that fills it.
-SAMPLES = {"toyworld-watermark": "tuitune.toyworld.sample_project:populate"}
+from tuitune.project.project import Project, is_project
 
 
 def new_command(args: argparse.Namespace) -> int:
@@ -23,26 +20,8 @@ def new_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def create_sample(path: Path) -> Project:
-    """Make the sample project named like ``path`` and fill it, when this tuitune can."""
-    project = Project.create(path)
-    target = SAMPLES[path.name]
-    module_name, _, func = target.partition(":")
-    try:
-        populate = getattr(importlib.import_module(module_name), func)
-    except (ModuleNotFoundError, AttributeError):
-        project.notes.append("This tuitune cannot fill the sample yet; the project starts empty.")
-        return project
-    populate(project)
-    return project
-
-
 def open_command(args: argparse.Namespace) -> int:
-    path = Path(args.path).expanduser()
-    if not (path / "project.toml").is_file() and path.name in SAMPLES and not args.readonly:
-        create_sample(path).close()
-    elif not path.exists():
-        raise UserError(f"{path} does not exist; `tuitune new {args.path}` makes a project there.")
+    path = _project_to_open(Path(args.path).expanduser(), args)
     # Validate (settings, schema, lock) before handing the terminal to the app.
     with Project.open(path, readonly=args.readonly, fallback_readonly=True) as project:
         summary, readonly, root = project.summary(), project.readonly, project.root
@@ -55,6 +34,35 @@ def open_command(args: argparse.Namespace) -> int:
         print(summary)
         return 0
     return int(launch.run_app(root, readonly=readonly) or 0)
+
+
+def _project_to_open(path: Path, args: argparse.Namespace) -> Path:
+    """The project folder to open: ``path`` itself, or the sample project made (or reused) for it."""
+    from tuitune.project import sample
+
+    copy_to = Path(args.copy_to).expanduser() if getattr(args, "copy_to", None) else None
+    found = sample.sample_for(path)
+    if found is None:
+        if copy_to is not None:
+            raise UserError(f"{path} is not a sample project, so there is nothing to copy; drop --copy-to.")
+        if not path.exists():
+            raise UserError(f"{path} does not exist; `tuitune new {path}` makes a project there.")
+        return path
+    if sample.is_template(path) or copy_to is not None:
+        # The committed sample stays as it is; the user works in their own copy.
+        dest = (copy_to or sample.default_copy_dir(found.name)).resolve()
+        if is_project(dest):
+            print(f"Opening your copy of the {found.name} sample in {dest}.", file=sys.stderr)
+            return dest
+        if dest.exists() and any(dest.iterdir()):
+            raise UserError(f"{dest} exists and is not a tuitune project; pass --copy-to with a new folder.")
+    else:
+        dest = path.resolve()
+    if args.readonly:
+        raise UserError(f"{dest} is not made yet; open it once without --readonly to make it.")
+    sample.make_sample(dest, found.name).close()
+    print(f"Made the {found.name} sample project in {dest}.", file=sys.stderr)
+    return dest
 
 
 def info_command(args: argparse.Namespace) -> int:

@@ -10,9 +10,11 @@ from tuitune.cli import lazy
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("train", help="train a region-aware LoRA from a config TOML",
                               description="Train a LoRA as CONFIG.toml says; Ctrl-C checkpoints, then stops.")
-    p.add_argument("config", help="training config (TOML)")
+    p.add_argument("config", help="training config (TOML), or a project folder to queue a run of it as the app does")
     p.add_argument("--steps", type=int, default=None, help="override [train] steps")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="override [train] device")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its newest checkpoint")
     p.add_argument("--run-dir", default=None, help="run directory (default: runs/<config name> beside the config)")
+    p.add_argument("--detach", action="store_true",
+                   help="for a project: queue the run and return (default: follow it; Ctrl-C detaches)")
     p.set_defaults(handler=lazy("tuitune.train.run_command:main"))

@@ -34,8 +34,13 @@ class TrainOutcome:
 
 
 def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, steps: int | None = None,
-          device: str | None = None, on_step: OnStep | None = None) -> TrainOutcome:
-    """Train a LoRA as ``config`` says, writing everything into ``run_dir`` (the run-directory protocol)."""
+          device: str | None = None, on_step: OnStep | None = None,
+          stop_early: Callable[[], bool] | None = None) -> TrainOutcome:
+    """Train a LoRA as ``config`` says, writing everything into ``run_dir`` (the run-directory protocol).
+
+    ``stop_early``: a stop asked for before this function installed its signal handlers (the job worker's
+    own handler saw it); when it says so, the run stops cleanly at its first step.
+    """
     from tuitune.train.hardware import choose_device
 
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
@@ -48,6 +53,8 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
     rd.write_status(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
     try:
         with StopSignals() as signals:
+            if stop_early is not None and stop_early():
+                signals.stop = True
             return _run(config, rd, resume, total, choose_device(config.train.device, device), signals, on_step)
     except TrainError as exc:
         _fail(rd, str(exc))

@@ -8,6 +8,10 @@ from pathlib import Path
 
 
 def main(args: argparse.Namespace) -> int:
+    if (Path(args.config) / "project.toml").is_file():
+        from tuitune.project.train_job_command import train_project
+
+        return train_project(args)  # queued as a job, as the app does; no torch in this process
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tuitune.train.config import load_config
@@ -15,6 +19,8 @@ def main(args: argparse.Namespace) -> int:
     from tuitune.train.loop import train
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if Path(args.config).is_dir():
+        raise TrainError(f"{args.config} is a folder but not a tuitune project; give a config TOML or a project.")
     config = load_config(args.config)
     config_path = Path(args.config).resolve()
     run_dir = Path(args.run_dir) if args.run_dir else config_path.parent / "runs" / config_path.stem

@@ -6,10 +6,12 @@ tested without a terminal. ``tuitune.train.config`` is pydantic only (no torch),
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+# The config before the form and the job config live in the engine, shared with `tuitune train PROJECT`.
+from tuitune.project.train_run import PROJECT_DEFAULTS, base_config  # noqa: F401 (re-exported)
 
 TRAIN_CONFIG_FILE = "train.toml"
 
@@ -51,60 +53,6 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("train", "seed", "seed", int),
 )
 
-# project.toml [training] key -> TrainConfig (section, key): the project's defaults for a new run.
-PROJECT_DEFAULTS = {
-    "resolution": ("data", "resolution"),
-    "steps": ("train", "steps"),
-    "batch_size": ("train", "batch_size"),
-    "lr": ("train", "lr"),
-    "rank": ("lora", "rank"),
-    "seed": ("train", "seed"),
-    "mixed_precision": ("train", "mixed_precision"),
-    "num_processes": ("train", "num_processes"),
-    "checkpoint_every": ("checkpoints", "every"),
-    "sample_every": ("samples", "every"),
-    "preservation": ("loss", "preservation"),
-}
-
-
-def _read_toml(path: Path) -> tuple[dict[str, Any], str | None]:
-    """The TOML file as a dict ({} when absent) and a sentence when it could not be read."""
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8")), None
-    except FileNotFoundError:
-        return {}, None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        return {}, f"{path.name} could not be read ({exc}); the form shows the defaults."
-
-
-def base_config(project_root: Path) -> tuple[dict[str, Any], str | None]:
-    """The run config before the form: project.toml's training defaults, then ``train.toml`` over them.
-
-    Returns the nested dict and a sentence to show when a file was unusable.
-    """
-    from tuitune.cli import UserError
-    from tuitune.project.settings import SETTINGS_FILE, load_settings
-
-    config: dict[str, Any] = {"model": {}, "data": {"folder": "images", "masks": "masks"}}
-    warning = None
-    try:
-        project = load_settings(project_root / SETTINGS_FILE)
-    except UserError as exc:
-        project, warning = None, f"{exc} The form shows the defaults."
-    if project is not None:
-        config["model"] = {"base": project.base_model, "kind": project.model_kind}
-        training = project.training.model_dump()
-        for name, (section, key) in PROJECT_DEFAULTS.items():
-            config.setdefault(section, {})[key] = training[name]
-    override, warning2 = _read_toml(project_root / TRAIN_CONFIG_FILE)
-    for section, table in override.items():
-        if isinstance(table, dict):
-            config.setdefault(section, {}).update(table)
-        else:
-            config[section] = table
-    return config, warning or warning2
-
-
 def form_values(config: dict[str, Any]) -> dict[Setting, Any]:
     """The value each form field starts with: from ``config``, else TrainConfig's default."""
     from tuitune.train.config import TrainConfig
@@ -141,27 +89,18 @@ def parse_field(setting: Setting, raw: Any) -> Any:
 
 
 def run_config(project_root: Path, raw_values: dict[Setting, Any], spec: Any = None) -> dict[str, Any]:
-    """The ``train`` job's config: base config + form values + the spec's ``[loss]`` table, validated and frozen.
+    """The ``train`` job's config: base config + form values + the spec's ``[loss]`` table, validated.
 
-    Paths become absolute, because the job resolves relative paths against its run folder. A bad value
-    raises ValueError (or the engine's TrainError) with one sentence naming the setting.
+    Paths inside the project are relative to the run folder and the job trains on the project's dataset
+    (augmented items included), exported into the run when it starts. A bad value raises ValueError (or the
+    engine's TrainError) with one sentence naming the setting.
     """
-    from tuitune.train.config import TrainConfig
+    from tuitune.project.train_run import job_config
 
     config, _ = base_config(project_root)
     for setting, raw in raw_values.items():
         config.setdefault(setting.section, {})[setting.key] = parse_field(setting, raw)
-    if not str(config.get("model", {}).get("base", "")).strip():
-        raise ValueError("Set the base model (a diffusers folder, .safetensors file or hub id) before training.")
-    loss = config.setdefault("loss", {})
-    if spec is not None and not loss.get("concepts"):
-        from tuitune.data.loss_plan import loss_table
-
-        planned = loss_table(spec, preservation=float(loss.get("preservation", 1.0)))
-        for key, value in planned.items():
-            loss.setdefault(key, value)
-    checked = TrainConfig.from_dict(config, base_dir=project_root)
-    return checked.frozen().model_dump(mode="json", exclude_none=True)
+    return job_config(project_root, config, spec, spec_version=getattr(spec, "version", None))
 
 
 def form_overrides(raw_values: dict[Setting, Any]) -> dict[str, Any]:

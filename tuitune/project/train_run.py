@@ -1,0 +1,181 @@
+"""A project's ``train`` job: its config (project defaults, train.toml, form values, the spec's loss) and its data.
+
+Paths inside the project are written relative to the run folder (``runs/NAME/``), so a moved project's runs
+still resume. The images are not named in the config: the job exports the project's dataset (imported and
+augmented items, spec-optimised captions, masks) into ``runs/NAME/data`` when it starts, so a run trains on
+what the dataset held when it was queued and a resume trains on the same pictures.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from tuitune.cli import UserError
+
+TRAIN_CONFIG_FILE = "train.toml"
+RUN_DATA = "data"  # the run's exported training folder, beside run.toml
+PROJECT_FROM_RUN = "../.."  # a run folder is PROJECT/runs/NAME
+
+# project.toml [training] key -> TrainConfig (section, key): the project's defaults for a new run.
+PROJECT_DEFAULTS = {
+    "resolution": ("data", "resolution"),
+    "steps": ("train", "steps"),
+    "batch_size": ("train", "batch_size"),
+    "lr": ("train", "lr"),
+    "rank": ("lora", "rank"),
+    "seed": ("train", "seed"),
+    "mixed_precision": ("train", "mixed_precision"),
+    "num_processes": ("train", "num_processes"),
+    "checkpoint_every": ("checkpoints", "every"),
+    "sample_every": ("samples", "every"),
+    "preservation": ("loss", "preservation"),
+}
+
+
+def read_toml(path: Path) -> tuple[dict[str, Any], str | None]:
+    """The TOML file as a dict ({} when absent) and a sentence when it could not be read."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8")), None
+    except FileNotFoundError:
+        return {}, None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        return {}, f"{path.name} could not be read ({exc}); the defaults are used instead."
+
+
+def base_config(project_root: Path) -> tuple[dict[str, Any], str | None]:
+    """The run config before any form: project.toml's training defaults, then ``train.toml`` over them.
+
+    Returns the nested dict and a sentence to show when a file was unusable.
+    """
+    from tuitune.project.settings import SETTINGS_FILE, load_settings
+
+    config: dict[str, Any] = {"model": {}, "data": {"folder": "images", "masks": "masks"}}
+    warning = None
+    try:
+        project = load_settings(Path(project_root) / SETTINGS_FILE)
+    except UserError as exc:
+        project, warning = None, f"{exc} The defaults are used instead."
+    if project is not None:
+        config["model"] = {"base": project.base_model, "kind": project.model_kind}
+        training = project.training.model_dump()
+        for name, (section, key) in PROJECT_DEFAULTS.items():
+            config.setdefault(section, {})[key] = training[name]
+    override, warning2 = read_toml(Path(project_root) / TRAIN_CONFIG_FILE)
+    for section, table in override.items():
+        if isinstance(table, dict):
+            config.setdefault(section, {}).update(table)
+        else:
+            config[section] = table
+    return config, warning or warning2
+
+
+def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spec_version: int | None = None,
+               include_derived: bool = True) -> dict[str, Any]:
+    """The ``train`` job's run.toml tables for ``config`` (as ``base_config`` gives, maybe edited).
+
+    Adds the spec's ``[loss]`` table unless the config names concepts itself, points ``[data]`` at the run's
+    exported dataset and validates everything; a bad value raises ValueError (or the engine's TrainError)
+    with one sentence naming the setting.
+    """
+    from tuitune.train.config import TrainConfig
+
+    root = Path(project_root).expanduser().resolve()
+    config = copy.deepcopy(config)
+    if not str(config.get("model", {}).get("base", "")).strip():
+        raise ValueError("Set the base model (a diffusers folder, .safetensors file or hub id) before training.")
+    loss = config.setdefault("loss", {})
+    if spec is not None and not loss.get("concepts"):
+        from tuitune.data.loss_plan import loss_table
+
+        planned = loss_table(spec, preservation=float(loss.get("preservation", 1.0)))
+        for key, value in planned.items():
+            loss.setdefault(key, value)
+    model = config["model"]
+    model["base"] = _from_run(root, str(model["base"]), must_exist=False)
+    if model.get("config"):
+        model["config"] = _from_run(root, str(model["config"]))
+    data = config.setdefault("data", {})
+    source_masks = data.get("masks") or "masks"
+    data["folder"], data["masks"] = RUN_DATA, f"{RUN_DATA}/masks"
+    train = config.setdefault("train", {})
+    train["cache_dir"] = _from_run(root, str(train.get("cache_dir") or "cache"))
+    checked = TrainConfig.from_dict(config, base_dir=root / "runs" / "new")
+    tables = checked.model_dump(mode="json", exclude_none=True)
+    tables["dataset"] = {"project": PROJECT_FROM_RUN, "include_derived": include_derived,
+                         "masks": _from_run(root, str(source_masks))}
+    if spec_version is not None:
+        tables["dataset"]["spec_version"] = spec_version
+    return tables
+
+
+def _from_run(root: Path, value: str, must_exist: bool = True) -> str:
+    """A path written for the project, as the run folder sees it: relative when inside the project."""
+    if not value or "://" in value:
+        return value
+    path = Path(value).expanduser()
+    local = path if path.is_absolute() else root / path
+    looks_local = path.is_absolute() or value.startswith((".", "~")) or local.exists() or must_exist
+    if not looks_local:
+        return value  # a hub id or a name such as "toyworld"
+    local = local.resolve()
+    try:
+        inside = local.relative_to(root)
+    except ValueError:
+        return str(local)  # outside the project: the user named it on purpose
+    return f"{PROJECT_FROM_RUN}/{inside.as_posix()}" if inside.parts else PROJECT_FROM_RUN
+
+
+def prepare_data(run_path: Path, dataset: dict[str, Any]) -> str:
+    """Export the project's dataset into ``run_path/data`` once (a resume reuses it); returns what was done."""
+    target = Path(run_path) / RUN_DATA
+    if target.is_dir():
+        return f"training data reused from {RUN_DATA}/"
+    root = (Path(run_path) / str(dataset.get("project", PROJECT_FROM_RUN))).resolve()
+    from tuitune.data.dataset import Dataset
+
+    if not Dataset(root).items():
+        return _copy_plain_folder(root, target, Path(run_path) / str(dataset.get("masks", "masks")))
+    from tuitune.data.export import export
+
+    spec = _spec(root, dataset.get("spec_version"))
+    report = export(root, target, spec, include_derived=bool(dataset.get("include_derived", True)))
+    return f"training data: {report.images} images, {report.masks} masks exported to {RUN_DATA}/"
+
+
+def _spec(root: Path, version: int | None) -> Any:
+    from tuitune.intent.project_link import load_spec
+    from tuitune.project.db import DB_FILE, ProjectDB
+
+    if not (root / DB_FILE).is_file():
+        return None
+    db = ProjectDB(root / DB_FILE, root, readonly=True)
+    try:
+        return load_spec(_DBOnly(db), version)
+    finally:
+        db.close()
+
+
+class _DBOnly:
+    """Enough of a project for reading its spec without taking the writer lock the app may hold."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+
+def _copy_plain_folder(root: Path, target: Path, masks: Path) -> str:
+    """A project whose images were put in ``images/`` by hand: train on them and on ``masks/`` as they are."""
+    images = root / "images"
+    if not images.is_dir() or not any(images.iterdir()):
+        raise UserError(f"{root} has no images to train on; import pictures into the project first.")
+    staging = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(images, staging)
+    if masks.is_dir():
+        shutil.copytree(masks, staging / "masks")
+    os.replace(staging, target)
+    return f"training data copied from images/ to {RUN_DATA}/"
