@@ -14,6 +14,8 @@ _REF = re.compile(
     re.IGNORECASE,
 )
 _SENTENCE = re.compile(r"(?<!\d)[.!?;]+(?!\d)|\n+|\s-\s|\s[\u2013\u2014]\s")
+_CHANGE_OF_MIND = {"on", "second", "thought", "thoughts", "i", "have", "changed", "my", "mind", "after", "all",
+                   "hmm", "ok", "okay", "well"}
 _WORD = re.compile(r"\u00a7(?:\d+|x)\u00a7|[a-z0-9][a-z0-9'\-]*|[,:]")
 
 
@@ -27,6 +29,8 @@ class Clause:
     correction: bool = False
     additive: bool = False
     excepted: bool = False  # follows "except": the opposite of what the clause before asked
+    condition: bool = False  # "if there's a watermark": names what the next clause is about, asks nothing
+    header: bool = False  # "remove:" before a list: its cue carries over to the items, not back
 
 
 @dataclass
@@ -42,6 +46,9 @@ class Reading:
     alternatives: list[str] = field(default_factory=list)
     statement: bool = False  # "the hair is red": a fact, not an instruction
     others: list[list[str]] = field(default_factory=list)  # earlier nouns joined by "or": same instruction
+    universal: bool = False  # "everything else", "the rest": about no one concept
+    postfix: bool = False  # the cue came after the noun ("the logo should be removed")
+    noun_start: int = -1  # word index where the noun phrase began
 
 
 def normalise(text: str) -> str:
@@ -51,6 +58,9 @@ def normalise(text: str) -> str:
     text = re.sub(r"\bat all\b", " ", text)
     text = re.sub(r"\b(\w[\w-]*)-free\b", r"without \1", text)  # "watermark-free"
     text = re.sub(r"\bwanna\b", "want to", text)
+    # One spelling, so "hair color" and "hair colour" are the same concept in any later message.
+    text = re.sub(r"\bcolor(s|ed|ing|ful)?\b", r"colour\1", text)
+    text = re.sub(r"\bgray\b", "grey", text)
     return text
 
 
@@ -73,15 +83,18 @@ def split_clauses(text: str) -> list[Clause]:
             sentence = re.sub(rf"\b{phrase}\b", " , \u00a7x\u00a7 ", sentence)
         current: list[str] = []
         parts: list[list[str]] = []
+        headers: set[int] = set()
         for word in _WORD.findall(sentence):
             if word in {",", ":"} or word in lx.SPLIT_WORDS:
+                if word == ":":
+                    headers.add(len(parts))
                 parts.append(current)
                 current = []
             else:
                 current.append(word)
         parts.append(current)
         pending_correction = False
-        for words in parts:
+        for part_index, words in enumerate(parts):
             excepted = "\u00a7x\u00a7" in words
             words = [w for w in words if w != "\u00a7x\u00a7"]
             refs = [n for w in words if w in refs_by_marker for n in refs_by_marker[w]]
@@ -96,8 +109,16 @@ def split_clauses(text: str) -> list[Clause]:
             pending_correction = False
             if "second" in words and "thought" in words or "changed" in words and "mind" in words:
                 correction = True
+                if not set(words) - _CHANGE_OF_MIND:  # "on second thought, ..." marks what follows
+                    pending_correction = True
+                    continue
             additive = bool(set(words) & lx.ADDITIVE) or "as well" in " ".join(words)
-            clauses.append(Clause(words, refs, s_index, correction, additive, excepted))
+            opener = next((c.split() for c in lx.CONDITION_WORDS if words[: len(c.split())] == c.split()), [])
+            condition = bool(opener) and len(words) > len(opener)
+            if condition:
+                words = words[len(opener):]
+            clauses.append(Clause(words, refs, s_index, correction, additive, excepted, condition,
+                                  part_index in headers))
     return clauses
 
 
@@ -124,16 +145,13 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     """The cue, negation, noun phrase, attributes and values of one clause; ``stop`` holds trigger words."""
     words = [w.removesuffix("'s") for w in clause.words]
     cues = find_cues(words)
+    # "any logos" is a determiner, unlike "any colour"; alone it still means "whichever" ("any hat is fine").
+    determiner_any = [c for c in cues if words[c[0]] == "any" and c[1] - c[0] == 1 and c[1] < len(words)
+                      and words[c[1]] not in lx.ATTRIBUTE_NOUNS]
+    cues = [c for c in cues if c not in determiner_any]
     main = next((c for c in cues if c[2] not in _WEAK | {Cue.NEGATE}), None)
     if main is None:
         main = next((c for c in cues if c[2] in _WEAK), None)
-    if main is not None and words[main[0]] == "any" and main[1] - main[0] == 1:
-        after = words[main[1]] if main[1] < len(words) else ""
-        if after and after not in lx.ATTRIBUTE_NOUNS:
-            cues.remove(main)  # "any logos": a determiner, not "any colour"
-            main = next((c for c in cues if c[2] not in _WEAK | {Cue.NEGATE}), None) or next(
-                (c for c in cues if c[2] in _WEAK), None
-            )
     negators = [c for c in cues if c[2] is Cue.NEGATE]
     if main is not None:
         negated = sum(1 for c in negators if c[0] < main[0]) % 2 == 1
@@ -141,9 +159,12 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
         negated = len(negators) % 2 == 1
     spans = {i for start, end, _ in cues for i in range(start, end)}
     reading = Reading(cue=main[2] if main else None, negated=negated != clause.excepted, noun=[])
+    if main is None and determiner_any and not clause.condition:
+        reading.cue = Cue.MODIFY
     if main is not None and main[2] is Cue.NO and main[1] < len(words) and words[main[1]] in lx.CUT_WORDS:
         reading.cue = None  # "no" that is not a determiner ("no, in the corner")
     _walk(words, spans, stop, reading)
+    reading.postfix = main is not None and 0 <= reading.noun_start < main[0]
     return reading
 
 
@@ -152,10 +173,11 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
     state = "np"  # np -> tail (after the noun phrase) ; "from" / "alt" while reading values
     alt: list[str] = []
     owner: list[str] = []
+    seen_determiner = False
     for i, word in enumerate(words):
         if i in spans:
-            if reading.noun and state == "np":
-                state = "tail"
+            if (reading.noun and state == "np") or state == "of":
+                state = "tail"  # "the colour of the sofa can change to green": the owner ends at the cue
             if words[i] in lx.forms("become") or words[i] in {"any", "whichever"}:
                 state = "alt"
             continue
@@ -197,16 +219,32 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                 continue
         if state == "np":
             if word in lx.DETERMINERS:
+                seen_determiner = True
                 continue
+            if word in lx.PHRASE_ENDING_VERBS and reading.noun:
+                state = "tail"  # "what the sky looks like"
+                continue
+            after_determiner = i > 0 and words[i - 1] in lx.DETERMINERS  # "the look" is a noun
+            if not reading.noun and not after_determiner and word in lx.PHRASE_ENDING_VERBS:
+                continue  # "(my sks) should always wear the same hat"
+            if not reading.noun and not seen_determiner and _verb_before_object(words, i, spans):
+                continue  # "hold the outfit fixed": an unknown verb, not part of the name
+            if word in lx.QUANTIFIERS and not reading.noun:
+                reading.universal = True
             if word in lx.CUT_WORDS or word in lx.FILLER:
                 if word in {"is", "are", "was"} and reading.noun:
                     reading.statement = True
+                elif word in {"is", "are", "was"} and reading.pronoun:
+                    reading.statement = True  # "it is ugly": a remark about the thing before
+                    state = "alt"
                 if reading.noun:
                     state = {"from": "from", "to": "alt", "into": "alt", "become": "alt",
                              "becomes": "alt", "like": "alt", "as": "alt"}.get(word, "tail")
                     if word in {"be", "is", "are"}:
                         state = "alt"
                 continue
+            if not reading.noun:
+                reading.noun_start = i
             reading.noun.append(word)
             continue
         if word in {"from"}:
@@ -236,3 +274,11 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
     if reading.statement and reading.alternatives and reading.cue is None:
         reading.value = reading.alternatives[0]
         reading.alternatives = []
+
+
+def _verb_before_object(words: list[str], i: int, spans: set[int]) -> bool:
+    """A word that opens the clause right before "the/her/..." + a noun is a verb, not a modifier."""
+    if i + 1 >= len(words) or words[i + 1] not in lx.DETERMINERS:
+        return False
+    after = i + 2
+    return after < len(words) and after not in spans and words[after] not in lx.CUT_WORDS | lx.FILLER

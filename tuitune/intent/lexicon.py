@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
+import importlib.util
 from enum import StrEnum
+from pathlib import Path
 
 
 class Cue(StrEnum):
@@ -26,14 +30,17 @@ _PHRASES: dict[Cue, list[str]] = {
         "identical", "protect", "hold on to", "stick with", "important", "matter", "essential", "crucial",
         "focus on", "include", "reproduce", "lock", "leave", "untouched", "unaltered", "unmodified",
         "must have", "always have", "carry over", "recognisable", "recognizable", "accurate", "exact",
-        "appear", "show up", "visible", "present", "stand out",
+        "appear", "show up", "visible", "present", "stand out", "hold", "freeze", "frozen", "pin",
+        "stay true", "true to", "same as", "consistent with", "persist", "keep as is",
     ],
     Cue.MODIFY: [
         "change", "vary", "variable", "varied", "variation", "different", "differ", "flexible", "editable",
         "swap", "switch", "alter", "adjust", "modify", "become", "any", "free", "free to change",
         "random", "randomise", "randomize", "promptable", "controllable", "customisable", "customizable",
         "interchangeable", "touch", "replace", "recolour", "recolor", "up to the prompt", "diverse",
-        "whichever", "any other",
+        "whichever", "any other", "mix up", "mix", "shuffle", "alternate", "interchange", "is open",
+        "are open", "open to", "up to you", "up to the model", "your call", "your choice", "optional",
+        "up for grabs", "can differ", "randomly",
     ],
     Cue.DELETE: [
         "remove", "delete", "get rid of", "rid of", "drop", "lose", "strip", "erase", "eliminate",
@@ -45,21 +52,22 @@ _PHRASES: dict[Cue, list[str]] = {
     ],
     Cue.IGNORE: [
         "not matter", "no matter", "not care", "not care less", "care less", "not important", "unimportant", "irrelevant",
-        "whatever", "anything", "ignore", "not bother", "not mind", "up to you", "not relevant",
+        "whatever", "anything", "ignore", "not bother", "not mind", "not relevant",
         "disregard", "who care", "not a concern", "not concern", "not fuss", "arbitrary", "any old",
         "does not count", "not count",
     ],
     Cue.FORGET: ["never mind", "forget about", "forget", "scratch", "no need to mention"],
     Cue.WANT: ["want", "need", "love", "prefer", "wish", "would like", "show", "see"],
     Cue.NO: ["no", "none"],
-    Cue.NEGATE: ["not", "never", "no longer", "stop", "nor", "neither", "no more", "any more", "anymore"],
+    Cue.NEGATE: ["not", "never", "no longer", "stop", "nor", "neither", "no more", "any more", "anymore",
+                 "nothing", "no need to", "not necessary to", "need not", "no reason to"],
 }
 
 _IRREGULAR = {
     "keep": ["kept"], "lose": ["lost"], "get": ["got", "gotten"], "hold": ["held"],
     "become": ["became"], "see": ["seen", "saw"], "have": ["has", "had"], "forget": ["forgot", "forgotten"],
     "go": ["goes", "went"], "stick": ["stuck"], "show": ["shown"], "take": ["took", "taken"],
-    "wipe": ["wiped"], "care": ["cares", "cared"],
+    "wipe": ["wiped"], "care": ["cares", "cared"], "freeze": ["froze"],
 }
 
 
@@ -79,7 +87,9 @@ def forms(word: str) -> frozenset[str]:
 # Words whose inflections would collide with other meanings are matched literally.
 _LITERAL = {"same", "the", "as", "is", "it", "any", "other", "free", "open", "not", "no", "none", "never",
             "nor", "neither", "more", "anymore", "anything", "whatever", "whichever", "gone", "out", "of",
-            "to", "on", "up", "you", "a", "away", "old", "with", "without", "over", "off", "less", "who"}
+            "to", "on", "up", "you", "a", "away", "old", "with", "without", "over", "off", "less", "who",
+            "true", "your", "call", "choice", "for", "grabs", "are", "model", "nothing", "need", "reason",
+            "necessary", "optional", "randomly", "frozen", "persist"}
 
 CUE_TABLE: list[tuple[tuple[frozenset[str], ...], Cue]] = sorted(
     (
@@ -111,7 +121,7 @@ EXCEPT_WORDS = ["except for", "except", "excluding", "apart from", "other than",
 
 DETERMINERS = {
     "the", "a", "an", "her", "his", "their", "its", "my", "our", "your", "this", "that", "these", "those",
-    "some", "all", "every", "each", "whole", "entire", "both", "any", "zis", "such",
+    "some", "all", "every", "each", "whole", "entire", "both", "any", "zis", "such", "teh", "hte", "tha",
 }
 PRONOUNS = {"it", "them", "they", "that", "this", "those", "these", "one", "ones", "thing"}
 
@@ -128,7 +138,18 @@ FILLER = {
     "mind", "honestly", "basically", "probably", "need", "needs", "want", "wants",
     "something", "someone", "part", "parts", "properly", "exact", "as", "possible", "ever", "thats",
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
+    "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
+    "outputs", "results", "every", "time", "times", "shot", "shots",
 }
+# Words for "all the rest": a clause about them names no concept ("everything else can change").
+QUANTIFIERS = {"everything", "else", "rest", "remainder", "anything", "stuff", "others"}
+# Verbs that end a noun phrase ("what the sky looks like", "the girl wears a hat").
+PHRASE_ENDING_VERBS = {
+    "look", "looks", "looked", "looking", "wear", "wears", "wearing", "seem", "seems", "shows", "gets",
+    "appears", "sits", "stands", "holds", "goes", "comes", "turns", "ends", "happens",
+}
+# Words that open a condition ("if there's a watermark, drop it"): the clause names, the next one instructs.
+CONDITION_WORDS = {"if", "when", "whenever", "wherever", "in case", "in the case", "where"}
 
 # Words after which the noun phrase is over (its tail is examined for values only).
 CUT_WORDS = {
@@ -151,8 +172,15 @@ IMAGERY_NOUNS = {
     "lighting", "light", "lights", "illumination", "shadows", "style", "mood", "atmosphere", "palette",
     "scheme", "grading", "composition", "framing", "angle", "perspective", "weather", "season", "vibe",
     "aesthetic", "look", "grain", "rendering", "medium", "artstyle", "colours", "colors", "sky", "landscape",
-    "location", "place", "time of day", "camera",
+    "location", "place", "time of day", "camera", "strokes", "stroke", "brushstrokes", "brushwork",
+    "linework", "lineart", "shading", "hatching", "inking", "cel", "cel-shading", "impasto", "bokeh",
+    "contrast", "exposure", "depth of field",
 }
+# In a style LoRA these name the style itself, which the trigger word carries.
+STYLE_SUBJECTS = {"style", "look", "aesthetic", "artstyle", "art style", "vibe", "feel"}
+# In a style LoRA these are the look of the whole picture, not things in it ("the lines", "the paper").
+STYLE_IMAGERY_NOUNS = {"lines", "line", "outlines", "ink", "paint", "paper", "edges", "textures", "texture",
+                       "details", "detail", "colours", "colors", "brush", "wash", "washes", "gradients"}
 # "style" is imagery on its own and after these words; after anything else ("hair style") an attribute.
 IMAGERY_STYLE_PREFIXES = {"art", "drawing", "painting", "visual", "artistic", "rendering", "overall",
                           "image", "photo", "illustration", "anime", "cartoon", "graphic", "colour", "color"}
@@ -173,6 +201,7 @@ VALUES: dict[str, set[str]] = {
     "texture": {"curly", "straight", "wavy", "smooth", "rough", "fluffy", "glossy", "matte", "shiny"},
     "material": {"leather", "denim", "wool", "cotton", "silk", "metal", "wooden", "plastic", "velvet"},
     "pattern": {"striped", "checked", "plaid", "spotted", "floral", "dotted", "plain"},
+    "size": {"small", "large", "big", "tiny", "huge", "tall", "little", "oversized", "thin", "thick"},
 }
 VALUE_CATEGORY = {word: category for category, words in VALUES.items() for word in words}
 
@@ -181,9 +210,88 @@ DOMAIN_NOUNS = {
     "character": "character", "person": "character", "girl": "character", "boy": "character",
     "woman": "character", "man": "character", "oc": "character", "mascot": "character",
     "avatar": "character", "self": "character", "selfie": "character", "face": "character",
-    "style": "style", "artstyle": "style", "aesthetic": "style",
+    "style": "style", "artstyle": "style", "aesthetic": "style", "artist": "style", "painter": "style",
+    "illustrator": "style", "ocs": "character", "people": "character", "waifu": "character",
     "object": "object", "product": "object", "item": "object", "toy": "object", "mug": "object",
     "bottle": "object", "shoe": "object", "shoes": "object", "car": "object", "bag": "object",
     "dog": "animal", "cat": "animal", "pet": "animal", "animal": "animal", "puppy": "animal",
     "place": "scene", "building": "scene", "room": "scene", "landscape": "scene", "location": "scene",
 }
+
+
+# Words that are never a trigger even though no dictionary lists them.
+MODEL_WORDS = {"lora", "loras", "sdxl", "sd", "sd1", "sd15", "sd2", "sd21", "flux", "lycoris", "locon", "ckpt",
+               "dreambooth", "safetensors", "textual", "ai", "pls", "plz", "thx", "ok", "okay", "pic", "pics",
+               "img", "imgs", "bg", "teh", "hte", "tha", "u", "ur", "im", "ive", "dont", "doesnt", "cant"}
+# A word whose CLIP BPE rank is below this is common enough to be a word, not a made-up trigger.
+COMMON_RANK = 30_000
+
+
+@functools.cache
+def _dictionary() -> frozenset[str]:
+    """English words from the english-words lists (web2 + gcide); empty when the package is missing."""
+    try:
+        from english_words import get_english_words_set
+    except ImportError:
+        return frozenset()
+    return frozenset(get_english_words_set(["web2", "gcide"], lower=True, alpha=True))
+
+
+@functools.cache
+def _clip_ranks() -> dict[str, int]:
+    """Whole-word tokens of the CLIP BPE vocabulary open_clip ships, by merge rank (lower = more common)."""
+    spec = importlib.util.find_spec("open_clip")  # finds the package without importing it (and torch)
+    if spec is None or not spec.submodule_search_locations:
+        return {}
+    path = Path(next(iter(spec.submodule_search_locations))) / "bpe_simple_vocab_16e6.txt.gz"
+    if not path.is_file():
+        return {}
+    ranks: dict[str, int] = {}
+    with gzip.open(path, "rt", encoding="utf-8") as handle:
+        next(handle)  # version line
+        for rank, line in enumerate(handle):
+            if rank >= 49152 - 256 - 2:  # the merges CLIP's tokenizer uses
+                break
+            parts = line.split()
+            if len(parts) == 2 and parts[1].endswith("</w>"):
+                ranks.setdefault((parts[0] + parts[1])[:-4], rank)
+    return ranks
+
+
+@functools.cache
+def _known() -> frozenset[str]:
+    """Every word this lexicon itself uses."""
+    words: set[str] = set()
+    for table in (FILLER, DETERMINERS, PRONOUNS, CUT_WORDS, ATTRIBUTE_NOUNS, IMAGERY_NOUNS, ARTEFACT_NOUNS,
+                  STYLE_IMAGERY_NOUNS, PHRASE_ENDING_VERBS, INTENSIFIERS, SPLIT_WORDS, MODEL_WORDS,
+                  set(DOMAIN_NOUNS), set(VALUE_CATEGORY)):
+        words |= set(table)
+    for phrase, _ in CUE_TABLE:
+        for options in phrase:
+            words |= options
+    return frozenset(words)
+
+
+def _stems(word: str) -> set[str]:
+    out = {word}
+    for suffix, repl in (("ies", "y"), ("es", ""), ("s", ""), ("ing", ""), ("ing", "e"), ("ed", ""), ("ed", "e"),
+                         ("ly", ""), ("er", ""), ("est", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            out.add(word[: -len(suffix)] + repl)
+    return out
+
+
+def is_word(token: str) -> bool:
+    """True for an ordinary English word (or one of the lexicon's); False for a rare made-up token like 'sks'."""
+    word = token.lower().strip("'\"")
+    if not word or any(ch.isdigit() or ch == "_" for ch in word):
+        return False  # "zxq9", "mirabel_v2": names, not words
+    if "-" in word:
+        return all(is_word(part) for part in word.split("-") if part)
+    if word in _known():
+        return True
+    dictionary = _dictionary()
+    if any(stem in dictionary for stem in _stems(word)):
+        return True
+    rank = _clip_ranks().get(word)
+    return rank is not None and rank < COMMON_RANK

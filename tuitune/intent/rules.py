@@ -33,6 +33,41 @@ _DOMAIN = re.compile(
 )
 _QUOTED = re.compile(r"(?:(?<=\s)|^)['\"]([A-Za-z0-9][\w\-]*)['\"](?=\W|$)")
 _NOT_A_TRIGGER = lx.FILLER | lx.DETERMINERS | lx.PRONOUNS | lx.CUT_WORDS | {"and", "but", "lora", "with"}
+_WORD_AT = re.compile(r"[A-Za-z0-9][\w\-]*")
+# Where a made-up token is the subject of the message: "LoRA of sks", "train sks", "sks to look ...".
+_SUBJECT_BEFORE = {"of", "for", "my", "our", "train", "training", "teach", "want", "learn", "learns", "lora",
+                   "about", "meet", "introducing", "call", "name", "subject", "character", "person", "oc"}
+_SUBJECT_AFTER = {"to", "is", "should", "must", "will", "can", "looks", "look", "has", "wears", "always",
+                  "needs", "stays", "remains", "appears", "lora"}
+# A rare word right after one of these is a thing in the picture (a typo'd noun), not a name.
+_NOT_AFTER = {"the", "a", "an", "this", "that", "these", "those", "her", "his", "their", "its", "any", "no",
+              "every", "each", "some", "your", "teh"}
+
+
+def _is_name(word: str, start: int, text: str) -> bool:
+    """A made-up token, or a capitalised word inside a sentence ("my character Mira")."""
+    if not lx.is_word(word):
+        return True
+    before = text[:start].rstrip()
+    return word[:1].isupper() and not word.isupper() and bool(before) and before[-1] not in ".!?:;\n"
+
+
+def _rare_subjects(text: str) -> list[re.Match[str]]:
+    """Made-up tokens the message is about, found by where they stand rather than by a fixed phrasing."""
+    tokens = list(_WORD_AT.finditer(text))
+    found = []
+    for i, match in enumerate(tokens):
+        word = match.group(0)
+        if not any(ch.isalpha() for ch in word) or lx.is_word(word) or len(word) < 2:
+            continue
+        prev = tokens[i - 1].group(0).lower() if i else ""
+        following = tokens[i + 1].group(0).lower() if i + 1 < len(tokens) else ""
+        gap = text[tokens[i - 1].end() : match.start()] if i else ""
+        if prev in _NOT_AFTER and not any(ch in gap for ch in ",.;:!?"):
+            continue
+        if prev in _SUBJECT_BEFORE or following in _SUBJECT_AFTER or text[match.end() :].startswith(("'s", "\u2019s")):
+            found.append(match)
+    return found
 
 
 def find_triggers(text: str) -> tuple[list[str], str, str]:
@@ -40,8 +75,10 @@ def find_triggers(text: str) -> tuple[list[str], str, str]:
     words: list[str] = []
     spans: list[tuple[int, int]] = []
 
-    def take(match: re.Match[str], group: int) -> None:
+    def take(match: re.Match[str], group: int, strict: bool = False) -> None:
         word = match.group(group)
+        if strict and not _is_name(word, match.start(group), text):
+            return  # "the face stays": a dictionary word in the name's place is not a name
         if word and word.lower() not in _NOT_A_TRIGGER and word.lower() not in lx.DOMAIN_NOUNS:
             if word not in words:
                 words.append(word)
@@ -54,14 +91,19 @@ def find_triggers(text: str) -> tuple[list[str], str, str]:
         for match in pattern.finditer(text):
             take(match, 1)
     for match in _SUBJECT.finditer(text):
-        take(match, 2)  # the whole "my dog sks" goes: the subject is not a concept
+        take(match, 2, strict=True)  # the whole "my dog sks" goes: the subject is not a concept
     for match in _IS_MY.finditer(text):
-        take(match, 1)
+        take(match, 1, strict=True)
     for match in _QUOTED.finditer(text):
         take(match, 1)
+    for match in _rare_subjects(text):
+        take(match, 0)
+    words.sort(key=lambda w: text.find(w))
     domain = ""
-    if match := _DOMAIN.search(text):
-        domain = lx.DOMAIN_NOUNS[(match.group(1) or match.group(2)).lower()]
+    for match in _DOMAIN.finditer(text):
+        domain = domain or lx.DOMAIN_NOUNS[(match.group(1) or match.group(2)).lower()]
+        if match.group(2):
+            spans.append(match.span())  # "a style LoRA" says what kind of LoRA, it names no concept
     merged: list[list[int]] = []
     for start, end in sorted(spans):
         if merged and start <= merged[-1][1]:
@@ -88,9 +130,13 @@ class _Said:
     refs_only: bool = False  # only adds region numbers to a concept named before
 
 
-def granularity_of(name: str) -> Granularity:
+def granularity_of(name: str, domain: str = "") -> Granularity:
+    """Attribute, instance or imagery from the concept's words (a style LoRA's strokes and paper are imagery)."""
     words = name.split()
     last = words[-1]
+    if domain == "style" and last in lx.STYLE_IMAGERY_NOUNS | lx.IMAGERY_NOUNS:
+        if not (len(words) > 1 and last in lx.ATTRIBUTE_NOUNS):  # "paper texture" is the paper's
+            return Granularity.IMAGERY
     if last == "style":
         if len(words) == 1 or words[-2] in lx.IMAGERY_STYLE_PREFIXES:
             return Granularity.IMAGERY
@@ -141,7 +187,8 @@ class RuleParser:
     ) -> IntentSpec:
         text = check_text(text)
         triggers, domain, rest = find_triggers(text)
-        said = self._read(normalise(rest), {t.lower() for t in triggers}, regions)
+        said = self._read(normalise(rest), {t.lower() for t in triggers}, regions,
+                          domain or (current.domain if current else ""))
         _check_contradictions(said)
         spec = _merge(current, said, triggers, domain, additive_triggers="also" in text.lower())
         if current is not None and spec.model_dump(exclude={"version"}) == current.model_dump(exclude={"version"}):
@@ -161,15 +208,19 @@ class RuleParser:
             on_token(spec.to_json())
         return spec
 
-    def _read(self, text: str, stop: set[str], regions: Sequence[Region]) -> list[_Said]:
+    def _read(self, text: str, stop: set[str], regions: Sequence[Region], domain: str) -> list[_Said]:
         said: list[_Said] = []
         labels = {r.number: r.label for r in regions if r.label}
         inherited: Cue | None = None
         last_sentence = -1
-        antecedent: tuple[list[str], str | None] | None = None
+        antecedent: tuple[list[str], str | None, list[int]] | None = None
+        # Nouns said before their verb ("the linework and shading should be kept") wait for it.
+        waiting: list[tuple[list[str], str | None, list[int], Clause, int]] = []
         for index, clause in enumerate(split_clauses(text)):
             if clause.sentence != last_sentence and not clause.additive:
                 inherited = None
+            if clause.sentence != last_sentence:
+                waiting = []
             last_sentence = clause.sentence
             reading = read_clause(clause, stop)
             missing = [n for n in clause.refs if n not in {r.number for r in regions}]
@@ -186,12 +237,25 @@ class RuleParser:
                     break
                 value = value or noun[0]
                 reading.attributes.append(lx.VALUE_CATEGORY[noun.pop(0)])
+            # "keep the small red scarf": the thing is the scarf, "small red" is how it looks now.
+            lead = 0
+            while lead < len(noun) - 1 and noun[lead] in lx.VALUE_CATEGORY:
+                lead += 1
+            if lead:
+                value, noun = value or " ".join(noun[:lead]), noun[lead:]
+            refs = list(clause.refs)
             if not noun and clause.refs and all(n in labels for n in clause.refs):
                 noun = labels[clause.refs[0]].split()
-            if antecedent is not None:
-                base, base_value = antecedent
+            if clause.condition:  # "if there's a watermark, ...": the next clause says what to do with it
+                if noun:
+                    antecedent = (noun, value, refs)
+                continue
+            if reading.cue is None and reading.pronoun and reading.statement and not noun:
+                continue  # "it's ugly": a remark, no instruction
+            if antecedent is not None and not reading.universal and not (clause.header and not reading.pronoun):
+                base, base_value, base_refs = antecedent
                 if not noun and (reading.pronoun or reading.cue or reading.attributes):
-                    noun, value = list(base), value or base_value
+                    noun, value, refs = list(base), value or base_value, refs + base_refs
                 elif len(noun) == 1 and noun[0] in lx.GENERIC_ATTRIBUTES and base[-1] not in lx.ATTRIBUTE_NOUNS:
                     noun = [w for w in base if w not in lx.VALUE_CATEGORY] + noun  # "its colour"
             if not noun and reading.attributes and antecedent is None:
@@ -209,7 +273,8 @@ class RuleParser:
                     )
                 continue
             attributes = [a for a in reading.attributes if a not in noun]
-            if not attributes and reading.alternatives and noun[-1] not in lx.ATTRIBUTE_NOUNS:
+            if (not attributes and reading.alternatives and noun[-1] not in lx.ATTRIBUTE_NOUNS
+                    and reading.cue in {Cue.MODIFY, None}):
                 categories = {lx.VALUE_CATEGORY.get(a) for a in reading.alternatives}
                 if len(categories) == 1 and None not in categories:
                     attributes = [categories.pop()]
@@ -217,31 +282,44 @@ class RuleParser:
                 base = [w for w in noun if w not in lx.ATTRIBUTE_NOUNS]
                 noun = base[:-1] + [_singular(base[-1])] + [_colour(attributes[0])] if base else [attributes[0]]
             name = " ".join(noun)
-            granularity = granularity_of(name)
+            granularity = granularity_of(name, domain)
             cue = _operation(reading, inherited, granularity)
-            antecedent = (noun, value)
+            antecedent = (noun, value, refs)
+            if domain == "style" and name in lx.STYLE_SUBJECTS and cue in {Cue.KEEP, Cue.WANT}:
+                continue  # in a style LoRA "the look" is what the trigger word learns, not a concept
             if reading.cue is not None:
                 inherited = reading.cue if not reading.negated else cue
             elif inherited is None and cue is Cue.MODIFY:
                 inherited = cue
             if cue is None:
-                if clause.refs:  # "the face is [2] too": more regions for a concept already named
-                    said.append(_Said(name, Operation.KEEP, False, sorted(set(clause.refs)), None, [], index,
+                if refs:  # "the face is [2] too": more regions for a concept already named
+                    said.append(_Said(name, Operation.KEEP, False, sorted(set(refs)), None, [], index,
                                       clause.correction, refs_only=True))
+                if not reading.statement:
+                    waiting.append((noun, value, refs, clause, index))
                 continue
+            if reading.cue is not None and reading.postfix:
+                for w_noun, w_value, w_refs, w_clause, w_index in waiting:
+                    w_name = " ".join(w_noun)
+                    w_reading = Reading(cue=reading.cue, negated=reading.negated, noun=w_noun)
+                    w_cue = _operation(w_reading, None, granularity_of(w_name, domain))
+                    if w_cue is not None:
+                        said.append(_said(w_name, w_cue, w_clause, w_refs, w_index, w_value, []))
+            waiting = []
             alternatives = [a for a in reading.alternatives if a != value and a not in lx.ATTRIBUTE_NOUNS]
             for words in [*reading.others, noun]:
-                said.append(_said(" ".join(words), cue, clause, index, value if words is noun else None,
+                said.append(_said(" ".join(words), cue, clause, refs, index, value if words is noun else None,
                                   alternatives if words is noun else []))
         return said
 
 
-def _said(name: str, cue: Cue, clause: Clause, index: int, value: str | None, alternatives: list[str]) -> _Said:
+def _said(name: str, cue: Cue, clause: Clause, refs: list[int], index: int, value: str | None,
+          alternatives: list[str]) -> _Said:
     if cue is Cue.IGNORE and any(w in lx.ARTEFACT_NOUNS for w in name.split()):
         cue = Cue.DELETE  # ignoring a watermark means not learning it: strip it
     operation = {Cue.KEEP: Operation.KEEP, Cue.MODIFY: Operation.MODIFY, Cue.DELETE: Operation.DELETE,
                  Cue.IGNORE: Operation.MODIFY, Cue.FORGET: None}[cue]
-    return _Said(name, operation, cue is Cue.IGNORE, sorted(set(clause.refs)), value, alternatives, index,
+    return _Said(name, operation, cue is Cue.IGNORE, sorted(set(refs)), value, alternatives, index,
                  clause.correction)
 
 
@@ -301,6 +379,7 @@ def _merge(
     current: IntentSpec | None, said: list[_Said], triggers: list[str], domain: str, additive_triggers: bool
 ) -> IntentSpec:
     concepts = [c.model_copy(deep=True) for c in current.concepts] if current else []
+    spec_domain = domain or (current.domain if current else "")
     for item in said:
         index = _find(concepts, item.name)
         if item.refs_only:
@@ -317,7 +396,7 @@ def _merge(
         if index is None:
             concepts.append(
                 Concept(
-                    name=item.name, granularity=granularity_of(item.name), operation=item.operation,
+                    name=item.name, granularity=granularity_of(item.name, spec_domain), operation=item.operation,
                     references=item.references, alternatives=item.alternatives if item.operation is
                     Operation.MODIFY else [], value=item.value, loss_weight=weight, preserve=preserve,
                 )
