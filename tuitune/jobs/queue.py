@@ -55,7 +55,8 @@ def create_run(
             suffix += 1
     run = RunDir(path).create()
     frozen = {k: v for k, v in config.items() if k != "job"}
-    job = {**config.get("job", {}), "kind": kind, "name": run.name, "gpu": gpu}
+    # Where the run was made: a worker that finds itself elsewhere rebases paths into the moved project.
+    job = {**config.get("job", {}), "kind": kind, "name": run.name, "gpu": gpu, "run_dir": str(run.path.resolve())}
     from tuitune import atomic
 
     atomic.write_text(run.run_toml, tomli_w.dumps({"job": job, **frozen}))

@@ -18,13 +18,13 @@ from pathlib import Path
 from types import FrameType, ModuleType
 
 from tuitune.jobs.context import JobContext
+from tuitune.jobs.relocate import rebase_moved_run
 from tuitune.jobs.rundir import RunDir, RunState
 
 # Job kinds and the module whose ``run(ctx)`` does the work.
 # A kind may name several modules: the first that exists and has ``run`` is used.
 KINDS: dict[str, str | tuple[str, ...]] = {
     "train": "tuitune.jobs.train_job",  # tuitune.train.worker's run() takes a path, not a JobContext
-    "cache": "tuitune.train.cache_job",
     "detect": "tuitune.vision.detect_job",
     "generate": "tuitune.generate.job",
     "evaluate": "tuitune.evaluate.job",
@@ -151,11 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started us may go away
 
     try:
-        kind = str(ctx.run_config().get("job", {}).get("kind", ""))
+        config = ctx.run_config()
+        kind = str(config.get("job", {}).get("kind", ""))
+        moved = rebase_moved_run(run, config) if ctx.is_main else None
     except (OSError, ValueError) as exc:
         ctx.end(RunState.FAILED, f"run.toml cannot be read ({exc}); recreate the run.")
         return 2
     ctx.begin()
+    if moved:
+        ctx.event("moved", message=moved)
     ctx.clean_partial_checkpoints()
     ctx.event("started", pid=os.getpid(), resume=args.resume, rank=ctx.rank)
     state, message = run_job(ctx, kind)
