@@ -15,7 +15,7 @@ def run(ctx: JobContext) -> None:
     tables = ctx.job_config()
     dataset = tables.pop("dataset", None)  # a project's run: its data is exported into the run folder
     config = TrainConfig.from_dict(tables, base_dir=ctx.run.path)
-    if dataset is not None and not ctx.stop_signalled:
+    if dataset is not None:
         from tuitune.project.train_run import prepare_data
 
         ctx.write_status(message="preparing the training data")
