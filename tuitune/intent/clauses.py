@@ -58,6 +58,7 @@ def normalise(text: str) -> str:
     text = re.sub(r"\bat all\b", " ", text)
     text = re.sub(r"\b(\w[\w-]*)-free\b", r"without \1", text)  # "watermark-free"
     text = re.sub(r"\bwanna\b", "want to", text)
+    text = re.sub(r"\b(everything|anything|all|nothing)\s+but\b", r"\1 except", text)  # "everything but the hair"
     # One spelling, so "hair color" and "hair colour" are the same concept in any later message.
     text = re.sub(r"\bcolor(s|ed|ing|ful)?\b", r"colour\1", text)
     text = re.sub(r"\bgray\b", "grey", text)

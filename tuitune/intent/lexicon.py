@@ -48,7 +48,7 @@ _PHRASES: dict[Cue, list[str]] = {
         "cut out", "filter out", "omit", "must go", "has to go", "have to go", "go away", "free of",
         "unwanted", "scrub", "purge", "mask out", "gone", "disappear", "vanish", "skip", "ban", "nuke",
         "clean off", "wipe", "get out", "can go", "should go", "need to go", "needs to go", "got to go",
-        "gotta go", "be gone",
+        "gotta go", "be gone", "goes", "scrap", "chuck", "toss", "kill", "dump",
     ],
     Cue.IGNORE: [
         "not matter", "no matter", "not care", "not care less", "care less", "not important", "unimportant", "irrelevant",
@@ -89,7 +89,7 @@ _LITERAL = {"same", "the", "as", "is", "it", "any", "other", "free", "open", "no
             "nor", "neither", "more", "anymore", "anything", "whatever", "whichever", "gone", "out", "of",
             "to", "on", "up", "you", "a", "away", "old", "with", "without", "over", "off", "less", "who",
             "true", "your", "call", "choice", "for", "grabs", "are", "model", "nothing", "need", "reason",
-            "necessary", "optional", "randomly", "frozen", "persist"}
+            "necessary", "optional", "randomly", "frozen", "persist", "goes"}
 
 CUE_TABLE: list[tuple[tuple[frozenset[str], ...], Cue]] = sorted(
     (
@@ -107,6 +107,9 @@ CONTRACTIONS = {
     "couldn't": "could not", "wasn't": "was not", "weren't": "were not", "shan't": "shall not",
     "i'd": "i would", "i'm": "i am", "let's": "let us", "it's": "it is", "that's": "that is",
 }
+# Typed without the apostrophe; "wont" and "cant" stay out, they are words too.
+CONTRACTIONS |= {short.replace("'", ""): long for short, long in CONTRACTIONS.items()
+                 if short.endswith("n't") and short not in {"won't", "can't"}}
 
 INTENSIFIERS = {"really", "truly", "particularly", "especially", "very", "much"}
 
