@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     state, message = run_job(ctx, kind)
     try:
         ctx.end(state, message)
-        ctx.event(str(state), message=message)
+        ctx.event(str(state), **({"message": message} if message != str(state) else {}))
     except OSError as exc:  # a full disk may refuse even the status; say it on stderr (worker.log)
         print(f"tuitune worker: could not record the final state {state}: {exc}", file=sys.stderr)
     if ctx.is_main:

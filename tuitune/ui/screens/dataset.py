@@ -77,12 +77,29 @@ class DatasetScreen(ProjectScreen):
         self.query_one("#dataset-filter", Input).value = self.query_text
         self._load(saved.get("stem"))
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        # A detect or augment job may have written masks or items while another screen was shown.
+        if self.is_mounted and getattr(self, "_stamp", None) != self._files_stamp():
+            item = self.current
+            self._load(item.stem if item else None)
+
+    def _files_stamp(self) -> tuple[int, ...]:
+        stamps = []
+        for name in ("dataset.json", "masks.json"):
+            try:
+                stamps.append((self.project.root / name).stat().st_mtime_ns)
+            except OSError:
+                stamps.append(0)
+        return tuple(stamps)
+
     def selection_state(self) -> dict:
         item = self.current
         return {"stem": item.stem if item else None, "filter": self.query_text}
 
     @work(thread=True, exclusive=True, group="dataset-load")
     def _load(self, stem: str | None) -> None:
+        self._stamp = self._files_stamp()
         items = self.project.items(refresh=True)
         try:
             masks = self.project.masks_index()
