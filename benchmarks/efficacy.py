@@ -1,103 +1,182 @@
-"""Efficacy on the toyworld: plain LoRA vs masked-loss LoRA vs tuitune, same data, steps and seeds.
+"""Efficacy on the toyworld sample project: plain LoRA vs masked-loss LoRA vs tuitune, same data, steps and seeds.
 
-    python benchmarks/efficacy.py [--steps 300] [--images 16] [--out benchmarks/efficacy.json]
+    nice .venv/bin/python benchmarks/efficacy.py [--steps 200] [--out benchmarks/efficacy.json]
 
-The subject "zxq" is a red circle; every training image carries a watermark the user wants gone, and the
-background is "don't care". Arms:
-  plain    - no masks, original captions (which mention the watermark), uniform loss
-  masked   - the same captions, watermark masked out of the loss (weight 0), as kohya/OneTrainer masks do
-  tuitune  - intent-derived weights (watermark 0, background 0.1), preservation of the base model on the
-             watermark and background (lambda), captions rewritten by the caption optimiser
-Each final LoRA is scored with the intent metrics against the same held-out prompts and seeds; the table is
-printed and written as JSON. Without the pretrained toyworld model use --model to point at another one.
+Data: ``sample_projects/toyworld-watermark`` -- 32 pictures of the character zxq (a ring whose colour varies),
+three in four with a watermark, their captions, the generator's true masks and the user's intent in words
+(keep the ring, its colour may vary, delete the watermark, the background does not matter). Every arm trains
+the shipped toyworld model with the sample project's train.toml hyperparameters (rank, lr, batch, steps, seed):
+
+  plain    - original captions (they mention the watermark), no masks, uniform loss
+  masked   - original captions, loss only on the character: weight 0 on the watermark and everywhere outside
+             the character, no preservation (what kohya / OneTrainer masked loss does)
+  tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
+             operation (keep crops, modify recolours, delete inpainting); captions from the caption
+             optimiser; the ``[loss]`` table from the loss plan (watermark weight 0 + preserved, background
+             weight 0.1 + preserved, lambda 1)
+
+All arms use the same true masks (so detection quality is not measured here) and are scored with the same
+intent, held-out prompts, seeds, keep references and the analytic vision backend ("toyworld"). The table is
+printed and written as JSON; lower drift is better, higher is better for the rest.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-from PIL import Image
-
+SAMPLE = Path(__file__).resolve().parents[1] / "sample_projects" / "toyworld-watermark"
 ARMS = ("plain", "masked", "tuitune")
-METRICS = ("keep fidelity", "delete absence", "drift outside focus", "drift on neutral prompts", "intent score")
+METRICS = ("keep fidelity", "modify flexibility", "delete absence", "drift outside focus",
+           "drift on neutral prompts", "intent score")
+LOWER_IS_BETTER = {"drift outside focus", "drift on neutral prompts"}
+SHORT = {"keep fidelity": "keep", "modify flexibility": "modify", "delete absence": "delete",
+         "drift outside focus": "drift-focus", "drift on neutral prompts": "drift-neutral", "intent score": "score"}
 
 
-def intent_spec() -> Any:
-    from tuitune.intent.spec import Concept, IntentSpec
+def sample_spec() -> Any:
+    """The user's intent, read from the sample project's words by the offline rules parser."""
+    from tuitune.intent.rules import RuleParser
 
-    return IntentSpec(trigger_words=["zxq"], domain="object", concepts=[
-        Concept(name="circle", granularity="instance", operation="keep"),
-        Concept(name="watermark", granularity="instance", operation="delete"),
-        Concept(name="background", granularity="imagery", operation="keep", loss_weight=0.1),
-    ])
+    return RuleParser().parse((SAMPLE / "intent.txt").read_text(encoding="utf-8"), None, [])
 
 
-def write_dataset(root: Path, count: int, arm: str, spec: Any) -> Path:
-    """The same scenes for every arm; only captions and masks differ."""
-    from tuitune.intent.captions import optimise
-    from tuitune.toyworld.world import WorldSampler
+def truth_name(concept: Any) -> str | None:
+    """Which of the generator's masks (character, watermark, background) a concept of the spec covers."""
+    from tuitune.data.loss_plan import is_background
+    from tuitune.evaluate.prompts import detection_query
+    from tuitune.toyworld.backend import parse
 
-    folder = root / arm / "images"
+    if is_background(concept):
+        return "background"
+    query = parse(detection_query(concept))
+    if query.mark:
+        return "watermark"
+    return "character" if query.objects else None
+
+
+def stems() -> list[str]:
+    return sorted(p.stem for p in (SAMPLE / "images").glob("*.png"))
+
+
+def copy_pictures(folder: Path) -> Path:
+    """The sample pictures with their original captions."""
     folder.mkdir(parents=True, exist_ok=True)
-    sampler = WorldSampler(seed=1234, watermark_rate=1.0)
-    for i in range(count):
-        drawn = sampler.sample(shape="circle", colour="red", watermark=True, trigger="zxq")
-        stem = f"img{i:03d}"
-        drawn.image.save(folder / f"{stem}.png")
-        caption = drawn.caption if "watermark" in drawn.caption else f"{drawn.caption}, watermark"
-        if arm == "tuitune":
-            caption = optimise(caption, spec)
-        (folder / f"{stem}.txt").write_text(caption, encoding="utf-8")
-        if arm == "plain":
-            continue
-        masks = {"watermark": drawn.watermark_mask, "circle": drawn.object_masks[0], "background": drawn.background_mask}
-        (folder / "masks" / stem).mkdir(parents=True, exist_ok=True)
-        for name, mask in masks.items():
-            if mask is not None:
-                Image.fromarray((np.asarray(mask, dtype=bool) * 255).astype(np.uint8)).save(
-                    folder / "masks" / stem / f"{name}.png")
+    for stem in stems():
+        for suffix in (".png", ".txt"):
+            shutil.copy(SAMPLE / "images" / f"{stem}{suffix}", folder)
     return folder
 
 
-def train_config(arm: str, model: str, data: Path, steps: int, workdir: Path) -> Any:
+def concept_masks(spec: Any, out: Path) -> Path:
+    """The true masks filed under the spec's concept names (``out/<stem>/<concept>.png``)."""
+    from tuitune.data.dataset import concept_filename
+
+    for stem in stems():
+        for concept in spec.concepts:
+            name = truth_name(concept)
+            source = SAMPLE / "ground_truth" / stem / f"{name}.png"
+            if name and source.is_file():
+                (out / stem).mkdir(parents=True, exist_ok=True)
+                shutil.copy(source, out / stem / f"{concept_filename(concept.name)}.png")
+    return out
+
+
+def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[Path, Path | None, dict[str, Any]]:
+    """(training folder, masks folder, [loss] table) of one arm."""
+    if arm == "plain":
+        return copy_pictures(workdir / arm / "images"), None, {}
+    if arm == "masked":
+        loss = {"preservation": 0.0, "background_weight": 0.0, "background_preserve": 0.0,
+                "concepts": {"character": {"weight": 1.0, "preserve": 0.0},
+                             "watermark": {"weight": 0.0, "preserve": 0.0},
+                             "background": {"weight": 0.0, "preserve": 0.0}}}
+        return copy_pictures(workdir / arm / "images"), SAMPLE / "ground_truth", loss
+
+    from tuitune.data.augment import AugmentSettings, augment
+    from tuitune.data.dataset import Dataset
+    from tuitune.data.export import export
+    from tuitune.data.importer import import_folder
+    from tuitune.data.loss_plan import loss_table
+
+    ds = workdir / arm / "dataset"
+    import_folder(copy_pictures(workdir / arm / "source"), ds)
+    dataset = Dataset(ds)
+    for stem_dir in concept_masks(spec, workdir / arm / "truth").iterdir():
+        for mask in stem_dir.glob("*.png"):
+            target = dataset.masks_dir / stem_dir.name / mask.name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(mask, target)
+    augment(ds, spec, AugmentSettings(seed=augment_seed))
+    out = workdir / arm / "export"
+    export(ds, out, spec, overwrite=True)
+    return out, out / "masks", loss_table(spec)
+
+
+def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any], steps: int, cache: Path) -> Any:
+    """The sample project's train.toml with this arm's data and loss; checkpoints and samples off."""
+    import tomllib
+
     from tuitune.train.config import TrainConfig
 
-    loss: dict[str, Any] = {}
-    if arm == "masked":
-        loss = {"concepts": {"watermark": {"weight": 0.0, "preserve": 0.0}}}
-    elif arm == "tuitune":
-        loss = {
-            "preservation": 1.0, "background_weight": 0.1, "background_preserve": 1.0,
-            "concepts": {"watermark": {"weight": 0.0, "preserve": 1.0}, "circle": {"weight": 1.0, "preserve": 0.0},
-                         "background": {"weight": 0.1, "preserve": 1.0}},
-        }
-    return TrainConfig.from_dict({
-        "model": {"base": model},
-        "data": {"folder": str(data), "resolution": 64, "buckets": False},
-        "lora": {"rank": 4, "alpha": 4.0},
-        "train": {"steps": steps, "batch_size": 2, "lr": 1e-3, "seed": 0, "device": "cpu",
-                  "cache_dir": str(workdir / arm / "cache")},
-        "loss": loss,
-        "checkpoints": {"every": 0, "keep": 1},
-        "samples": {"every": 0, "steps": 20, "guidance": 3.0},
-    }, base_dir=workdir / arm)
+    raw = tomllib.loads((SAMPLE / "train.toml").read_text(encoding="utf-8"))
+    raw["model"]["base"] = model
+    raw["data"] = {**raw["data"], "folder": str(data)}
+    raw["data"].pop("masks", None)
+    if masks is not None:
+        raw["data"]["masks"] = str(masks)
+    raw["loss"] = loss
+    raw["train"] = {**raw["train"], "steps": steps, "cache_dir": str(cache)}
+    raw["checkpoints"] = {"every": 0, "keep": 1}
+    raw["samples"] = {**raw["samples"], "every": 0}
+    return TrainConfig.from_dict(raw, base_dir=SAMPLE)
+
+
+def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:
+    """Crops of each keep concept from the original pictures and true masks: one reference set for all arms."""
+    from tuitune.evaluate.references import references_from_masks
+    from tuitune.intent.spec import Operation
+
+    masks = concept_masks(spec, workdir / "reference_masks")
+    return references_from_masks(SAMPLE / "images", masks, spec.by_operation(Operation.KEEP), limit=32)
+
+
+def render_table(table: dict[str, dict[str, Any]]) -> str:
+    lines = [f"{'arm':8} " + " ".join(f"{SHORT[m]:>13}" for m in METRICS) + f" {'train s':>8}"]
+    for arm, row in table.items():
+        cells = [f"{row[m]:13.3f}" if isinstance(row.get(m), float) else f"{'n/a':>13}" for m in METRICS]
+        lines.append(f"{arm:8} " + " ".join(cells) + f" {row.get('train_seconds', 0):8.0f}")
+    for metric in METRICS:
+        values = {arm: row.get(metric) for arm, row in table.items() if isinstance(row.get(metric), float)}
+        if len(values) == len(table):
+            pick = min if metric in LOWER_IS_BETTER else max
+            best = pick(values.values())
+            winners = [arm for arm, v in values.items() if abs(v - best) < 1e-9]
+            lines.append(f"best {SHORT[metric]:13} {', '.join(winners)}"
+                         + ("" if "tuitune" in winners else "  <- tuitune does not win this one"))
+    for arm in ("plain", "masked"):
+        a, t = table.get(arm, {}).get("intent score"), table.get("tuitune", {}).get("intent score")
+        if isinstance(a, float) and isinstance(t, float) and a > 0:
+            lines.append(f"tuitune / {arm} intent score: {t / a:.2f}x")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="base model folder (default: the shipped toyworld model)")
-    parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--images", type=int, default=16)
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--model", default="toyworld", help="base model (default: the shipped toyworld model)")
+    parser.add_argument("--steps", type=int, default=200, help="training steps per arm (train.toml has 200)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7001, 7002, 7003, 7004])
     parser.add_argument("--sample-steps", type=int, default=20)
-    parser.add_argument("--backend", default="toyworld", help="vision backend name for detector/segmenter/embedder")
+    parser.add_argument("--augment-seed", type=int, default=0)
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
+    parser.add_argument("--backend", default="toyworld", help="vision backend for detector/segmenter/embedder")
     parser.add_argument("--workdir", type=Path, default=Path("benchmarks/.efficacy"))
+    parser.add_argument("--fresh", action="store_true", help="retrain arms whose LoRA is already in --workdir")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/efficacy.json"))
     args = parser.parse_args(argv)
 
@@ -107,52 +186,59 @@ def main(argv: list[str] | None = None) -> int:
     from tuitune.jobs.rundir import RunDir
     from tuitune.train.loop import train
 
-    if args.model is None:
-        from tuitune.toyworld import model_path
-
-        args.model = str(model_path())
-    if not (Path(args.model) / "model_index.json").is_file():
-        print(f"efficacy: no base model at {args.model}; pretrain the toyworld model first "
-              "(`tuitune toyworld pretrain`) or pass --model.", file=sys.stderr)
-        return 2
-    spec = intent_spec()
+    if args.fresh:
+        shutil.rmtree(args.workdir, ignore_errors=True)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    spec = sample_spec()
+    print("intent: " + "; ".join(f"{c.name} {c.operation.value}" for c in spec.concepts), flush=True)
     settings = EvalSettings(
-        seeds=args.seeds, steps=args.sample_steps, guidance=3.0, size=64,
-        trigger_templates=["{t}", "{t}, a red circle", "a picture of {t}"],
-        neutral_prompts=["a blue square", "a green triangle on a white background", "a yellow star"],
+        seeds=args.seeds, steps=args.sample_steps, guidance=3.0,
+        trigger_templates=["{t}", "a picture of {t}", "{t} on a white background"],
+        neutral_prompts=["a blue square on a white background", "a green triangle on a black background",
+                         "a yellow star on a gray background"],
         detector=args.backend, segmenter=args.backend, embedder=args.backend,
     )
     backends = load_backends(args.backend, args.backend, args.backend)
+    if backends.missing:
+        print(f"efficacy: vision backend {args.backend!r} is incomplete: {backends.missing}", file=sys.stderr)
+        return 2
+    references = keep_references(spec, args.workdir)
     generator = load_generator(args.model)
     table: dict[str, dict[str, Any]] = {}
-    for arm in ARMS:
-        data = write_dataset(args.workdir, args.images, arm, spec)
+    for arm in args.arms:
         run = RunDir(args.workdir / arm / "run")
         started = time.time()
         if not run.lora_path.is_file():
-            train(train_config(arm, args.model, data, args.steps, args.workdir), run)
+            shutil.rmtree(run.path, ignore_errors=True)
+            data, masks, loss = prepare_arm(arm, spec, args.workdir, args.augment_seed)
+            config = train_config(args.model, data, masks, loss, args.steps, args.workdir / arm / "cache")
+            print(f"{arm}: training {args.steps} steps on {data}", flush=True)
+            outcome = train(config, run)
+            if outcome.state != "finished":
+                print(f"efficacy: {arm} training ended {outcome.state}", file=sys.stderr)
+                return 1
         trained = time.time() - started
         (run.path / "spec.json").write_text(spec.to_json(), encoding="utf-8")
-        rows, _ = evaluate_run(run.path, settings.model_copy(update={"include_final": True}),
-                               generator=generator, backends=backends)
+        started = time.time()
+        rows, _ = evaluate_run(run.path, settings, generator=generator, backends=backends,
+                               references=references, base_cache=args.workdir / "base")
         final = next((r for r in rows if r["checkpoint"] == "final"), rows[-1])
         metrics = {m["name"]: m for m in final.get("metrics", [])}
         table[arm] = {
-            "train_seconds": round(trained, 1), "status": final["status"], "reason": final.get("reason", ""),
+            "train_seconds": round(trained, 1), "eval_seconds": round(time.time() - started, 1),
+            "status": final["status"], "reason": final.get("reason", ""),
             **{name: metrics.get(name, {}).get("value") for name in METRICS},
-            "notes": {name: metrics[name]["reason"] for name in METRICS if name in metrics and metrics[name]["reason"]},
+            "notes": {name: metrics[name]["reason"] for name in METRICS if metrics.get(name, {}).get("reason")},
+            "details": {name: metrics[name].get("details", {}) for name in METRICS if name in metrics},
         }
-    print(f"{'arm':8} " + " ".join(f"{m[:18]:>18}" for m in METRICS))
-    for arm, row in table.items():
-        cells = [f"{row[m]:18.3f}" if isinstance(row[m], float) else f"{'n/a':>18}" for m in METRICS]
-        print(f"{arm:8} " + " ".join(cells))
-    for arm in ("plain", "masked"):
-        a, t = table[arm].get("intent score"), table["tuitune"].get("intent score")
-        if isinstance(a, float) and isinstance(t, float) and a > 0:
-            print(f"tuitune / {arm} intent score: {t / a:.2f}x")
+        print(f"{arm}: " + ", ".join(f"{SHORT[m]} {table[arm][m]:.3f}" if isinstance(table[arm][m], float)
+                                     else f"{SHORT[m]} n/a ({table[arm]['notes'].get(m, '')})" for m in METRICS),
+              flush=True)
+    print(render_table(table))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "table": table},
-                                   indent=2) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+                                    "spec": spec.model_dump(mode="json"), "table": table},
+                                   indent=2, default=str) + "\n", encoding="utf-8")
     print(f"written {args.out}")
     return 0
 

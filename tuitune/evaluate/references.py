@@ -1,8 +1,8 @@
-"""Reference regions for keep concepts: numbered regions from the intent, else the training masks."""
+"""Reference crops for keep concepts: the intent's numbered regions, else training masks, else detections."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -10,8 +10,22 @@ from PIL import Image
 
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import Concept
+from tuitune.vision.protocols import Detector, crop
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+def training_images(folder: Path) -> list[Path]:
+    """The images of a training folder: top level and kohya ``N_name/`` folders, never the masks."""
+    if not folder.is_dir():
+        return []
+    found = []
+    for child in sorted(folder.iterdir()):
+        if child.is_dir() and child.name != "masks":
+            found += [p for p in sorted(child.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+        elif child.suffix.lower() in IMAGE_SUFFIXES:
+            found.append(child)
+    return found
 
 
 def references_from_masks(
@@ -19,8 +33,7 @@ def references_from_masks(
 ) -> dict[str, list[Image.Image]]:
     """Crops of each concept's mask bounding box in the training images (``masks/<stem>/<name>.png``)."""
     refs: dict[str, list[Image.Image]] = {}
-    images = {p.stem: p for p in sorted(Path(images_folder).iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES} \
-        if Path(images_folder).is_dir() else {}
+    images = {p.stem: p for p in training_images(Path(images_folder))}
     for concept in concepts:
         crops: list[Image.Image] = []
         for stem, image_path in images.items():
@@ -60,3 +73,56 @@ def references_from_regions(regions: Sequence[Region], concepts: Iterable[Concep
         if crops:
             refs[concept.name] = crops
     return refs
+
+
+def references_from_detection(
+    images_folder: Path, concepts: Iterable[Concept], detector: Detector, threshold: float = 0.25, limit: int = 8
+) -> dict[str, list[Image.Image]]:
+    """Crops of each concept where the detector finds it in the training images (no masks or regions needed)."""
+    from tuitune.evaluate.prompts import detection_query
+
+    images = training_images(Path(images_folder))
+    refs: dict[str, list[Image.Image]] = {}
+    for concept in concepts:
+        crops: list[Image.Image] = []
+        for path in images:
+            with Image.open(path) as im:
+                image = im.convert("RGB")
+            hits = [d for d in detector.detect(image, detection_query(concept)) if d.score >= threshold]
+            if hits:
+                crops.append(crop(image, hits[0].box))
+            if len(crops) >= limit:
+                break
+        if crops:
+            refs[concept.name] = crops
+    return refs
+
+
+def resolve_references(
+    concepts: Sequence[Concept],
+    images_folder: Path,
+    masks_folder: Path,
+    regions: Sequence[Region] = (),
+    detector: Detector | None = None,
+    threshold: float = 0.25,
+) -> tuple[dict[str, list[Image.Image]], dict[str, str]]:
+    """Reference crops per concept and where they came from, best source first: the intent's numbered
+    regions the concept points at, then the training masks named after it, then detection in the training
+    images. Returns ``(references, source)``; a concept with no source is absent from both."""
+    refs: dict[str, list[Image.Image]] = {}
+    source: dict[str, str] = {}
+    steps: list[tuple[str, Callable[[list[Concept]], dict[str, list[Image.Image]]]]] = [
+        ("intent regions", lambda todo: references_from_regions(regions, todo)),
+        ("training masks", lambda todo: references_from_masks(images_folder, masks_folder, todo)),
+    ]
+    if detector is not None:
+        steps.append(("detected in training images",
+                      lambda todo: references_from_detection(images_folder, todo, detector, threshold)))
+    for label, find in steps:
+        todo = [c for c in concepts if c.name not in refs]
+        if not todo:
+            break
+        for name, crops in find(todo).items():
+            refs[name] = crops
+            source[name] = label
+    return refs, source

@@ -7,7 +7,7 @@ import json
 import shutil
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from tuitune import atomic
 from tuitune.cli import UserError
 from tuitune.evaluate.backends import load_backends
+from tuitune.evaluate.intent_source import IntentSource, load_intent
 from tuitune.evaluate.metrics import Backends, Sample, evaluate_samples
 from tuitune.evaluate.prompts import (
     DEFAULT_NEUTRAL_PROMPTS,
@@ -28,10 +29,10 @@ from tuitune.evaluate.prompts import (
     build_prompts,
 )
 from tuitune.evaluate.recommend import Recommendation, recommend
-from tuitune.evaluate.references import IMAGE_SUFFIXES, references_from_masks
+from tuitune.evaluate.references import resolve_references, training_images
 from tuitune.generate.pair import LoraLoadError, PairGenerator, find_lora
 from tuitune.generate.params import GenerationParams, Sampler
-from tuitune.intent.spec import IntentSpec, Operation
+from tuitune.intent.spec import Operation
 from tuitune.jobs.rundir import RunDir
 
 
@@ -82,34 +83,6 @@ def run_config(run: RunDir) -> dict[str, Any]:
         raise UserError(f"{run.path} has no run.toml, so it is not a training run; pick a run folder.") from None
 
 
-def load_spec(run: RunDir, settings: EvalSettings) -> IntentSpec:
-    """The intent to evaluate against: an explicit file, the run's frozen spec, or the project's latest."""
-    candidates = [Path(settings.spec)] if settings.spec else [run.path / "spec.json"]
-    for path in candidates:
-        if path.is_file():
-            try:
-                return IntentSpec.from_json(path.read_text(encoding="utf-8"))
-            except ValueError as exc:
-                raise UserError(f"{path} is not a valid intent spec ({str(exc).splitlines()[0]}); fix or replace it.") from None
-        if settings.spec:
-            raise UserError(f"Spec file {path} does not exist; check the --spec path.")
-    project_root = run.path.parent.parent
-    if (project_root / "project.toml").is_file():
-        try:
-            from tuitune.project.project import Project
-
-            project = Project.open(project_root, readonly=True)
-            try:
-                latest = project.db.latest_spec()
-            finally:
-                project.close()
-            if latest is not None:
-                return IntentSpec.model_validate(latest.spec)
-        except (ImportError, UserError, ValueError):
-            pass
-    raise UserError(f"No intent spec found for {run.name}; pass --spec FILE (an IntentSpec JSON).")
-
-
 def list_checkpoints(run: RunDir, settings: EvalSettings) -> list[Checkpoint]:
     steps = run.checkpoint_steps()
     if settings.checkpoints is not None:
@@ -121,22 +94,29 @@ def list_checkpoints(run: RunDir, settings: EvalSettings) -> list[Checkpoint]:
             )
         steps = sorted(set(settings.checkpoints))
     found = [Checkpoint(f"step_{s}", s, run.checkpoint_dir(s)) for s in steps]
-    if settings.include_final and settings.checkpoints is None and run.lora_path.is_file():
-        found.append(Checkpoint("final", None, run.lora_path))
+    # checkpoints=[] asks for the final LoRA alone.
+    if settings.include_final and not settings.checkpoints and run.lora_path.is_file():
+        if not any(_same_lora(c.path, run.lora_path) for c in found[-1:]):
+            found.append(Checkpoint("final", None, run.lora_path))
     if not found:
         raise UserError(f"{run.name} has no checkpoints or final LoRA yet; evaluate once training has saved one.")
     return found
 
 
+def _same_lora(checkpoint: Path, final: Path) -> bool:
+    """The final LoRA is the last checkpoint's when training ended there: evaluating it twice wastes time."""
+    try:
+        ours = find_lora(checkpoint)
+        return ours.stat().st_size == final.stat().st_size and ours.read_bytes() == final.read_bytes()
+    except (LoraLoadError, OSError):
+        return False
+
+
 def training_captions(folder: Path) -> list[str]:
     from tuitune.data.captions import find_caption, read_caption
 
-    captions = []
-    if folder.is_dir():
-        for image in sorted(folder.iterdir()):
-            if image.suffix.lower() in IMAGE_SUFFIXES and (caption := find_caption(image)) is not None:
-                captions.append(read_caption(caption).text)
-    return captions
+    return [read_caption(caption).text for image in training_images(folder)
+            if (caption := find_caption(image)) is not None]
 
 
 def _params(prompt: EvalPrompt, config: dict[str, Any], settings: EvalSettings) -> GenerationParams:
@@ -189,11 +169,20 @@ def evaluate_run(
     backends: Backends | None = None,
     progress: Callable[[str, int, int], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
+    references: Mapping[str, Sequence[Image.Image]] | None = None,
+    base_cache: Path | None = None,
 ) -> tuple[list[dict[str, Any]], Recommendation | None]:
-    """Evaluate each checkpoint, append one row per checkpoint to eval.jsonl; returns rows and the pick."""
+    """Evaluate each checkpoint, append one row per checkpoint to eval.jsonl; returns rows and the pick.
+
+    ``references`` replaces the keep-concept references found from the intent (regions, masks, detection);
+    ``base_cache`` is a folder for the base model's samples shared between runs of the same base model.
+    When the run belongs to a project, each row is also recorded in the project database.
+    """
     run = RunDir(Path(run_path))
     config = run_config(run)
-    spec = load_spec(run, settings)
+    version = config.get("dataset", {}).get("spec_version")
+    intent: IntentSource = load_intent(run, settings.spec, int(version) if version is not None else None)
+    spec = intent.spec
     checkpoints = list_checkpoints(run, settings)
     data = config.get("data", {})
     images_folder = Path(data.get("folder", run.path / "images"))
@@ -201,10 +190,14 @@ def evaluate_run(
     prompts: EvalPromptSet = build_prompts(
         spec, training_captions(images_folder), settings.seeds, settings.trigger_templates, settings.neutral_prompts
     )
-    keeps = spec.by_operation(Operation.KEEP)
-    references = references_from_masks(images_folder, masks_folder, keeps)
     if backends is None:
         backends = load_backends(settings.detector, settings.segmenter, settings.embedder, settings.detect_threshold)
+    keeps = spec.by_operation(Operation.KEEP)
+    if references is None:
+        references, reference_source = resolve_references(
+            keeps, images_folder, masks_folder, intent.regions, backends.detector, backends.detect_threshold)
+    else:
+        reference_source = {name: "given by the caller" for name in references}
     if generator is None:
         from tuitune.generate.pair import load_generator
 
@@ -221,8 +214,9 @@ def evaluate_run(
     _prepare_cache(eval_dir, fingerprint)
     settings_id = hashlib.sha1(json.dumps(fingerprint, sort_keys=True).encode()).hexdigest()[:12]
 
+    base_folder = Path(base_cache) / settings_id if base_cache is not None else eval_dir / "base"
     bases = [
-        _cached(eval_dir / "base" / f"{p.key}.png", lambda q=q: generator.draw(q, None))
+        _cached(base_folder / f"{p.key}.png", lambda q=q: generator.draw(q, None))
         for p, q in zip(prompts.prompts, all_params, strict=True)
     ]
     rows: list[dict[str, Any]] = []
@@ -235,7 +229,9 @@ def evaluate_run(
         row: dict[str, Any] = {
             "time": started, "checkpoint": checkpoint.label, "step": checkpoint.step, "settings": settings_id,
             "spec_version": spec.version, "prompts": len(prompts.prompts), "excluded_prompts": prompts.excluded,
-            "notes": prompts.notes, "backends_missing": backends.missing,
+            "notes": prompts.notes, "backends_missing": backends.missing, "spec_origin": intent.origin,
+            "references": {name: {"source": reference_source.get(name, ""), "count": len(crops)}
+                           for name, crops in references.items()},
         }
         adapter = f"eval_{checkpoint.label}"
         try:
@@ -257,7 +253,12 @@ def evaluate_run(
         run_rows_append(run, row)
         rows.append(row)
     same_settings = [r for r in read_eval_rows(run) if r.get("settings") == settings_id]
-    return rows, recommend(same_settings)
+    pick = recommend(same_settings)
+    if intent.project_root is not None and rows:
+        from tuitune.evaluate.project_record import record_in_project
+
+        record_in_project(intent.project_root, run, rows, pick)
+    return rows, pick
 
 
 def run_rows_append(run: RunDir, row: dict[str, Any]) -> None:

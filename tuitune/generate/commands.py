@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "negative, seed, steps, guidance). PNGs carry A1111 'parameters'; a JSON record per generation.",
     )
     p.add_argument("prompt", nargs="+", help="one or more prompts")
-    p.add_argument("--model", required=True, help="base model: diffusers folder or .safetensors file")
+    p.add_argument("--model", required=True,
+                   help="base model: diffusers folder, .safetensors file, or toyworld (the shipped model)")
     p.add_argument("--lora", help="LoRA .safetensors file, checkpoint folder or run folder")
     p.add_argument("--negative", default="", help="negative prompt")
     p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N", help="seed (repeatable)")

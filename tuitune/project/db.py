@@ -47,6 +47,15 @@ MIGRATIONS: list[str] = [
     CREATE INDEX instances_by_item ON instances(item_id, concept);
     CREATE TABLE ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
     """,
+    # 3: evaluation results per run and checkpoint, and which checkpoint is recommended
+    """
+    CREATE TABLE evals (id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
+                        step INTEGER, settings TEXT NOT NULL DEFAULT '', spec_version INTEGER,
+                        status TEXT NOT NULL, score REAL, metrics TEXT NOT NULL DEFAULT '[]',
+                        reason TEXT NOT NULL DEFAULT '', recommended INTEGER NOT NULL DEFAULT 0,
+                        created REAL NOT NULL);
+    CREATE INDEX evals_by_run ON evals(run, checkpoint);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
 DECISIONS = ("pending", "accepted", "rejected")
@@ -110,6 +119,25 @@ class RunRecord:
     path: Path
     created: float
     note: str
+
+
+@dataclass(frozen=True)
+class EvalRecord:
+    """One checkpoint's evaluation: status, intent score, every metric (name/value/reason) and whether it is
+    the run's recommended checkpoint."""
+
+    id: int
+    run: str
+    checkpoint: str
+    step: int | None
+    settings: str
+    spec_version: int | None
+    status: str
+    score: float | None
+    metrics: list[dict[str, Any]]
+    reason: str
+    recommended: bool
+    created: float
 
 
 class ProjectReadOnly(UserError):
@@ -422,6 +450,39 @@ class ProjectDB:
     def runs(self) -> list[RunRecord]:
         rows = self.conn.execute("SELECT * FROM runs ORDER BY created").fetchall()
         return [RunRecord(r["name"], r["kind"], self.abs(r["path"]), r["created"], r["note"]) for r in rows]
+
+    def record_evals(self, run: str, rows: Sequence[dict[str, Any]], recommended: str | None = None) -> None:
+        """Store evaluation rows of ``run`` (as ``eval.jsonl`` has them) and mark its recommended checkpoint."""
+        now = time.time()
+        with self._write() as conn:
+            for row in rows:
+                metrics = list(row.get("metrics", []))
+                score = next((m.get("value") for m in metrics if m.get("name") == "intent score"), None)
+                conn.execute(
+                    "INSERT INTO evals (run, checkpoint, step, settings, spec_version, status, score, metrics, "
+                    "reason, created) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (run, str(row.get("checkpoint")), row.get("step"), str(row.get("settings", "")),
+                     row.get("spec_version"), str(row.get("status", "")), score, json.dumps(metrics, default=str),
+                     str(row.get("reason", "")), float(row.get("time", now))),
+                )
+            if recommended is not None:
+                conn.execute("UPDATE evals SET recommended = 0 WHERE run = ?", (run,))
+                conn.execute(
+                    "UPDATE evals SET recommended = 1 WHERE id = (SELECT MAX(id) FROM evals "
+                    "WHERE run = ? AND checkpoint = ?)", (run, recommended),
+                )
+
+    def evals(self, run: str | None = None) -> list[EvalRecord]:
+        """Evaluation rows, oldest first; a checkpoint evaluated again has one row per evaluation."""
+        query, args = "SELECT * FROM evals", ()
+        if run is not None:
+            query, args = query + " WHERE run = ?", (run,)
+        rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
+        return [
+            EvalRecord(r["id"], r["run"], r["checkpoint"], r["step"], r["settings"], r["spec_version"], r["status"],
+                       r["score"], json.loads(r["metrics"]), r["reason"], bool(r["recommended"]), r["created"])
+            for r in rows
+        ]
 
     def ui_get(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM ui_state WHERE key = ?", (key,)).fetchone()
