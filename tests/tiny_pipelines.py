@@ -155,7 +155,8 @@ def config_dict(base: Path, images: Path, **sections: dict) -> dict:
         "model": {"base": str(base)},
         "data": {"folder": str(images), "resolution": 32},
         "lora": {"rank": 4, "alpha": 4},
-        "train": {"steps": 10, "lr": 1e-3, "seed": 0, "device": "cpu"},
+        # An explicit cache beside the images: a config built from a dict would otherwise cache under the cwd.
+        "train": {"steps": 10, "lr": 1e-3, "seed": 0, "device": "cpu", "cache_dir": str(Path(images).parent / "cache")},
         "checkpoints": {"every": 0, "keep": 2},
         "samples": {"every": 0},
     }
