@@ -12,6 +12,7 @@ import copy
 import os
 import shutil
 import tomllib
+from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -131,20 +132,58 @@ def _from_run(root: Path, value: str, must_exist: bool = True) -> str:
 
 
 def prepare_data(run_path: Path, dataset: dict[str, Any]) -> str:
-    """Export the project's dataset into ``run_path/data`` once (a resume reuses it); returns what was done."""
+    """Export the project's dataset into ``run_path/data`` once (a resume reuses it); returns what was done.
+
+    Items the project DB marks disabled or not in the ``train`` split (held out) are left out, and so are the
+    pictures augmented from them: a run never trains on what the user set aside.
+    """
     target = Path(run_path) / RUN_DATA
     if target.is_dir():
         return f"training data reused from {RUN_DATA}/"
     root = (Path(run_path) / str(dataset.get("project", PROJECT_FROM_RUN))).resolve()
     from tuitune.data.dataset import Dataset
 
-    if not Dataset(root).items():
-        return _copy_plain_folder(root, target, Path(run_path) / str(dataset.get("masks", "masks")))
+    items = Dataset(root).items()
+    set_aside = _set_aside(root)
+    if not items:
+        return _copy_plain_folder(root, target, Path(run_path) / str(dataset.get("masks", "masks")), set_aside)
     from tuitune.data.export import export
 
+    aside_stems = {Path(i.path).stem for i in items if i.path in set_aside}
+    skipped = {i.stem for i in items if i.path in set_aside or (i.derived_from or "") in aside_stems}
+    if len(skipped) >= len({i.stem for i in items}):
+        raise UserError(f"Every item in {root.name} is disabled or held out; enable some pictures for training.")
     spec = _spec(root, dataset.get("spec_version"))
-    report = export(root, target, spec, include_derived=bool(dataset.get("include_derived", True)))
-    return f"training data: {report.images} images, {report.masks} masks exported to {RUN_DATA}/"
+    staging = target.with_name(f".{target.name}.export")
+    export(root, staging, spec, include_derived=bool(dataset.get("include_derived", True)), overwrite=True)
+    for stem in skipped:
+        _remove_item(staging, stem)
+    os.replace(staging, target)
+    images = sum(1 for p in target.glob("*/*") if p.suffix != ".txt" and p.parent.name != "masks")
+    masks = sum(1 for _ in (target / "masks").glob("*/*.png"))
+    left_out = f"; {len(skipped)} disabled or held-out items left out" if skipped else ""
+    return f"training data: {images} images, {masks} masks exported to {RUN_DATA}/{left_out}"
+
+
+def _set_aside(root: Path) -> set[str]:
+    """Project-relative image paths the DB marks disabled or held out (not in the ``train`` split)."""
+    from tuitune.project.db import DB_FILE, ProjectDB
+
+    if not (root / DB_FILE).is_file():
+        return set()
+    db = ProjectDB(root / DB_FILE, root, readonly=True)
+    try:
+        return {item.image for item in db.items() if not item.enabled or item.split != "train"}
+    finally:
+        db.close()
+
+
+def _remove_item(folder: Path, stem: str) -> None:
+    """Drop one item (picture, caption, masks) from an exported folder."""
+    for path in folder.glob(f"*/{glob_escape(stem)}.*"):
+        if path.is_file():
+            path.unlink()
+    shutil.rmtree(folder / "masks" / stem, ignore_errors=True)
 
 
 def _spec(root: Path, version: int | None) -> Any:
@@ -167,7 +206,7 @@ class _DBOnly:
         self.db = db
 
 
-def _copy_plain_folder(root: Path, target: Path, masks: Path) -> str:
+def _copy_plain_folder(root: Path, target: Path, masks: Path, set_aside: set[str]) -> str:
     """A project whose images were put in ``images/`` by hand: train on them and on ``masks/`` as they are."""
     images = root / "images"
     if not images.is_dir() or not any(images.iterdir()):
@@ -177,5 +216,12 @@ def _copy_plain_folder(root: Path, target: Path, masks: Path) -> str:
     shutil.copytree(images, staging)
     if masks.is_dir():
         shutil.copytree(masks, staging / "masks")
+    for image in set_aside:
+        inside = Path(image)
+        if inside.parts[:1] == ("images",) and len(inside.parts) > 1:
+            copied = staging.joinpath(*inside.parts[1:])
+            copied.unlink(missing_ok=True)
+            copied.with_suffix(".txt").unlink(missing_ok=True)
+            shutil.rmtree(staging / "masks" / inside.stem, ignore_errors=True)
     os.replace(staging, target)
     return f"training data copied from images/ to {RUN_DATA}/"
