@@ -46,7 +46,7 @@ def test_disabled_and_held_out_items_are_not_trained_on(tmp_path: Path) -> None:
     assert {"zxq_02", "zxq_03", derived_of_kept} <= stems
     assert len(stems) == 32 - 2 + 1
     assert not list((run.path / "data").glob("*/zxq_00.txt"))
-    assert "30 images" in message and "3 disabled or held-out items left out" in message
+    assert "31 images" in message and "3 disabled or held-out items left out" in message
     assert not (run.path / ".data.export").exists()
 
 
