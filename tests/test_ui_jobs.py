@@ -236,3 +236,32 @@ async def test_detect_uses_the_projects_vision_backends(project: Path) -> None:
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: new_runs(project))
     assert new_runs(project)[0]["detect"]["detector"] == "/models/owlv2"
+
+
+async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(project: Path) -> None:
+    from tuitune.generate.batch import GenerateRequest
+    from tuitune.intent.spec import IntentSpec
+
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        prompt = app.screen.query_one("#gen-prompt")
+        assert prompt.value == "zxq"
+        await pilot.press("ctrl+g")  # no typing needed: the default prompt generates straight away
+        await wait_for(pilot, lambda: new_runs(project))
+        assert GenerateRequest.model_validate(new_runs(project)[0]["generate"]).prompts == ["zxq"]
+
+        # A new spec version with other trigger words replaces an untouched default...
+        spec = IntentSpec(trigger_words=["qqv", "zxq"], domain="object", concepts=[])
+        app.project.handle.db.save_spec(spec.model_dump(mode="json", exclude={"version"}), "call it qqv zxq")
+        await pilot.press("1", "5")
+        await pilot.pause()
+        assert prompt.value == "qqv zxq"
+        # ...but never a prompt the user typed.
+        prompt.value = "qqv on a beach"
+        spec = IntentSpec(trigger_words=["abc"], domain="object", concepts=[])
+        app.project.handle.db.save_spec(spec.model_dump(mode="json", exclude={"version"}), "call it abc")
+        await pilot.press("1", "5")
+        await pilot.pause()
+        assert prompt.value == "qqv on a beach"

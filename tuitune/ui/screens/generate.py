@@ -44,13 +44,14 @@ class GenerateScreen(ProjectScreen):
         self.records: list[dict] = []
         self._record_files = -1
         self._choices: list[tuple[str, str]] = []
+        self._default_prompt = ""
 
     def body(self) -> ComposeResult:
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
         with Horizontal(id="generate-body"):
             with VerticalScroll(id="generate-form"):
                 yield Label("Prompt")
-                yield Input(id="gen-prompt", placeholder="a photo of zxq")
+                yield Input(id="gen-prompt", placeholder="type what to draw")
                 yield Label("Negative")
                 yield Input(id="gen-negative")
                 for name, default, _ in NUMBER_FIELDS:
@@ -69,6 +70,7 @@ class GenerateScreen(ProjectScreen):
     def on_mount(self) -> None:
         self.query_one("#gen-history", DataTable).add_columns("id", "prompt", "seed", "lora")
         self._set_choices(checkpoint_choices(self.project.root))
+        self._fill_default_prompt()
         self.reload_history(self.saved_selection().get("record"))
         self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
 
@@ -77,6 +79,25 @@ class GenerateScreen(ProjectScreen):
         if self.is_mounted:
             self.call_after_refresh(self._poll_history)
             self._check_loras()
+            self._fill_default_prompt()
+
+    def default_prompt(self) -> str:
+        """The spec's trigger words: the prompt that calls what the LoRA learned ("" before any intent)."""
+        from tuitune.ui.intent_history import latest_spec
+
+        try:
+            spec = latest_spec(self.project.handle)
+        except Exception:  # an unreadable spec is reported on the Intent screen; here it only means no default
+            return ""
+        return " ".join(spec.trigger_words) if spec is not None else ""
+
+    def _fill_default_prompt(self) -> None:
+        """Fill the prompt unless the user typed their own; a changed spec updates an untouched default."""
+        prompt = self.query_one("#gen-prompt", Input)
+        default = self.default_prompt()
+        if prompt.value.strip() in ("", self._default_prompt) and default != prompt.value:
+            prompt.value = default
+        self._default_prompt = default
 
     @work(thread=True, exclusive=True, group="generate-loras")
     def _check_loras(self) -> None:
