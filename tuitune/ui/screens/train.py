@@ -34,6 +34,8 @@ class RunsSnapshot:
 class TrainScreen(ProjectScreen):
     MODE = "train"
     AUTO_FOCUS = "#runs-table"
+    # Below 120 columns the runs pane and the form give up width so the progress and plots keep some.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start", tooltip="Start a training run with these settings"),
         Binding("x", "stop", "Stop", id="train.stop", tooltip="Checkpoint, then stop the selected run"),
@@ -90,7 +92,11 @@ class TrainScreen(ProjectScreen):
                 yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None)
 
     def on_mount(self) -> None:
-        self.query_one("#runs-table", DataTable).add_columns("run", "state", "step")
+        table = self.query_one("#runs-table", DataTable)
+        # State first and as wide as its longest word: a narrow pane clips the run name, never the state.
+        table.add_column("state", key="state", width=max(len(s.value) for s in RunState))
+        table.add_column("step", key="step")
+        table.add_column("run", key="run")
         self._fill_form()
         self.selected = self.saved_selection().get("run")
         self.refresh_runs()
@@ -180,14 +186,14 @@ class TrainScreen(ProjectScreen):
         if [r[0] for r in snapshot.rows] != [r[0] for r in self._shown_rows]:
             table.clear()
             for name, state, step in snapshot.rows:
-                table.add_row(name, state.value, step, key=name)
+                table.add_row(state.value, step, name, key=name)
         else:
             # Same runs: touch only the cells that changed, so an idle table costs nothing to redraw.
             for (name, state, step), (_, old_state, old_step) in zip(snapshot.rows, self._shown_rows, strict=True):
                 if state is not old_state:
-                    table.update_cell(name, table.ordered_columns[1].key, state.value)
+                    table.update_cell(name, "state", state.value)
                 if step != old_step:
-                    table.update_cell(name, table.ordered_columns[2].key, step)
+                    table.update_cell(name, "step", step, update_width=True)
         self._shown_rows = snapshot.rows
         self.selected = snapshot.selected
         if self.selected is not None:

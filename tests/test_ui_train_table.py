@@ -1,0 +1,44 @@
+"""The Train screen's runs table shows every run's whole state word at common terminal widths."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from test_ui import app_for, make_project, wait_for
+
+from tuitune.jobs.rundir import RunDir, RunState
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+def screen_lines(app) -> list[str]:
+    return [strip.text for strip in app.screen._compositor.render_strips()]
+
+
+@pytest.mark.parametrize("width", [80, 120])
+async def test_state_words_are_whole_after_a_run_changes_state(tmp_path: Path, monkeypatch, width: int) -> None:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = make_project(tmp_path / "proj")  # train-a finished, train-b crashed
+    run = RunDir(root / "runs" / "train-20250101-123456").create()
+    run.write_status(state=RunState.RUNNING, pid=None, step=3, total_steps=400, created=5.0)
+    app = app_for(root)
+    async with app.run_test(size=(width, 30)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        # The state grows from "running" (shown first) to a longer word in place.
+        run.write_status(state=RunState.STOPPING, pid=None, step=400, total_steps=400, created=5.0)
+        app.screen.refresh_runs()
+        await wait_for(pilot, lambda: app.screen._shown_rows and app.screen._shown_rows[0][1] is RunState.STOPPING)
+        await pilot.pause()
+        text = "\n".join(screen_lines(app))
+        for state, step in (("stopping", "400/400"), ("crashed", "12/100"), ("finished", "40/40")):
+            assert re.search(rf"(^|\s){state}\s+{re.escape(step)}\s", text, re.MULTILINE), (state, text)
+        if width >= 120:
+            assert "train-20250101-123456" in text.split("Settings")[0]
