@@ -75,6 +75,9 @@ class DatasetScreen(ProjectScreen):
         saved = self.saved_selection()
         self.query_text = str(saved.get("filter", ""))
         self.query_one("#dataset-filter", Input).value = self.query_text
+        # Stamped before the load starts, so the first resume does not start a second load that would
+        # replace this one (the loads are exclusive) and lose the restored selection.
+        self._stamp = self._files_stamp()
         self._load(saved.get("stem"))
 
     def on_screen_resume(self) -> None:
@@ -82,7 +85,7 @@ class DatasetScreen(ProjectScreen):
         # A detect or augment job may have written masks or items while another screen was shown.
         if self.is_mounted and getattr(self, "_stamp", None) != self._files_stamp():
             item = self.current
-            self._load(item.stem if item else None)
+            self._load(item.stem if item else self.saved_selection().get("stem"))
 
     def _files_stamp(self) -> tuple[int, ...]:
         stamps = []
