@@ -265,3 +265,19 @@ async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(p
         await pilot.press("1", "5")
         await pilot.pause()
         assert prompt.value == "qqv on a beach"
+
+
+async def test_generate_behind_a_running_train_says_what_it_waits_for(project: Path) -> None:
+    import os
+
+    from tuitune.jobs.rundir import RunDir, RunState
+
+    busy = RunDir(project / "runs" / "train-busy").create()
+    busy.run_toml.write_text('[job]\nkind = "train"\ngpu = true\n', encoding="utf-8")
+    busy.write_status(state=RunState.RUNNING, pid=os.getpid(), step=5, total_steps=100, created=9.0)
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("5")
+        await pilot.pause()
+        await pilot.press("ctrl+g")
+        await wait_for(pilot, lambda: any("waits for train-busy" in n.message for n in app._notifications))

@@ -247,7 +247,17 @@ class GenerateScreen(ProjectScreen):
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"The generation could not be queued ({exc}).", severity="error")
             return
-        self.app.call_from_thread(self.notify, f"Generating as {run.name}; the pair appears here when it is done.")
+        self.app.call_from_thread(self.notify, self.queued_message(run.name))
+
+    def queued_message(self, name: str) -> str:
+        """What happens to the new generate run: started now, or waiting for the GPU job ahead of it."""
+        from tuitune.jobs.queue import active_run
+
+        ahead = active_run(self.project.runs_dir)
+        if ahead is None or ahead.name == name:
+            return f"Generating as {name}; the pair appears here when it is done."
+        return (f"{name} waits for {ahead.name} to finish (one GPU job at a time); stop that run on the Train "
+                "screen (4, x) to generate sooner.")
 
     def action_focus_history(self) -> None:
         self.query_one("#gen-history", DataTable).focus()
