@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from tuitune.evaluate.crops import context_crop
 from tuitune.evaluate.metrics import (
     Backends,
     Sample,
@@ -129,7 +130,7 @@ def test_recoloured_to_the_requested_alternative_counts_for_modify(world):
 
 
 def test_keep_fidelity_high_when_concept_matches_reference_and_lift_over_base(world):
-    refs = {"hat": [picture("red").crop(HAT_BOX)]}
+    refs = {"hat": [context_crop(picture("red"), HAT_BOX)]}
     s = [Sample(TRIGGER, picture("blue"), picture("red"))]
     result = keep_fidelity(s, spec(KEEP_HAT), world, refs)
     assert result.value == pytest.approx(1.0, abs=1e-5)
@@ -179,7 +180,7 @@ def test_intent_score_combines_available_parts_and_shows_them(world):
         Sample(TRIGGER, picture("red"), picture("red", watermark=True)),
         Sample(NEUTRAL, picture(), picture()),
     ]
-    results = evaluate_samples(s, spec(KEEP_HAT, DELETE_MARK), world, {"hat": [picture("red").crop(HAT_BOX)]})
+    results = evaluate_samples(s, spec(KEEP_HAT, DELETE_MARK), world, {"hat": [context_crop(picture("red"), HAT_BOX)]})
     score = results[-1]
     parts = score.details["parts"]
     assert parts["delete absence"] == 0.0 and parts["keep fidelity"] == pytest.approx(1.0, abs=1e-5)

@@ -54,19 +54,20 @@ def test_references_come_from_regions_then_masks_then_detection(tmp_path):
     # Nothing but pictures: the detector finds the hat in them.
     refs, source = resolve_references([HAT], images, images / "masks", detector=RedFinder())
     assert source == {"hat": "detected in training images"}
-    assert sorted(r.size for r in refs["hat"]) == [(16, 20), (20, 20)]
+    # Crops keep a margin of context around the box (a tight crop cuts the outline the embedder reads).
+    assert sorted(r.size for r in refs["hat"]) == [(20, 26), (26, 26)]
 
     # A mask named after the concept wins over detection.
     mask = Image.new("L", (48, 48), 0)
     ImageDraw.Draw(mask).rectangle((4, 4, 11, 11), fill=255)
     mask.save(images / "masks" / "a" / "hat.png")
     refs, source = resolve_references([HAT], images, images / "masks", detector=RedFinder())
-    assert source == {"hat": "training masks"} and [r.size for r in refs["hat"]] == [(8, 8)]
+    assert source == {"hat": "training masks"} and [r.size for r in refs["hat"]] == [(10, 10)]
 
     # The numbered region the concept points at wins over both.
     region = Region(1, str(_picture(tmp_path / "ref.png")), (8.0, 8.0, 32.0, 40.0))
     refs, source = resolve_references([HAT], images, images / "masks", [region], RedFinder())
-    assert source == {"hat": "intent regions"} and [r.size for r in refs["hat"]] == [(24, 32)]
+    assert source == {"hat": "intent regions"} and [r.size for r in refs["hat"]] == [(32, 42)]
 
     # No source at all: the concept is absent, so keep fidelity says so instead of scoring 0.
     refs, source = resolve_references([HAT], tmp_path / "nothing", tmp_path / "nothing")

@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from tuitune.evaluate.crops import context_crop
 from tuitune.evaluate.prompts import EvalPrompt, PromptKind, detection_query
 from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
-from tuitune.vision.protocols import Box, Detector, Embedder, Segmenter, cosine, crop
+from tuitune.vision.protocols import Box, Detector, Embedder, Segmenter, cosine
 
 # A mean absolute change of a quarter of the pixel range counts as "nothing preserved" in the intent score.
 DRIFT_FULL_SCALE = 0.25
@@ -89,7 +90,7 @@ def _region(image: Image.Image, concept: Concept, backends: Backends) -> tuple[I
     box = locate(image, concept, backends)
     if box is None:
         return None, "not detected"
-    return crop(image, box), "detected crop"
+    return context_crop(image, box), "detected crop"
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tuitune.evaluate.crops import context_crop
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import Concept
-from tuitune.vision.protocols import Detector, crop
+from tuitune.vision.protocols import Detector
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
@@ -49,7 +50,7 @@ def references_from_masks(
                 image = im.convert("RGB")
             if image.size != (mask.shape[1], mask.shape[0]):
                 image = image.resize((mask.shape[1], mask.shape[0]))
-            crops.append(image.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
+            crops.append(context_crop(image, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))))
             if len(crops) >= limit:
                 break
         if crops:
@@ -68,8 +69,7 @@ def references_from_regions(regions: Sequence[Region], concepts: Iterable[Concep
             if region is None or not Path(region.image).is_file():
                 continue
             with Image.open(region.image) as im:
-                x0, y0, x1, y1 = (int(round(v)) for v in region.box)
-                crops.append(im.convert("RGB").crop((x0, y0, x1, y1)))
+                crops.append(context_crop(im.convert("RGB"), region.box))
         if crops:
             refs[concept.name] = crops
     return refs
@@ -90,7 +90,7 @@ def references_from_detection(
                 image = im.convert("RGB")
             hits = [d for d in detector.detect(image, detection_query(concept)) if d.score >= threshold]
             if hits:
-                crops.append(crop(image, hits[0].box))
+                crops.append(context_crop(image, hits[0].box))
             if len(crops) >= limit:
                 break
         if crops:

@@ -45,6 +45,13 @@ def format_rows(rows: Sequence[dict[str, Any]], recommendation: Recommendation |
             out.append("  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip())
     for name, reason in reasons.items():
         out.append(f"{name}: n/a because {reason}")
+    first = next((r for r in rows if r.get("status") == "ok"), None)
+    if first is not None and first.get("spec_origin"):
+        out.append(f"intent: {first['spec_origin']}")
+    if first is not None and first.get("references"):
+        refs = ", ".join(f"{name} {ref.get('count', 0)} from {ref.get('source', '?')}"
+                         for name, ref in first["references"].items())
+        out.append(f"keep references: {refs}")
     if recommendation is not None:
         out.append(f"Recommended: {recommendation.reason}.")
     elif rows:
