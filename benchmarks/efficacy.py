@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -83,7 +84,11 @@ def concept_masks(spec: Any, out: Path) -> Path:
             source = SAMPLE / "ground_truth" / stem / f"{name}.png"
             if name and source.is_file():
                 (out / stem).mkdir(parents=True, exist_ok=True)
-                shutil.copy(source, out / stem / f"{concept_filename(concept.name)}.png")
+                target = out / stem / f"{concept_filename(concept.name)}.png"
+                # Arms may run as parallel processes sharing the workdir: never leave a half-copied mask.
+                partial = target.with_name(f".{target.name}.{os.getpid()}")
+                shutil.copy(source, partial)
+                os.replace(partial, target)
     return out
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -105,10 +106,19 @@ def list_checkpoints(run: RunDir, settings: EvalSettings) -> list[Checkpoint]:
 
 def _same_lora(checkpoint: Path, final: Path) -> bool:
     """The final LoRA is the last checkpoint's when training ended there: evaluating it twice wastes time."""
+    from safetensors import SafetensorError, safe_open
+
     try:
         ours = find_lora(checkpoint)
-        return ours.stat().st_size == final.stat().st_size and ours.read_bytes() == final.read_bytes()
-    except (LoraLoadError, OSError):
+        if ours.stat().st_size != final.stat().st_size:
+            return False
+        # Compare tensors, not bytes: the files' metadata (step, time) may differ.
+        with safe_open(str(ours), "np") as a, safe_open(str(final), "np") as b:
+            keys = set(a.keys())
+            if keys != set(b.keys()):
+                return False
+            return all(np.array_equal(a.get_tensor(k), b.get_tensor(k)) for k in keys)
+    except (LoraLoadError, OSError, SafetensorError, ValueError):
         return False
 
 
