@@ -42,3 +42,20 @@ async def test_state_words_are_whole_after_a_run_changes_state(tmp_path: Path, m
             assert re.search(rf"(^|\s){state}\s+{re.escape(step)}\s", text, re.MULTILINE), (state, text)
         if width >= 120:
             assert "train-20250101-123456" in text.split("Settings")[0]
+
+
+async def test_a_queued_run_shows_a_still_progress_bar(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = make_project(tmp_path / "proj")
+    queued = RunDir(root / "runs" / "generate-1").create()
+    queued.write_status(state=RunState.QUEUED, pid=None, step=0, created=9.0)
+    app = app_for(root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        app.screen.selected = "generate-1"
+        app.screen.refresh_runs()
+        await pilot.pause()
+        assert "generate-1" in str(app.screen.query_one("#run-title").render())
+        bar = app.screen.query_one("#run-progress")
+        assert bar.total is not None and bar.progress == 0  # an empty bar, not the animated "unknown" one

@@ -63,7 +63,9 @@ class TrainScreen(ProjectScreen):
                 yield DataTable(id="runs-table", cursor_type="row")
             with Vertical(id="train-main"):
                 yield Static("No run selected.", id="run-title")
-                yield ProgressBar(id="run-progress", show_eta=False)
+                # Never indeterminate: its animation repaints many times a second, which costs CPU and an SSH
+                # link's bandwidth while a run only waits in the queue.
+                yield ProgressBar(total=1, id="run-progress", show_eta=False)
                 yield Static("", id="run-line")
                 yield Static("", id="run-alert")
                 with Horizontal(id="train-plots"):
@@ -222,8 +224,9 @@ class TrainScreen(ProjectScreen):
             return
         self.set_text("#run-title", f"Run {summary.name}", layout=False)
         bar = self.query_one("#run-progress", ProgressBar)
-        if (bar.total, bar.progress) != (summary.total_steps or None, summary.step):
-            bar.update(total=summary.total_steps or None, progress=summary.step)
+        total = summary.total_steps or max(summary.step, 1)
+        if (bar.total, bar.progress) != (total, min(summary.step, total)):
+            bar.update(total=total, progress=min(summary.step, total))
         self.set_text("#run-line", summary.progress_line(), layout=False)
         self.set_text("#run-alert", self._alert(summary))
         self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses, summary.name)
