@@ -59,3 +59,23 @@ async def test_a_queued_run_shows_a_still_progress_bar(tmp_path: Path, monkeypat
         assert "generate-1" in str(app.screen.query_one("#run-title").render())
         bar = app.screen.query_one("#run-progress")
         assert bar.total is not None and bar.progress == 0  # an empty bar, not the animated "unknown" one
+
+
+async def test_a_slow_poll_does_not_take_the_cursor_back(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = make_project(tmp_path / "proj")
+    app = app_for(root)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("4")
+        await pilot.pause()
+        screen = app.screen
+        screen.selected = "train-a"
+        screen.refresh_runs()
+        stale = screen._read("train-a")  # a poll that started while train-a was selected...
+        await pilot.press("down" if screen.query_one("#runs-table").cursor_row == 0 else "up")
+        await pilot.pause()
+        assert screen.selected == "train-b"
+        screen._apply_poll(stale, "train-a")  # ...and lands after the user moved to train-b
+        await pilot.pause()
+        assert screen.selected == "train-b"
+        assert "train-b" in str(screen.query_one("#run-title").render())

@@ -154,8 +154,15 @@ class TrainScreen(ProjectScreen):
 
     @work(thread=True, exclusive=True, group="train-poll")
     def _poll(self) -> None:
-        snapshot = self._read(self.selected)
-        self.app.call_from_thread(self._apply, snapshot)
+        asked = self.selected
+        snapshot = self._read(asked)
+        self.app.call_from_thread(self._apply_poll, snapshot, asked)
+
+    def _apply_poll(self, snapshot: RunsSnapshot, asked: str | None) -> None:
+        # The user picked another run while this was read (on a busy machine that takes a while): showing
+        # the stale read would move the cursor back to the run they left.
+        if self.selected == asked:
+            self._apply(snapshot)
 
     def refresh_runs(self) -> None:
         """Read the runs now and show them (the timer does the same from a thread)."""
