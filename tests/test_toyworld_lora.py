@@ -18,7 +18,7 @@ pytestmark = [
 ]
 
 
-@pytest.mark.xfail(strict=False, reason="measured on the shipped 3200-step model, 200 steps, 24 zxq samples per "
+@pytest.mark.xfail(run=False, reason="known failure, not run (about 5 min of CI each time); measured on the shipped 3200-step model, 200 steps, 24 zxq samples per "
                    "side: likeness 0.499 -> 0.493 (seeds 0..23) and 0.473 -> 0.515 (seeds 100..123), ring read "
                    "4% -> 0% both times, object area 985 -> 1933 px (project pictures: 454 px); the LoRA makes "
                    "bigger red blobs, not rings, so no effect towards the project holds across seeds")
