@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("run", help="the training run folder")
     p.add_argument("--checkpoint", type=int, action="append", metavar="STEP",
                    help="evaluate only this step (repeatable); default: every checkpoint and the final LoRA")
-    p.add_argument("--spec", help="IntentSpec JSON file (default: RUN/spec.json, then the project's latest)")
+    p.add_argument("--spec", help="IntentSpec JSON or a text file stating the intent in words (default: "
+                   "RUN/spec.json, then the project spec the run trained on)")
     p.add_argument("--detector", help="detector backend name, e.g. toyworld, owlv2")
     p.add_argument("--segmenter", help="segmenter backend name, e.g. toyworld, sam, box")
     p.add_argument("--embedder", help="embedder backend name, e.g. toyworld, open_clip")
