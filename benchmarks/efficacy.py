@@ -223,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"efficacy: {arm} training ended {outcome.state}", file=sys.stderr)
                 return 1
         trained = time.time() - started
+        if trained < 1.0:  # trained by an earlier invocation: its own step times
+            trained = sum(float(row.get("s_per_step", 0.0)) for row in run.read_metrics())
         (run.path / "spec.json").write_text(spec.to_json(), encoding="utf-8")
         started = time.time()
         rows, _ = evaluate_run(run.path, settings, generator=generator, backends=backends,
