@@ -9,6 +9,7 @@ from typing import Any
 
 from tuitune.cli import UserError
 from tuitune.project.db import DB_FILE, ProjectDB
+from tuitune.project.folders import ProjectFolders
 from tuitune.project.lock import LockHolder, ProjectLocked, WriterLock, read_holder
 from tuitune.project.settings import SETTINGS_FILE, ProjectSettings, load_settings, save_settings
 
@@ -17,7 +18,7 @@ _BAD_NAME = re.compile(r"[\x00-\x1f/\\]")
 
 
 @dataclass
-class Project:
+class Project(ProjectFolders):
     """An open project. Use ``Project.create`` / ``Project.open``; close it (or use ``with``) when done."""
 
     root: Path
@@ -28,27 +29,6 @@ class Project:
     lock_holder: LockHolder | None = None  # who holds the lock when we opened read-only because of it
     moved_from: Path | None = None  # the folder the project was last opened from, when it has moved
     notes: list[str] = field(default_factory=list)  # things the user should be told once
-
-    # --- folders -----------------------------------------------------------------------------------
-    @property
-    def images_dir(self) -> Path:
-        return self.root / "images"
-
-    @property
-    def masks_dir(self) -> Path:
-        return self.root / "masks"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.root / "cache"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def generations_dir(self) -> Path:
-        return self.root / "generations"
 
     @property
     def name(self) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from tuitune import atomic
 from tuitune.jobs.rundir import RunDir
+from tuitune.project.folders import ProjectFolders
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif"}
 UI_STATE_FILE = "ui_state.json"
@@ -32,7 +33,7 @@ class DatasetItem:
 
 
 @dataclass
-class ProjectView:
+class ProjectView(ProjectFolders):
     """A project folder seen by the app; every method reads the disk afresh."""
 
     root: Path
@@ -46,26 +47,6 @@ class ProjectView:
     @property
     def name(self) -> str:
         return self.root.name
-
-    @property
-    def images_dir(self) -> Path:
-        return self.root / "images"
-
-    @property
-    def masks_dir(self) -> Path:
-        return self.root / "masks"
-
-    @property
-    def runs_dir(self) -> Path:
-        return self.root / "runs"
-
-    @property
-    def generations_dir(self) -> Path:
-        return self.root / "generations"
-
-    @property
-    def cache_dir(self) -> Path:
-        return self.root / "cache"
 
     # --- dataset -----------------------------------------------------------------------------------
     def items(self, refresh: bool = False) -> list[DatasetItem]:
