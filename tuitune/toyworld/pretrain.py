@@ -68,6 +68,19 @@ def _lr_at(step: int, total: int, cfg: PretrainConfig) -> float:
     return cfg.final_lr + 0.5 * (cfg.lr - cfg.final_lr) * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
+def _resume(path: Path, model: torch.nn.Module, opt: torch.optim.Optimizer, what: str,
+            log: Callable[[str], None]) -> tuple[int, dict]:
+    """Restore model and optimizer from a stage checkpoint: the step to go on from, and the whole state."""
+    if not path.exists():
+        return 0, {}
+    state = torch.load(path, weights_only=True)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["opt"])
+    start = int(state["step"])
+    log(f"{what}: resuming at step {start}")
+    return start, state
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     tmp = path.with_suffix(".tmp")
     torch.save(state, tmp)
@@ -86,13 +99,8 @@ def train_vae(work: Path, cfg: PretrainConfig, log: Callable[[str], None]):
         log("VAE: already trained, loaded")
         return vae.eval()
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
-    ckpt, start = work / "vae_state.pt", 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
-        log(f"VAE: resuming at step {start}")
+    ckpt = work / "vae_state.pt"
+    start, _ = _resume(ckpt, vae, opt, "VAE", log)
     sampler = WorldSampler(seed=cfg.seed + 1 + start, watermark_rate=cfg.watermark_rate, max_objects=2)
     vae.train()
     t0 = time.time()
@@ -133,13 +141,8 @@ def refine_decoder(work: Path, vae, cfg: PretrainConfig, log: Callable[[str], No
         return vae
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.final_lr, weight_decay=0.0)
-    ckpt, start = work / "decoder_state.pt", 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        vae.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        start = int(state["step"])
-        log(f"decoder: resuming at step {start}")
+    ckpt = work / "decoder_state.pt"
+    start, _ = _resume(ckpt, vae, opt, "decoder", log)
     sampler = WorldSampler(seed=cfg.seed + 3000 + start, watermark_rate=cfg.watermark_rate, max_objects=2)
     vae.train()
     t0 = time.time()
@@ -216,14 +219,9 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     unet = architecture.build_unet()
     opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
     ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
-    ckpt, start = work / "unet_state.pt", 0
-    if ckpt.exists():
-        state = torch.load(ckpt, weights_only=True)
-        unet.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        ema = state["ema"]
-        start = int(state["step"])
-        log(f"UNet: resuming at step {start}")
+    ckpt = work / "unet_state.pt"
+    start, state = _resume(ckpt, unet, opt, "UNet", log)
+    ema = state.get("ema", ema)
     gen = torch.Generator().manual_seed(cfg.seed + start)
     unet.train()
     t0 = time.time()
