@@ -191,7 +191,11 @@ class TrainScreen(ProjectScreen):
             return snapshot
 
     def _apply(self, snapshot: RunsSnapshot) -> None:
-        table = self.query_one("#runs-table", DataTable)
+        # A poll started in a thread may finish after this screen was taken down (quit, another project).
+        tables = self.query("#runs-table").results(DataTable)
+        table = next(tables, None)
+        if table is None:
+            return
         if [r[0] for r in snapshot.rows] != [r[0] for r in self._shown_rows]:
             table.clear()
             for name, state, step in snapshot.rows:
