@@ -14,6 +14,9 @@ from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.picture import Picture
 
 NUMBER_FIELDS = (("seed", "0", int), ("steps", "20", int), ("guidance", "5.0", float), ("lora_scale", "1.0", float))
+NO_LORA_YET = ("No LoRA yet: start a training run on the Train screen (4, then s); "
+               "until one exists ctrl+g draws the base model alone.")
+BASE_ONLY = "base only (no LoRA)"
 
 
 def checkpoint_choices(project_root: Path) -> list[tuple[str, str]]:
@@ -58,7 +61,8 @@ class GenerateScreen(ProjectScreen):
                     yield Label(name.replace("_", " "))
                     yield Input(default, id=f"gen-{name}")
                 yield Label("LoRA")
-                yield Select([], id="gen-lora", prompt="no LoRA found")
+                # The blank choice is "base only": a new user's first generation, before any training.
+                yield Select([], id="gen-lora", prompt=BASE_ONLY, allow_blank=True)
                 yield Button("Generate (ctrl+g)", id="gen-run", variant="primary")
             with Vertical(id="generate-main"):
                 with Horizontal(id="generate-pair"):
@@ -109,12 +113,16 @@ class GenerateScreen(ProjectScreen):
     def _set_choices(self, choices: list[tuple[str, str]]) -> None:
         select = self.query_one("#gen-lora", Select)
         keep = select.value
+        had_loras = bool(self._choices)
         self._choices = choices
         select.set_options(choices)
         if any(path == keep for _, path in choices):
             select.value = keep
-        elif choices:
+        elif choices and not (had_loras and keep == Select.NULL):
+            # The first LoRA to appear is picked; a user who chose "base only" among LoRAs keeps that.
             select.value = choices[0][1]
+        if had_loras != bool(choices) and self.is_mounted and self.query("#gen-history"):
+            self._show_record(self.current_record())  # the LoRA side's sentence depends on having one
 
     def selection_state(self) -> dict:
         record = self.current_record()
@@ -170,14 +178,20 @@ class GenerateScreen(ProjectScreen):
         base = self.query_one("#gen-base", Picture)
         lora = self.query_one("#gen-lora-image", Picture)
         if record is None:
-            base.show(None, caption="base: nothing generated yet")
-            lora.show(None, caption="LoRA: press ctrl+g")
+            base.show(None, caption="base: nothing generated yet; ctrl+g draws the prompt")
+            lora.show(None, caption=NO_LORA_YET if not self._choices else "LoRA: ctrl+g draws it beside the base")
             return
         images = record.get("images", {})
         seed = record.get("params", {}).get("seed")
         folder = self.project.generations_dir
         base.show(folder / images["base"] if "base" in images else None, caption=f"base · seed {seed}")
-        lora.show(folder / images["lora"] if "lora" in images else None, caption=f"LoRA · seed {seed}")
+        if "lora" in images:
+            lora.show(folder / images["lora"], caption=f"LoRA · seed {seed}")
+        elif not self._choices:
+            lora.show(None, caption=NO_LORA_YET)
+        else:
+            lora.show(None, caption="This generation drew the base model alone; pick a LoRA and press ctrl+g "
+                                    "for the pair.")
 
     # --- actions -------------------------------------------------------------------------------------
     def form_params(self) -> dict:
@@ -214,14 +228,15 @@ class GenerateScreen(ProjectScreen):
         except ValueError as exc:
             self.notify(str(exc), severity="error")
             return
-        lora = self.query_one("#gen-lora", Select).value
-        if not isinstance(lora, str):
-            self.notify("There is no LoRA to compare yet: train one on the Train screen (4).", severity="warning")
-            return
+        selected = self.query_one("#gen-lora", Select).value
+        lora = selected if isinstance(selected, str) else None
         self._submit(self.generate_config(params, lora))
 
-    def generate_config(self, params: dict, lora: str) -> dict:
-        """The ``generate`` job's run.toml: ``[generate]`` is a GenerateRequest (one prompt, one seed)."""
+    def generate_config(self, params: dict, lora: str | None) -> dict:
+        """The ``generate`` job's run.toml: ``[generate]`` is a GenerateRequest (one prompt, one seed).
+
+        Without ``lora`` the job draws the base model alone (no LoRA exists yet, or the user chose so).
+        """
         from tuitune.generate.batch import GenerateRequest
 
         handle = self.project.handle
@@ -247,15 +262,17 @@ class GenerateScreen(ProjectScreen):
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"The generation could not be queued ({exc}).", severity="error")
             return
-        self.app.call_from_thread(self.notify, self.queued_message(run.name))
+        base_only = not config["generate"].get("lora")
+        self.app.call_from_thread(self.notify, self.queued_message(run.name, base_only))
 
-    def queued_message(self, name: str) -> str:
+    def queued_message(self, name: str, base_only: bool = False) -> str:
         """What happens to the new generate run: started now, or waiting for the GPU job ahead of it."""
         from tuitune.jobs.queue import active_run
 
         ahead = active_run(self.project.runs_dir)
         if ahead is None or ahead.name == name:
-            return f"Generating as {name}; the pair appears here when it is done."
+            what = "the base image appears" if base_only else "the pair appears"
+            return f"Generating as {name}; {what} here when it is done."
         return (f"{name} waits for {ahead.name} to finish (one GPU job at a time); stop that run on the Train "
                 "screen (4, x) to generate sooner.")
 
