@@ -217,9 +217,16 @@ class TrainScreen(ProjectScreen):
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value and event.row_key.value != self.selected:
-            self.selected = event.row_key.value
-            self.refresh_runs()
+        # Filling the table highlights its first row before the cursor moves to the selected run; that
+        # message arrives after the move. Obeying it selected the first run, whose move queued another
+        # stale message, and the selection flipped between two runs for ever (a disk read each time).
+        if event.cursor_row != event.data_table.cursor_row:
+            return
+        name = event.row_key.value
+        if name and name != self.selected:
+            self.selected = name
+            self.set_text("#run-title", f"Run {name}", layout=False)
+            self._poll()  # read in a thread: a cursor key never waits for the disk
 
     def selected_run(self) -> RunDir | None:
         if not self.selected:
@@ -290,6 +297,9 @@ class TrainScreen(ProjectScreen):
 
     def action_stop(self) -> None:
         if run := self._with_run("stop"):
+            # The worker answers only between steps (seconds on a slow model), and the signal after a grace
+            # period: say at once that the key was taken.
+            self.notify(f"Stopping {run.name}: it saves a checkpoint first.")
             self._control(run, "stop")
 
     def action_pause(self) -> None:
@@ -312,7 +322,7 @@ class TrainScreen(ProjectScreen):
 
         try:
             if verb == "stop":
-                result = f"{run.name}: {control.stop(run)}"
+                result = _stop_result(run.name, control.stop(run))
             elif verb == "pause":
                 control.pause(run)
                 result = f"Asked {run.name} to pause; p continues it."
@@ -325,6 +335,7 @@ class TrainScreen(ProjectScreen):
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
             return
         self.app.call_from_thread(self.notify, result)
+        self.app.call_from_thread(self._tick)  # show the new state now, not at the next poll
 
     @on(Button.Pressed, "#train-start")
     def action_start(self) -> None:
@@ -376,6 +387,14 @@ class TrainScreen(ProjectScreen):
         self.selected = name
         self.notify(f"Queued {name}; it starts as soon as the GPU is free.")
         self.refresh_runs()
+
+
+def _stop_result(name: str, state: RunState) -> str:
+    if state.is_final:
+        return f"{name} is {state}."
+    if state is RunState.STOPPING:
+        return f"{name} is stopping: it saves a checkpoint, then exits."
+    return f"{name} has not answered yet; it was signalled and stops after its current step."
 
 
 def _fmt(value: Any) -> str:
