@@ -44,7 +44,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("train", "warmup", "warmup steps", int),
     Setting("train", "mixed_precision", "mixed precision", str, ("no", "fp16", "bf16")),
     Setting("train", "grad_checkpointing", "grad checkpointing", bool),
-    Setting("train", "min_snr_gamma", "min-SNR γ (0 = off)", float),
+    Setting("train", "min_snr_gamma", "min-SNR γ (0=off)", float),
     Setting("train", "noise_offset", "noise offset", float),
     Setting("loss", "preservation", "preservation λ", float),
     Setting("checkpoints", "every", "checkpoint every", int),

@@ -43,6 +43,9 @@ class TrainScreen(ProjectScreen):
         Binding("n", "sample_now", "Sample now", id="train.sample", tooltip="Ask the run for samples now"),
         Binding("r", "resume", "Resume", id="train.resume",
                 tooltip="Continue a stopped, failed or crashed run from its last checkpoint"),
+        # Letters typed in a settings field go into the field; escape brings the run keys back.
+        Binding("escape", "focus_runs", "Runs", id="train.runs", show=False,
+                tooltip="Leave the settings form for the runs table (s, x, p, n, r act there)"),
     ]
 
     def __init__(self) -> None:
@@ -57,10 +60,18 @@ class TrainScreen(ProjectScreen):
         self._eval_count = -1
 
     def body(self) -> ComposeResult:
+        # Runs above settings on the left, so the run's progress and plots keep most of the width: at 80
+        # columns three panes side by side left the plots a dozen columns.
         with Horizontal(id="train-body"):
-            with Vertical(id="train-runs"):
-                yield Label("Runs", classes="pane-title")
-                yield DataTable(id="runs-table", cursor_type="row")
+            with Vertical(id="train-side"):
+                with Vertical(id="train-runs"):
+                    yield Label("Runs", classes="pane-title")
+                    yield DataTable(id="runs-table", cursor_type="row")
+                with VerticalScroll(id="train-form"):
+                    yield Label("Settings (esc: back to runs)", classes="pane-title")
+                    for setting in SETTINGS:
+                        yield from self._field(setting)
+                    yield Button("Start (s)", id="train-start", variant="primary")
             with Vertical(id="train-main"):
                 yield Static("No run selected.", id="run-title")
                 # Never indeterminate: its animation repaints many times a second, which costs CPU and an SSH
@@ -74,11 +85,6 @@ class TrainScreen(ProjectScreen):
                 yield Static("Samples", id="samples-title", classes="pane-title")
                 yield Horizontal(id="train-samples")
                 yield DataTable(id="eval-table", cursor_type="row")
-            with VerticalScroll(id="train-form"):
-                yield Label("Settings", classes="pane-title")
-                for setting in SETTINGS:
-                    yield from self._field(setting)
-                yield Button("Start (s)", id="train-start", variant="primary")
 
     @staticmethod
     def _field(setting: Setting) -> ComposeResult:
@@ -281,6 +287,7 @@ class TrainScreen(ProjectScreen):
         self._eval_count = len(summary.eval_rows)
         table = self.query_one("#eval-table", DataTable)
         table.clear(columns=True)
+        table.display = bool(summary.eval_rows)  # an empty table still drew a stray scrollbar corner
         if not summary.eval_rows:
             return
         keys = [k for k in summary.eval_rows[0] if k not in {"kind", "time"}]
@@ -289,6 +296,9 @@ class TrainScreen(ProjectScreen):
             table.add_row(*[_fmt(row.get(k)) for k in keys])
 
     # --- actions -------------------------------------------------------------------------------------
+    def action_focus_runs(self) -> None:
+        self.query_one("#runs-table", DataTable).focus()
+
     def _with_run(self, verb: str) -> RunDir | None:
         run = self.selected_run()
         if run is None:
