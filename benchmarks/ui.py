@@ -1,11 +1,13 @@
-"""UI speed in a real terminal (tmux): `tuitune --help`, first paint, RSS, key-to-paint while a job runs.
+"""UI speed in a real terminal (tmux): --help, first paint, RSS, key-to-paint and idle CPU with and without a job.
 
-Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ui.py   (needs tmux)
+Run: HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/ui.py   (needs tmux; --code DIR measures another checkout)
 
 Each figure is printed with its ratio to the target (<= 1.0 meets it) and to a baseline measured in the same
 run: `python -c pass` for --help, and an empty Textual app with five one-label screens switched by the same
-keys for first paint, RSS and key-to-paint. The machine may be shared, so CPU time of the app process per
-key press is printed too (from /proc, not affected by waiting for other processes).
+keys for first paint, RSS, key-to-paint and idle CPU. The machine may be shared, so CPU time of the app process
+per key press is printed too (from /proc, not affected by waiting for other processes). Idle CPU is the app
+process's CPU seconds over a quiet window on each screen, as a percentage of one core: first with no job, then
+while a job writes metrics (targets: < 3 % with no job, < 10 % with one).
 """
 
 from __future__ import annotations
@@ -22,9 +24,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 TUITUNE = Path(sys.executable).with_name("tuitune")
-TARGETS = {"help_s": 0.4, "first_paint_s": 1.5, "rss_mb": 200.0, "key_p95_ms": 50.0}
+TARGETS = {"help_s": 0.4, "first_paint_s": 1.5, "rss_mb": 200.0, "key_p95_ms": 50.0,
+           "idle_cpu_pct": 3.0, "idle_job_cpu_pct": 10.0}
 SETTLE_SECONDS = 2.0  # a user reads the first screen before pressing a key; the app builds the others meanwhile
 ROUNDS = 8
+IDLE_SECONDS = 6.0  # per screen and condition
 # (key, text that shows the screen) for tuitune and for the baseline app
 KEYS = [("4", "Runs"), ("3", "of 6 items"), ("2", "Versions"), ("1", "parser: rules"), ("5", "History")]
 
@@ -89,8 +93,24 @@ def help_time() -> tuple[float, float]:
     return best([str(TUITUNE), "--help"]), best([sys.executable, "-c", "pass"])
 
 
-def session_figures(command: str, cwd: Path, label: str, code: Path | None = None) -> dict[str, object]:
-    """Start ``command`` in tmux; first paint, RSS, then key-to-paint samples (wall and app CPU per key)."""
+def idle_cpu(session: str, proc, seconds: float) -> dict[str, float]:
+    """Percent of one core the app used over ``seconds`` on each screen, nothing pressed meanwhile."""
+    found = {}
+    for key, text in KEYS:
+        subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+        deadline = time.perf_counter() + 5
+        while text not in pane(session) and time.perf_counter() < deadline:
+            time.sleep(0.05)
+        time.sleep(1.0)  # the switch and its catch-up read are not idle time
+        cpu0, t0 = cpu_seconds(proc), time.perf_counter()
+        time.sleep(seconds)
+        found[key] = 100 * (cpu_seconds(proc) - cpu0) / (time.perf_counter() - t0)
+    return found
+
+
+def session_figures(command: str, cwd: Path, label: str, code: Path | None = None,
+                    start_job=None, idle_seconds: float = IDLE_SECONDS) -> dict[str, object]:
+    """Start ``command`` in tmux: first paint, RSS, idle CPU; then (job started) key-to-paint and idle CPU."""
     session = f"tuitune-bench-{label}-{os.getpid()}"
     env = "TERM=xterm-256color HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TUITUNE_IMAGE_PROTOCOL=halfcell"
     if code is not None:
@@ -110,6 +130,10 @@ def session_figures(command: str, cwd: Path, label: str, code: Path | None = Non
         proc = app_process(session)
         time.sleep(SETTLE_SECONDS)
         figures["rss_mb"] = proc.memory_info().rss / 2**20
+        figures["idle"] = idle_cpu(session, proc, idle_seconds)
+        if start_job is not None:
+            start_job()
+            time.sleep(SETTLE_SECONDS)
         walls, cpus = [], []
         for _ in range(ROUNDS):
             for key, text in KEYS:
@@ -122,6 +146,7 @@ def session_figures(command: str, cwd: Path, label: str, code: Path | None = Non
                 walls.append((time.perf_counter() - t0) * 1000)
                 cpus.append((cpu_seconds(proc) - cpu0) * 1000)
         figures["walls"], figures["cpus"] = walls, cpus
+        figures["idle_job"] = idle_cpu(session, proc, idle_seconds) if start_job is not None else figures["idle"]
         figures["rss_after_mb"] = proc.memory_info().rss / 2**20
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
@@ -149,7 +174,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--code", type=Path, default=None,
                         help="measure the tuitune package in this folder (e.g. an older checkout) instead")
+    parser.add_argument("--idle-seconds", type=float, default=IDLE_SECONDS,
+                        help="quiet window per screen for the idle CPU figures")
     args = parser.parse_args()
+    if args.code is not None:
+        # The project, the job and the app all from that code: a newer project DB may not open with older code.
+        sys.path.insert(0, str(args.code.resolve()))
+        os.environ["PYTHONPATH"] = str(args.code.resolve())
     if shutil.which("tmux") is None:
         print("tmux is not installed; only --help is measured")
     from test_ui import make_project
@@ -164,14 +195,19 @@ def main() -> None:
         return
     baseline_file = Path(tempfile.mkdtemp()) / "empty_app.py"
     baseline_file.write_text(BASELINE_APP, encoding="utf-8")
-    base = session_figures(f"{sys.executable} {baseline_file}", project, "empty")
-    # A job writes a metrics row every 20 ms and checkpoints every 10 s, as a fast training run would.
-    job = {"count": {"steps": 100000, "step_seconds": 0.02, "checkpoint_every": 500}}
-    run = submit(project / "runs", "count", job, gpu=False)
+    base = session_figures(f"{sys.executable} {baseline_file}", project, "empty", idle_seconds=args.idle_seconds)
+    runs: list = []
+
+    def start_job() -> None:
+        # A metrics row every 20 ms and a checkpoint every 10 s, as a fast training run would write them.
+        job = {"count": {"steps": 100000, "step_seconds": 0.02, "checkpoint_every": 500}}
+        runs.append(submit(project / "runs", "count", job, gpu=False))
+
     try:
-        ours = session_figures(str(TUITUNE), project, "tuitune", args.code)
+        ours = session_figures(str(TUITUNE), project, "tuitune", args.code, start_job, args.idle_seconds)
     finally:
-        control.stop(run, grace=2.0)
+        for run in runs:
+            control.stop(run, grace=2.0)
     print(line("first_paint_s", ours["first_paint_s"], TARGETS["first_paint_s"], base["first_paint_s"]))
     print(line("rss_mb", ours["rss_mb"], TARGETS["rss_mb"], base["rss_mb"]))
     print(line("rss_after_keys_mb", ours["rss_after_mb"], TARGETS["rss_mb"], base["rss_after_mb"]))
@@ -185,7 +221,12 @@ def main() -> None:
         mine_cpu = cpus[index::len(KEYS)]
         print(f"  key {key} ({text}): wall median {statistics.median(mine):.0f} ms, max {max(mine):.0f}; "
               f"cpu median {statistics.median(mine_cpu):.0f} ms, max {max(mine_cpu):.0f}")
-    print(f"first round (first visit of each screen after {SETTLE_SECONDS:.0f} s), ms: "
+    for name, key in (("idle_cpu_pct", "idle"), ("idle_job_cpu_pct", "idle_job")):
+        mine, theirs = ours[key], base["idle"]
+        print(line(name + "_max", max(mine.values()), TARGETS[name], max(theirs.values())))
+        print("  per screen: " + ", ".join(f"{k} {v:.1f}%" for k, v in mine.items())
+              + " (empty app: " + ", ".join(f"{v:.1f}%" for v in theirs.values()) + ")")
+    print("first round of keys with the job running, ms: "
           f"{[round(x) for x in walls[:len(KEYS)]]}; max {max(walls):.0f}")
     print("each key sample includes a tmux capture-pane round trip (a few ms); load:", os.getloadavg())
 
