@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.jobs.rundir import ControlRequest, RunDir, RunState
+from tuitune.jobs.rundir import ControlRequest, PacedStatus, RunDir, RunState
 
 HEARTBEAT_SECONDS = 5.0
 PAUSE_POLL_SECONDS = 0.5
@@ -33,6 +33,10 @@ class JobContext:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _beat: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    _status: PacedStatus = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._status = PacedStatus(self.run)
 
     @property
     def is_main(self) -> bool:
@@ -51,10 +55,11 @@ class JobContext:
 
     # --- status ------------------------------------------------------------------------------------
     def write_status(self, **fields: Any) -> None:
+        """Write now, together with any step progress still held back."""
         if not self.is_main:
             return
         with self._lock:
-            self.run.write_status(**fields)
+            self._status.write(**fields)
 
     def begin(self) -> None:
         """Claim the run for this process and keep its heartbeat fresh while the job works."""
@@ -88,7 +93,11 @@ class JobContext:
         self.write_status(state=RunState.RUNNING, total_steps=total_steps, step=step, message="")
 
     def progress(self, step: int, **fields: Any) -> None:
-        self.write_status(step=step, **fields)
+        """Step progress, written at most about once a second; the heartbeat or the next write carries the rest."""
+        if not self.is_main:
+            return
+        with self._lock:
+            self._status.progress(step=step, **fields)
 
     # --- metrics and events ------------------------------------------------------------------------
     def log_metric(self, row: dict[str, Any]) -> None:

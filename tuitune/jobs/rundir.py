@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +28,8 @@ from typing import Any
 from tuitune import atomic
 
 HEARTBEAT_STALE_SECONDS = 30.0
+# Step progress reaches status.json at most this often; each write is an fsync, and a fast run takes many steps.
+STATUS_INTERVAL_SECONDS = 1.0
 
 
 class RunState(StrEnum):
@@ -251,6 +254,50 @@ class RunDir:
 
     def sample_dir(self, step: int) -> Path:
         return self.samples_dir / f"step_{step}"
+
+
+@dataclass
+class PacedStatus:
+    """The one writer of a run's status.json: step progress at most once per ``interval``, all else at once.
+
+    ``progress`` keeps what it was given when the last write is too recent; the next write of any kind
+    (``write``, ``flush`` or a later ``progress``) carries it, so no field is lost, only delayed. A change of
+    ``state`` is never delayed.
+    """
+
+    run: RunDir
+    interval: float = STATUS_INTERVAL_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    writes: int = 0  # status.json replacements made through this writer
+    _pending: dict[str, Any] = field(default_factory=dict, repr=False)
+    _last_write: float | None = field(default=None, repr=False)
+    _last_state: str | None = field(default=None, repr=False)
+
+    def write(self, **fields: Any) -> dict[str, Any]:
+        """Write now: held progress first, then ``fields`` over it."""
+        merged = {**self._pending, **fields}
+        self._pending = {}
+        status = self.run.write_status(**merged)
+        self._last_write = self.clock()
+        self._last_state = str(status.get("state", ""))
+        self.writes += 1
+        return status
+
+    def progress(self, **fields: Any) -> bool:
+        """Record progress; True when it was written now, False when it waits for the next write."""
+        self._pending.update(fields)
+        state = fields.get("state")
+        changed = state is not None and str(state) != self._last_state
+        due = self._last_write is None or self.clock() - self._last_write >= self.interval
+        if changed or due:
+            self.write()
+            return True
+        return False
+
+    def flush(self) -> None:
+        """Write held progress, if any (before slow work, so readers see the step it started at)."""
+        if self._pending:
+            self.write()
 
 
 def _append_jsonl(path: Path, row: dict[str, Any]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tuitune.jobs.context import JobContext
 
-# The training loop writes status.json at every step itself.
+# The training loop writes status.json itself (its step progress paced, state changes at once).
 WRITES_OWN_STATUS = True
 
 

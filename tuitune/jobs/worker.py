@@ -68,7 +68,7 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     module = _job_module((candidates,) if isinstance(candidates, str) else candidates)
     if module is None:
         return RunState.FAILED, f"This tuitune cannot run {kind!r} jobs yet (no job module is installed)."
-    # A job that writes status.json itself every step would race a second writer in this process.
+    # A job that writes status.json itself (the training loop) would race a second writer in this process.
     if not getattr(module, "WRITES_OWN_STATUS", False):
         ctx.start_heartbeat()
     try:

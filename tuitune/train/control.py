@@ -9,7 +9,7 @@ from typing import Any
 
 import torch
 
-from tuitune.jobs.rundir import ControlRequest, RunDir, RunState
+from tuitune.jobs.rundir import ControlRequest, PacedStatus, RunState
 
 PAUSE_POLL_SECONDS = 0.5
 
@@ -37,25 +37,26 @@ class StopSignals:
             signal.signal(sig, old)
 
 
-def poll(rd: RunDir, main: bool, signals: StopSignals, step: int, total: int) -> tuple[bool, bool]:
+def poll(status: PacedStatus, main: bool, signals: StopSignals, step: int, total: int) -> tuple[bool, bool]:
     """(stop, sample_now) for this step; on rank 0 a PAUSE request blocks here, heartbeating, until
-    CONTINUE, STOP or a signal."""
+    CONTINUE, STOP or a signal. Every state change is written to status.json at once."""
     if not main:
         return signals.stop, False
+    rd = status.run
     request = rd.take_request()
     if request is ControlRequest.PAUSE:
         rd.append_event("paused", step=step)
         while not signals.stop:
-            rd.write_status(state=str(RunState.PAUSED), pid=os.getpid(), step=step, total_steps=total,
-                            message="paused")
+            status.write(state=str(RunState.PAUSED), pid=os.getpid(), step=step, total_steps=total,
+                         message="paused")
             request = rd.take_request()
             if request in (ControlRequest.CONTINUE, ControlRequest.STOP):
                 break
             time.sleep(PAUSE_POLL_SECONDS)
-        rd.write_status(state=str(RunState.RUNNING), step=step, message="")
+        status.write(state=str(RunState.RUNNING), step=step, message="")
         rd.append_event("continued", step=step)
     if request is ControlRequest.STOP or signals.stop:
-        rd.write_status(state=str(RunState.STOPPING), step=step, message="checkpointing, then stopping")
+        status.write(state=str(RunState.STOPPING), step=step, message="checkpointing, then stopping")
         return True, False
     return False, request is ControlRequest.SAMPLE_NOW
 

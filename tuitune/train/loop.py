@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from tuitune.jobs.rundir import RunDir, RunState
+from tuitune.jobs.rundir import PacedStatus, RunDir, RunState
 from tuitune.train.config import TrainConfig
 from tuitune.train.control import StopSignals, agree, poll
 from tuitune.train.errors import TrainError
@@ -50,24 +50,26 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
 
         atomic.write_text(rd.run_toml, config.frozen().to_toml())
     total = steps or config.train.steps
-    rd.write_status(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
+    status = PacedStatus(rd)
+    status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
     try:
         with StopSignals() as signals:
             if stop_early is not None and stop_early():
                 signals.stop = True
-            return _run(config, rd, resume, total, choose_device(config.train.device, device), signals, on_step)
+            return _run(config, rd, status, resume, total, choose_device(config.train.device, device), signals,
+                        on_step)
     except TrainError as exc:
-        _fail(rd, str(exc))
+        _fail(status, str(exc))
         raise
     except Exception as exc:
-        _fail(rd, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
+        _fail(status, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         raise
 
 
-def _fail(rd: RunDir, message: str) -> None:
+def _fail(status: PacedStatus, message: str) -> None:
     if int(os.environ.get("RANK", "0")) == 0:
-        rd.write_status(state=str(RunState.FAILED), pid=os.getpid(), message=message)
-        rd.append_event("error", message=message)
+        status.write(state=str(RunState.FAILED), pid=os.getpid(), message=message)
+        status.run.append_event("error", message=message)
 
 
 def _reset_accelerate() -> None:
@@ -79,7 +81,7 @@ def _reset_accelerate() -> None:
         GradientState._reset_state()
 
 
-def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name: str, signals: StopSignals,
+def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, total: int, device_name: str, signals: StopSignals,
          on_step: OnStep | None) -> TrainOutcome:
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
@@ -151,13 +153,17 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
         save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya)
 
     def checkpoint(step: int) -> None:
+        if main:
+            status.flush()
         checkpoints.write_checkpoint(rd, step, lambda p: accelerator.save_state(str(p)), export, main,
                                      accelerator.wait_for_everyone, config.checkpoints.keep)
         if main:
+            status.write(checkpoint_step=step)
             rd.append_event("checkpoint", step=step, path=str(rd.checkpoint_dir(step)))
 
     def samples(step: int) -> None:
         if main and config.samples.prompts:
+            status.flush()
             from tuitune.train.samples import write_samples
 
             for m in plain:
@@ -205,12 +211,13 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
                "memory_mb": memory_mb(accelerator.device)}
         if main:
             rd.append_metric(row)
-            rd.write_status(state=str(RunState.RUNNING), pid=os.getpid(), step=step, total_steps=total, message="")
+            # Paced: a fast run would otherwise fsync status.json on every step; metrics.jsonl has each one.
+            status.progress(state=str(RunState.RUNNING), pid=os.getpid(), step=step, total_steps=total, message="")
             if trackers:
                 accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
             if on_step is not None:
                 on_step(step, total, row)
-        stop, sample_now = agree(accelerator, *poll(rd, main, signals, step, total))
+        stop, sample_now = agree(accelerator, *poll(status, main, signals, step, total))
         if sample_now or (config.samples.every and step % config.samples.every == 0):
             samples(step)
         if stop or (config.checkpoints.every and step % config.checkpoints.every == 0) or step == total:
@@ -223,8 +230,8 @@ def _run(config: TrainConfig, rd: RunDir, resume: bool, total: int, device_name:
     if main:
         if state is RunState.FINISHED:
             export(rd.lora_path, rd.path / "lora_kohya.safetensors")
-        rd.write_status(state=str(state), pid=os.getpid(), step=step, total_steps=total,
-                        message="" if state is RunState.FINISHED else "stopped on request")
+        status.write(state=str(state), pid=os.getpid(), step=step, total_steps=total,
+                     message="" if state is RunState.FINISHED else "stopped on request")
         rd.append_event(str(state), step=step)
     if trackers:
         accelerator.end_training()
