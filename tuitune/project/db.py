@@ -1,4 +1,4 @@
-"""``tuitune.db``: the project's SQLite database (WAL, versioned schema, paths stored relative to the project)."""
+"""``tuitune.db``: typed queries on the project's SQLite database (WAL, paths stored relative to the project)."""
 
 from __future__ import annotations
 
@@ -7,137 +7,46 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tuitune.cli import UserError
+from tuitune.project.records import (
+    DECISIONS,
+    EvalRecord,
+    Instance,
+    Item,
+    MaskEntry,
+    RunRecord,
+    SpecVersion,
+    Turn,
+)
+from tuitune.project.schema import (
+    DB_FILE,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    backup_before_migration,
+    check_version,
+    migration_statements,
+    schema_version,
+)
 
-DB_FILE = "tuitune.db"
-
-# Each entry moves the schema one version up; never edit a released entry, append a new one.
-MIGRATIONS: list[str] = [
-    # 1: spec versions, dialogue, dataset items, masks index, runs
-    """
-    CREATE TABLE specs (version INTEGER PRIMARY KEY, spec_json TEXT NOT NULL,
-                        message TEXT NOT NULL DEFAULT '', created REAL NOT NULL);
-    CREATE TABLE turns (id INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, text TEXT NOT NULL,
-                        spec_version INTEGER, created REAL NOT NULL);
-    CREATE TABLE items (id INTEGER PRIMARY KEY AUTOINCREMENT, image TEXT NOT NULL UNIQUE,
-                        caption TEXT NOT NULL DEFAULT '', created REAL NOT NULL, updated REAL NOT NULL);
-    CREATE TABLE masks (item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-                        concept TEXT NOT NULL, path TEXT NOT NULL, updated REAL NOT NULL,
-                        PRIMARY KEY (item_id, concept));
-    CREATE TABLE runs (name TEXT PRIMARY KEY, kind TEXT NOT NULL, path TEXT NOT NULL, created REAL NOT NULL);
-    """,
-    # 2: item flags and split, mask source, detected instances with accept/reject, UI session state
-    """
-    ALTER TABLE turns ADD COLUMN attachments TEXT NOT NULL DEFAULT '[]';
-    ALTER TABLE items ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
-    ALTER TABLE items ADD COLUMN split TEXT NOT NULL DEFAULT 'train';
-    ALTER TABLE items ADD COLUMN meta TEXT NOT NULL DEFAULT '{}';
-    ALTER TABLE masks ADD COLUMN source TEXT NOT NULL DEFAULT 'manual';
-    ALTER TABLE runs ADD COLUMN note TEXT NOT NULL DEFAULT '';
-    CREATE TABLE instances (id INTEGER PRIMARY KEY AUTOINCREMENT,
-                            item_id INTEGER NOT NULL REFERENCES items(id) ON DELETE CASCADE,
-                            concept TEXT NOT NULL, box TEXT NOT NULL, score REAL NOT NULL DEFAULT 0,
-                            decision TEXT NOT NULL DEFAULT 'pending'
-                                CHECK (decision IN ('pending', 'accepted', 'rejected')),
-                            updated REAL NOT NULL);
-    CREATE INDEX instances_by_item ON instances(item_id, concept);
-    CREATE TABLE ui_state (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated REAL NOT NULL);
-    """,
-    # 3: evaluation results per run and checkpoint, and which checkpoint is recommended
-    """
-    CREATE TABLE evals (id INTEGER PRIMARY KEY AUTOINCREMENT, run TEXT NOT NULL, checkpoint TEXT NOT NULL,
-                        step INTEGER, settings TEXT NOT NULL DEFAULT '', spec_version INTEGER,
-                        status TEXT NOT NULL, score REAL, metrics TEXT NOT NULL DEFAULT '[]',
-                        reason TEXT NOT NULL DEFAULT '', recommended INTEGER NOT NULL DEFAULT 0,
-                        created REAL NOT NULL);
-    CREATE INDEX evals_by_run ON evals(run, checkpoint);
-    """,
+# Callers import the schema constants and row types from here too.
+__all__ = [
+    "DB_FILE",
+    "DECISIONS",
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "EvalRecord",
+    "Instance",
+    "Item",
+    "MaskEntry",
+    "ProjectDB",
+    "ProjectReadOnly",
+    "RunRecord",
+    "SpecVersion",
+    "Turn",
 ]
-SCHEMA_VERSION = len(MIGRATIONS)
-DECISIONS = ("pending", "accepted", "rejected")
-
-
-@dataclass(frozen=True)
-class SpecVersion:
-    version: int
-    spec_json: str
-    message: str
-    created: float
-
-    @property
-    def spec(self) -> dict[str, Any]:
-        return json.loads(self.spec_json)
-
-
-@dataclass(frozen=True)
-class Turn:
-    id: int
-    role: str
-    text: str
-    spec_version: int | None
-    attachments: list[Any]
-    created: float
-
-
-@dataclass(frozen=True)
-class Item:
-    id: int
-    image: str  # as stored: relative to the project when inside it
-    path: Path  # absolute, at the project's current location
-    caption: str
-    enabled: bool
-    split: str
-    meta: dict[str, Any]
-
-
-@dataclass(frozen=True)
-class MaskEntry:
-    image: str
-    concept: str
-    path: Path
-    source: str
-
-
-@dataclass(frozen=True)
-class Instance:
-    id: int
-    image: str
-    concept: str
-    box: tuple[float, float, float, float]
-    score: float
-    decision: str
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    name: str
-    kind: str
-    path: Path
-    created: float
-    note: str
-
-
-@dataclass(frozen=True)
-class EvalRecord:
-    """One checkpoint's evaluation: status, intent score, every metric (name/value/reason) and whether it is
-    the run's recommended checkpoint."""
-
-    id: int
-    run: str
-    checkpoint: str
-    step: int | None
-    settings: str
-    spec_version: int | None
-    status: str
-    score: float | None
-    metrics: list[dict[str, Any]]
-    reason: str
-    recommended: bool
-    created: float
 
 
 class ProjectReadOnly(UserError):
@@ -166,35 +75,17 @@ class ProjectDB:
     # --- schema ------------------------------------------------------------------------------------
     @property
     def schema_version(self) -> int:
-        return int(self.conn.execute("PRAGMA user_version").fetchone()[0])
+        return schema_version(self.conn)
 
     def _check_version(self) -> None:
-        version = self.schema_version
-        if version > SCHEMA_VERSION:
-            raise UserError(
-                f"{self.path.name} was written by a newer tuitune (schema {version}, this one knows "
-                f"{SCHEMA_VERSION}); upgrade tuitune to open this project."
-            )
-        if version == SCHEMA_VERSION:
-            return
-        if self.readonly:
-            raise UserError(
-                f"{self.path.name} uses an older schema ({version}); open the project for writing once to upgrade it."
-            )
-        self.migrate()
+        check_version(self.conn, self.path, self.readonly, self.migrate)
 
     def migrate(self) -> None:
         """Bring the schema to SCHEMA_VERSION; a copy of an existing database is kept beside it first."""
-        version = self.schema_version
-        if version > 0:
-            backup = self.path.with_name(f"{self.path.name}.schema{version}.bak")
-            with sqlite3.connect(backup) as copy:
-                self.conn.backup(copy)
-            copy.close()
-        for number in range(version, SCHEMA_VERSION):
-            statements = [s.strip() for s in MIGRATIONS[number].split(";") if s.strip()]
+        backup_before_migration(self.conn, self.path)
+        for number in range(self.schema_version, SCHEMA_VERSION):
             with self._write():
-                for statement in statements:
+                for statement in migration_statements(number):
                     self.conn.execute(statement)
                 self.conn.execute(f"PRAGMA user_version = {number + 1}")
 
