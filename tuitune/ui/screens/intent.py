@@ -57,7 +57,8 @@ class IntentScreen(ProjectScreen):
                 yield Input(placeholder="keep the face, change the hair colour to blue, remove the watermark",
                             id="chat-input")
                 yield Input(placeholder="reference image: PATH or PATH:x0,y0,x1,y1 (ctrl+r)",
-                            suggester=PathSuggester(images_only=True), id="ref-input")
+                            suggester=PathSuggester(images_only=True, relative_to=lambda: self.project.root),
+                            id="ref-input")
                 yield Static("", id="intent-status")
             with Vertical(id="intent-side"):
                 yield Picture(self.app.settings.image_protocol, id="ref-preview")  # type: ignore[attr-defined]

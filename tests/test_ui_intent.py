@@ -1,0 +1,87 @@
+"""Intent screen: path completion from the project, numbered regions on the preview, streamed tokens, spec."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+from test_ui import SIZE, app_for, make_project, wait_for
+
+from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = make_project(tmp_path / "proj")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the app was started outside the project, as `tuitune open PATH` allows
+    return root
+
+
+async def test_reference_path_completes_from_the_project_and_its_region_is_numbered_on_the_preview(
+        project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "ctrl+r")
+        await pilot.pause()  # focus moves after the key; a letter typed at once could go to the chat log
+        await pilot.press(*"images/item2.p")
+        screen = app.screen
+        box = screen.query_one("#ref-input")
+        await wait_for(pilot, lambda: box._suggestion == "images/item2.png")
+        await pilot.press("right", *":4,4,20,20", "enter")
+        preview = screen.query_one("#ref-preview")
+        await wait_for(pilot, lambda: preview.message is None and "item2.png" in preview.caption)
+        assert "[2]" in preview.caption
+        drawn = preview.shown_image
+        # Region 2's outline is drawn in its own colour on the box edge (below its label); inside, the picture.
+        assert drawn.getpixel((4, 18)) == (0, 220, 255)
+        assert drawn.getpixel((12, 18)) == (40, 40, 200)
+
+
+class SlowParser:
+    """A parser that streams two tokens, then waits until the test lets it answer."""
+
+    def __init__(self, release: threading.Event) -> None:
+        self.release = release
+
+    def parse(self, text, current, regions, on_token=None):
+        on_token("keep the ")
+        on_token("shape")
+        self.release.wait(10)
+        return IntentSpec(trigger_words=["zxq"], concepts=[
+            Concept(name="shape", granularity=Granularity.INSTANCE, operation=Operation.KEEP),
+            Concept(name="hat", granularity=Granularity.INSTANCE, operation=Operation.MODIFY),
+        ])
+
+
+async def test_tokens_stream_while_the_parser_works_and_the_spec_appears_beside_the_chat(
+        project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    release = threading.Event()
+    monkeypatch.setattr("tuitune.intent.parser.make_parser", lambda *a, **k: SlowParser(release))
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "ctrl+b", "ctrl+b", "ctrl+b")  # all the way round: rules again
+        await pilot.press("ctrl+l")
+        await pilot.pause()
+        await pilot.press(*"add a hat", "enter")
+        screen = app.screen
+        stream = screen.query_one("#chat-stream")
+        await wait_for(pilot, lambda: str(stream.content) == "keep the shape")
+        assert screen.busy
+        release.set()
+        await wait_for(pilot, lambda: not screen.busy)
+        await pilot.pause()
+        assert str(stream.content) == ""
+        table = screen.query_one("#spec-table")
+        assert [row.value for row in table.rows] == ["shape", "hat"]
+        assert "Spec v3" in str(screen.query_one("#spec-head").content)
