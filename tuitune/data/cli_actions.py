@@ -109,6 +109,8 @@ def export_command(args: argparse.Namespace) -> int:
     spec = load_spec(args.into, args.spec, required=False)
     report = export(args.into, args.out, spec, include_derived=not args.originals_only, overwrite=args.overwrite)
     print(f"{report.images} images and {report.masks} masks in {report.folder}")
+    if report.left_out:
+        print(f"  {report.left_out} disabled or held-out items left out")
     for group, count in sorted(report.groups.items()):
         print(f"  {group}/: {count}")
     return 0

@@ -1,7 +1,8 @@
 """Export the dataset as a kohya-style folder any trainer reads: ``N_name/`` images + ``.txt``, ``masks/``, loss.
 
 Written into a hidden sibling folder first and renamed into place at the end, so an interrupted export never
-leaves a folder that looks complete.
+leaves a folder that looks complete. Pictures the project sets aside (disabled, or held out of the ``train``
+split) never reach it, nor do the pictures augmented from them.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import tomli_w
 
 from tuitune import atomic
 from tuitune.cli import UserError
-from tuitune.data.dataset import Dataset
+from tuitune.data.dataset import Dataset, DatasetItem
 from tuitune.data.loss_plan import loss_table
 from tuitune.intent.captions import optimise
 from tuitune.intent.spec import IntentSpec
@@ -30,6 +31,7 @@ class ExportReport:
     images: int = 0
     masks: int = 0
     groups: dict[str, int] = field(default_factory=dict)  # folder name -> images
+    left_out: int = 0  # items the project set aside (disabled or held out), with the ones derived from them
 
 
 def export(
@@ -40,17 +42,25 @@ def export(
     include_derived: bool = True,
     overwrite: bool = False,
 ) -> ExportReport:
+    """Write the dataset at ``dataset_dir`` as a training folder at ``out``; see the module docstring."""
     dataset = Dataset(Path(dataset_dir))
     items = [i for i in dataset.items() if include_derived or i.derived_from is None]
     if not items:
         raise UserError(f"{dataset.root} has no images to export; run `tuitune dataset import` first.")
+    aside = set_aside_stems(dataset.root, dataset.items())
+    kept = [i for i in items if i.stem not in aside]
+    if not kept:
+        raise UserError(
+            f"Every item in {dataset.root.name} is disabled or held out; enable some pictures for training."
+        )
     target = Path(out).expanduser().resolve()
     if target.exists() and any(target.iterdir()) and not overwrite:
         raise UserError(f"{target} is not empty; pick a new folder or pass --overwrite to replace it.")
     staging = target.parent / f".{target.name}.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    report = ExportReport(folder=target)
+    report = ExportReport(folder=target, left_out=len(items) - len(kept))
+    items = kept
     trigger = spec.trigger_words[0] if spec and spec.trigger_words else ""
     try:
         for item in items:
@@ -81,6 +91,36 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
+
+
+def set_aside_images(root: Path) -> set[str]:
+    """Image paths (relative to the project) its database marks disabled or held out of the ``train`` split.
+
+    Empty for a folder that is not a project. Read-only, so it works while the app holds the writer lock.
+    """
+    from tuitune.project.db import DB_FILE, ProjectDB
+
+    root = Path(root)
+    if not (root / DB_FILE).is_file():
+        return set()
+    db = ProjectDB(root / DB_FILE, root, readonly=True)
+    try:
+        return {item.image for item in db.items() if not item.enabled or item.split != "train"}
+    finally:
+        db.close()
+
+
+def set_aside_stems(root: Path, items: list[DatasetItem]) -> set[str]:
+    """Stems of the ``items`` to leave out of training: set aside in the project, or augmented from one that is."""
+    images = set_aside_images(root)
+    if not images:
+        return set()
+    aside = {i.stem for i in items if Path(i.path).as_posix() in images}
+    while True:  # a picture augmented from a left-out one is left out too, however many steps removed
+        more = {i.stem for i in items if i.derived_from in aside} - aside
+        if not more:
+            return aside
+        aside |= more
 
 
 def _folder_name(name: str) -> str:

@@ -12,7 +12,6 @@ import copy
 import os
 import shutil
 import tomllib
-from glob import escape as glob_escape
 from pathlib import Path
 from typing import Any
 
@@ -143,47 +142,19 @@ def prepare_data(run_path: Path, dataset: dict[str, Any]) -> str:
     root = (Path(run_path) / str(dataset.get("project", PROJECT_FROM_RUN))).resolve()
     from tuitune.data.dataset import Dataset
 
-    items = Dataset(root).items()
-    set_aside = _set_aside(root)
-    if not items:
-        return _copy_plain_folder(root, target, Path(run_path) / str(dataset.get("masks", "masks")), set_aside)
+    if not Dataset(root).items():
+        from tuitune.data.export import set_aside_images
+
+        masks = Path(run_path) / str(dataset.get("masks", "masks"))
+        return _copy_plain_folder(root, target, masks, set_aside_images(root))
     from tuitune.data.export import export
 
-    aside_stems = {Path(i.path).stem for i in items if i.path in set_aside}
-    skipped = {i.stem for i in items if i.path in set_aside or (i.derived_from or "") in aside_stems}
-    if len(skipped) >= len({i.stem for i in items}):
-        raise UserError(f"Every item in {root.name} is disabled or held out; enable some pictures for training.")
     spec = _spec(root, dataset.get("spec_version"))
     staging = target.with_name(f".{target.name}.export")
-    export(root, staging, spec, include_derived=bool(dataset.get("include_derived", True)), overwrite=True)
-    for stem in skipped:
-        _remove_item(staging, stem)
+    report = export(root, staging, spec, include_derived=bool(dataset.get("include_derived", True)), overwrite=True)
     os.replace(staging, target)
-    images = sum(1 for p in target.glob("*/*") if p.suffix != ".txt" and p.parent.name != "masks")
-    masks = sum(1 for _ in (target / "masks").glob("*/*.png"))
-    left_out = f"; {len(skipped)} disabled or held-out items left out" if skipped else ""
-    return f"training data: {images} images, {masks} masks exported to {RUN_DATA}/{left_out}"
-
-
-def _set_aside(root: Path) -> set[str]:
-    """Project-relative image paths the DB marks disabled or held out (not in the ``train`` split)."""
-    from tuitune.project.db import DB_FILE, ProjectDB
-
-    if not (root / DB_FILE).is_file():
-        return set()
-    db = ProjectDB(root / DB_FILE, root, readonly=True)
-    try:
-        return {item.image for item in db.items() if not item.enabled or item.split != "train"}
-    finally:
-        db.close()
-
-
-def _remove_item(folder: Path, stem: str) -> None:
-    """Drop one item (picture, caption, masks) from an exported folder."""
-    for path in folder.glob(f"*/{glob_escape(stem)}.*"):
-        if path.is_file():
-            path.unlink()
-    shutil.rmtree(folder / "masks" / stem, ignore_errors=True)
+    left_out = f"; {report.left_out} disabled or held-out items left out" if report.left_out else ""
+    return f"training data: {report.images} images, {report.masks} masks exported to {RUN_DATA}/{left_out}"
 
 
 def _spec(root: Path, version: int | None) -> Any:
