@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -14,8 +15,12 @@ from tuitune.ui.widgets.picture import Picture
 from tuitune.ui.widgets.thumb_grid import GridEntry, ThumbGrid
 
 
-def matches(item: DatasetItem, query: str, masks: dict, unreadable: set) -> bool:
-    """Filter words: plain text matches name or caption; ``mask:NAME`` needs that mask; ``unreadable``."""
+def matches(item: DatasetItem, query: str, masks: dict, unreadable: set, text: str | None = None) -> bool:
+    """Filter words: plain text matches name or caption; ``mask:NAME`` needs that mask; ``unreadable``.
+
+    ``text`` is the item's name and caption already lower-cased (worked out once per load, not per key).
+    """
+    haystack = text if text is not None else f"{item.stem}\n{item.caption}".lower()
     for word in query.lower().split():
         if word.startswith("mask:"):
             wanted = word.removeprefix("mask:")
@@ -24,7 +29,7 @@ def matches(item: DatasetItem, query: str, masks: dict, unreadable: set) -> bool
         elif word == "unreadable":
             if item.path not in unreadable:
                 return False
-        elif word not in item.stem.lower() and word not in item.caption.lower():
+        elif word not in haystack:
             return False
     return True
 
@@ -53,6 +58,11 @@ class DatasetScreen(ProjectScreen):
         self.overlay: int = -1  # index into the current item's concepts; -1 = no overlay
         self.query_text = ""
         self.mask_files: dict[str, set[str]] = {}
+        # Per load: each item's concepts with a mask, its lower-cased text and grid entry, so a key typed
+        # in the filter is one pass of substring tests over the items.
+        self._item_masks: dict[str, set[str]] = {}
+        self._haystacks: list[str] = []
+        self._entries: list[GridEntry] = []
         self._spec_token: tuple[int, int] | None = None
         self._spec_value = None
 
@@ -114,19 +124,29 @@ class DatasetScreen(ProjectScreen):
     def _loaded(self, items: list[DatasetItem], masks: dict, stem: str | None) -> None:
         self.items = items
         self.masks_index = masks
+        self._index_items()
         self._apply_filter(stem)
         self.query_one("#dataset-grid", ThumbGrid).focus()
 
-    def _apply_filter(self, stem: str | None = None) -> None:
-        grid = self.query_one("#dataset-grid", ThumbGrid)
-        unreadable = set(grid.unreadable)
+    def _index_items(self) -> None:
         masks = {stem: set(self.masks_index.get(stem, {})) | names for stem, names in self.mask_files.items()}
         for stem, entry in self.masks_index.items():
             masks.setdefault(stem, set(entry))
-        self.shown = [i for i in self.items if matches(i, self.query_text, masks, unreadable)]
-        entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.shown]
+        self._item_masks = masks
+        self._haystacks = [f"{i.stem}\n{i.caption}".lower() for i in self.items]
+        self._entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.items]
+
+    def _apply_filter(self, stem: str | None = None) -> None:
+        grid = self.query_one("#dataset-grid", ThumbGrid)
+        if not self.query_text.strip():
+            picked = list(range(len(self.items)))
+        else:
+            unreadable = set(grid.unreadable)
+            picked = [n for n, (item, text) in enumerate(zip(self.items, self._haystacks, strict=True))
+                      if matches(item, self.query_text, self._item_masks, unreadable, text)]
+        self.shown = [self.items[n] for n in picked]
         cursor = next((n for n, i in enumerate(self.shown) if i.stem == stem), 0)
-        grid.set_entries(entries, cursor=cursor)
+        grid.set_entries([self._entries[n] for n in picked], cursor=cursor)
         self._update_count()
         if not self.shown:
             self._show(None)
@@ -137,10 +157,25 @@ class DatasetScreen(ProjectScreen):
         if grid.unreadable:
             names = ", ".join(p.name for p in list(grid.unreadable)[:3])
             text += f" · {len(grid.unreadable)} unreadable: {names}"
-        self.query_one("#dataset-count", Static).update(text)
+        self.set_text("#dataset-count", text, layout=False)  # one line tall in the stylesheet
+
+    def _set_line(self, selector: str, text: str) -> None:
+        """Update a Static whose height follows its text: re-laid-out only when the old or new text wraps.
+
+        Moving through the grid changes these on every key; a layout pass each time was most of a key's cost.
+        """
+        from rich.text import Text
+
+        width = self.query_one(selector, Static).content_region.width
+        old = self.__dict__.get("_texts", {}).get(selector)
+
+        def one_line(value: str | None) -> bool:
+            return value is not None and "\n" not in value and Text.from_markup(value).cell_len <= width
+
+        self.set_text(selector, text, layout=not (width and one_line(old) and one_line(text)))
 
     def _badge(self, item: DatasetItem) -> str:
-        count = len(set(self.masks_index.get(item.stem, {})) | self.mask_files.get(item.stem, set()))
+        count = len(self._item_masks.get(item.stem, ()))
         return f"{count}m" if count else ""
 
     @property
@@ -163,23 +198,25 @@ class DatasetScreen(ProjectScreen):
 
     def _show(self, item: DatasetItem | None) -> None:
         preview = self.query_one("#dataset-preview", Picture)
-        info = self.query_one("#dataset-info", Static)
         caption = self.query_one("#dataset-caption", TextArea)
         table = self.query_one("#dataset-instances", DataTable)
-        table.clear()
+        if table.row_count:
+            table.clear()
         if item is None:
             preview.show(None, caption="no items match" if self.items else "no images in this project yet")
-            info.update("")
+            self._set_line("#dataset-info", "")
             caption.load_text("")
             return
         concepts = self._concepts(item)
         overlay_name = concepts[self.overlay] if 0 <= self.overlay < len(concepts) else None
         overlay_path = self.project.masks(item).get(overlay_name) if overlay_name else None
         preview.show(item.path, overlay=overlay_path)
-        mask_text = ", ".join(f"[b]{c}[/b]" if c == overlay_name else c for c in concepts) or "none"
-        info.update(f"{item.path.name} · masks: {mask_text}" + (" (m: overlay)" if concepts else ""))
-        caption.load_text(item.caption)
-        self.query_one("#dataset-proposal", Static).update(self._proposal_text(item))
+        mask_text = ", ".join(f"[b]{escape(c)}[/b]" if c == overlay_name else escape(c) for c in concepts) or "none"
+        self._set_line("#dataset-info",
+                       f"{escape(item.path.name)} · masks: {mask_text}" + (" (m: overlay)" if concepts else ""))
+        if caption.text != item.caption:
+            caption.load_text(item.caption)
+        self._set_line("#dataset-proposal", self._proposal_text(item))
         for concept, entry in sorted(self.masks_index.get(item.stem, {}).items()):
             for n, inst in enumerate(entry.get("instances", []) if isinstance(entry, dict) else []):
                 score = inst.get("similarity", inst.get("score"))
@@ -215,7 +252,7 @@ class DatasetScreen(ProjectScreen):
             return "Proposal: none (state an intent on the Intent screen first)."
         if proposal == item.caption:
             return "Proposal: same as the caption."
-        return f"Proposal (a to use): {proposal}"
+        return f"Proposal (a to use): {escape(proposal)}"
 
     # --- actions -------------------------------------------------------------------------------------
     def action_focus_filter(self) -> None:

@@ -42,14 +42,25 @@ class HalfcellPicture(Widget):
 
     def __init__(self, image: Image.Image, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
-        self.image = image.convert("RGB")
+        self._image = image.convert("RGB")
         self._lines: list[list[Segment]] = []
         self._drawn_for: tuple[int, int] | None = None
+
+    @property
+    def image(self) -> Image.Image:
+        return self._image
+
+    @image.setter
+    def image(self, value: Image.Image) -> None:
+        """A new picture in the same space: redrawn, no re-layout (it fills its region whatever its shape)."""
+        self._image = value.convert("RGB")
+        self._drawn_for = None
+        self.refresh()
 
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         if self._drawn_for != (width, height):
-            self._lines = half_cell_rows(self.image, width, height, letterbox=False) if width and height else []
+            self._lines = half_cell_rows(self._image, width, height, letterbox=False) if width and height else []
             self._drawn_for = (width, height)
         if y < len(self._lines):
             return Strip(self._lines[y]).extend_cell_length(width)

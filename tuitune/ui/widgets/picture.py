@@ -8,6 +8,7 @@ from PIL import Image as PILImage
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Container
+from textual.widget import Widget
 from textual.widgets import Static
 
 
@@ -41,7 +42,11 @@ def load_rgb(path: Path, overlay: Path | None = None) -> PILImage.Image:
 
 
 class Picture(Container):
-    """Shows ``path`` (optionally with a mask overlay); says why when it cannot."""
+    """Shows ``path`` (optionally with a mask overlay); says why when it cannot.
+
+    The image widget is made once and handed each new picture: remounting it on every cursor move re-laid-out
+    the whole screen, the biggest cost of a key press on the Dataset screen.
+    """
 
     DEFAULT_CSS = """
     Picture { height: 1fr; width: 1fr; }
@@ -54,11 +59,18 @@ class Picture(Container):
         self.protocol = protocol
         self.path: Path | None = None
         self.error: str | None = None
+        self.message: str | None = "no image"  # what is shown instead of a picture; None while one is shown
+        self.shown_image: PILImage.Image | None = None  # the picture on screen (overlay and regions drawn in)
+        self.caption = ""
         self.pending = False  # a picture is being decoded
         self._request = 0
+        self._image: Widget | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("no image", classes="picture-missing")
+        caption = Static("", classes="picture-caption")
+        caption.display = False
+        yield caption
 
     def show(self, path: Path | None, overlay: Path | None = None, caption: str = "") -> None:
         """Show ``path``; the file is decoded in a thread, so a big picture never stalls the keys."""
@@ -67,8 +79,7 @@ class Picture(Container):
         self._request += 1
         if path is None:
             self.pending = False
-            self.remove_children()
-            self.mount(Static(caption or "no image", classes="picture-missing"))
+            self._show_message(caption or "no image")
             return
         self.pending = True
         self._decode(self._request, path, overlay, caption)
@@ -82,24 +93,52 @@ class Picture(Container):
         self.app.call_from_thread(self._decoded, request, rgb, error, caption)
 
     def _decoded(self, request: int, rgb: PILImage.Image | None, error: str | None, caption: str) -> None:
-        if request != self._request:
+        if request != self._request or not self.is_attached:
             return  # the user moved on; a newer picture is on its way
         self.pending = False
         if rgb is None:
             self.error = error
-            self.remove_children()
-            self.mount(Static(f"✗ {error}", classes="picture-missing"))
+            self._show_message(f"✗ {error}")
             return
-        self.show_image(rgb, caption)
+        self._show_rgb(rgb, caption)
 
     def show_image(self, rgb: PILImage.Image, caption: str = "") -> None:
         """Show an already-decoded picture (e.g. with regions drawn on it)."""
         self._request += 1
         self.pending = False
-        self.remove_children()
-        self.mount(image_widget_class(self.protocol)(rgb, classes="picture-image"))
-        if caption:
-            self.mount(Static(caption, classes="picture-caption"))
+        self._show_rgb(rgb, caption)
+
+    def _show_message(self, text: str) -> None:
+        self.message = text
+        self.shown_image = None
+        missing = self.query_one(".picture-missing", Static)
+        missing.update(text)
+        missing.display = True
+        if self._image is not None:
+            self._image.display = False
+        self._set_caption("")
+
+    def _show_rgb(self, rgb: PILImage.Image, caption: str) -> None:
+        self.message = None
+        self.shown_image = rgb
+        kind = image_widget_class(self.protocol)
+        if type(self._image) is kind:
+            self._image.image = rgb  # type: ignore[union-attr]
+            self._image.display = True  # type: ignore[union-attr]
+        else:
+            if self._image is not None:
+                self._image.remove()
+            self._image = kind(rgb, classes="picture-image")
+            self.mount(self._image, before=self.query_one(".picture-caption"))
+        self.query_one(".picture-missing", Static).display = False
+        self._set_caption(caption)
+
+    def _set_caption(self, text: str) -> None:
+        self.caption = text
+        label = self.query_one(".picture-caption", Static)
+        if text:
+            label.update(text, layout=False)  # one line tall (app stylesheet): only the text changes
+        label.display = bool(text)
 
 
 def draw_regions(rgb: PILImage.Image, boxes: list[tuple[int, tuple[float, float, float, float]]]) -> PILImage.Image:

@@ -66,6 +66,10 @@ class ThumbGrid(ScrollView, can_focus=True):
         self._wanted: dict[Path, None] = {}
         self.unreadable: dict[Path, str] = {}
         self.loads = 0  # thumbnails decoded so far (for tests and the benchmark)
+        # The content region is costly to work out and was asked for on every drawn line: kept per size.
+        self._layout_key: tuple[int, bool] | None = None
+        self._width = 0
+        self._columns = 1
 
     # --- data ----------------------------------------------------------------------------------------
     def set_entries(self, entries: list[GridEntry], cursor: int = 0) -> None:
@@ -76,7 +80,15 @@ class ThumbGrid(ScrollView, can_focus=True):
 
     @property
     def columns(self) -> int:
-        return max(1, self.scrollable_content_region.width // CELL_WIDTH)
+        self._measure()
+        return self._columns
+
+    def _measure(self) -> None:
+        key = (self.size.width, self.show_vertical_scrollbar)
+        if key != self._layout_key:
+            self._layout_key = key
+            self._width = self.scrollable_content_region.width
+            self._columns = max(1, self._width // CELL_WIDTH)
 
     def _update_virtual_size(self) -> None:
         rows = (len(self.entries) + self.columns - 1) // self.columns
@@ -92,8 +104,14 @@ class ThumbGrid(ScrollView, can_focus=True):
 
     # --- cursor --------------------------------------------------------------------------------------
     def watch_cursor(self, old: int, new: int) -> None:
+        scrolled = self.scroll_offset.y
         self._scroll_cursor_into_view()
-        self.refresh()
+        if self.scroll_offset.y != scrolled:
+            self.refresh()
+        else:
+            # Only the two labels whose highlight changed are drawn again, not every thumbnail on screen.
+            for index in {old, new}:
+                self.refresh_lines((index // self.columns) * CELL_HEIGHT + IMAGE_ROWS)
         if self.entries:
             self.post_message(self.Highlighted(self, new))
 
@@ -128,7 +146,8 @@ class ThumbGrid(ScrollView, can_focus=True):
 
     # --- drawing -------------------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        self._measure()
+        width = self._width
         absolute = y + int(self.scroll_offset.y)
         row, line = divmod(absolute, CELL_HEIGHT)
         segments: list[Segment] = []
