@@ -82,14 +82,19 @@ def iter_detect(
     items = [i for i in dataset.items() if i.derived_from is None]
     chosen = [c for c in spec.concepts if concepts is None or c.key in {n.casefold() for n in concepts}]
     refs = _reference_vectors(chosen, regions, backends.embedder)
-    index = dataset.masks_index()
+    detected: dict[str, dict[str, Any]] = {}
     try:
         for n, item in enumerate(items, start=1):
             image = Image.open(dataset.image_path(item)).convert("RGB")
             entries = _detect_image(dataset, item, image, chosen, backends, refs, settings)
-            index.setdefault(item.stem, {}).update(entries)
+            detected.setdefault(item.stem, {}).update(entries)
             yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()})
     finally:
+        # Merged into masks.json as it is now, not as it was when detection started: decisions made
+        # meanwhile (the app, `tuitune dataset decide`) on what this run did not detect again are kept.
+        index = dataset.masks_index()
+        for stem, entries in detected.items():
+            index.setdefault(stem, {}).update(entries)
         dataset.save_masks_index(index)
         from tuitune.data import project_link
 
