@@ -167,8 +167,14 @@ class TrainScreen(ProjectScreen):
     def _apply_poll(self, snapshot: RunsSnapshot, asked: str | None) -> None:
         # The user picked another run while this was read (on a busy machine that takes a while): showing
         # the stale read would move the cursor back to the run they left.
-        if self.selected == asked:
-            self._apply(snapshot)
+        # Likewise when the cursor has moved and its highlight message is still queued: moving the cursor
+        # back to ``asked`` would turn that message stale and lose the key press.
+        table = next(self.query("#runs-table").results(DataTable), None)
+        if table is None or self.selected != asked:
+            return
+        if table.row_count and table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value != asked:
+            return
+        self._apply(snapshot)
 
     def refresh_runs(self) -> None:
         """Read the runs now and show them (the timer does the same from a thread)."""
