@@ -82,7 +82,8 @@ class ConceptsScreen(ProjectScreen):
                 tooltip="Pick a spec version to compare with the current one"),
         Binding("ctrl+d", "detect", "Detect", id="concepts.detect",
                 tooltip="Find every concept in the dataset (starts a detection job)"),
-        Binding("escape", "cancel_edit", "Cancel", show=False, id="concepts.cancel"),
+        Binding("escape", "cancel_edit", "Back", show=False, id="concepts.cancel",
+                tooltip="Cancel the edit, or go back from the versions to the concepts"),
     ]
 
     def __init__(self) -> None:
@@ -194,12 +195,13 @@ class ConceptsScreen(ProjectScreen):
         box.focus()
 
     def action_cancel_edit(self) -> None:
+        """Esc: drop an edit, or come back from the versions table to the concepts (nothing else leads back)."""
         if self.editing is not None:
             self.editing = None
             box = self.query_one("#concept-edit", Input)
             box.value = ""
             box.disabled = True
-            self.query_one("#concepts-table", SpecTable).focus()
+        self.query_one("#concepts-table", SpecTable).focus()
 
     @on(Input.Submitted, "#concept-edit")
     def _commit_edit(self, event: Input.Submitted) -> None:
