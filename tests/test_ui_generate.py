@@ -26,9 +26,7 @@ def fresh_project(root: Path) -> Path:
 
 
 def lora_side(screen) -> str:
-    from textual.widgets import Static
-
-    return " ".join(str(s.content) for s in screen.query_one("#gen-lora-image").query(Static))
+    return screen.query_one("#gen-lora-image").message or ""
 
 
 async def test_first_generation_without_a_lora_submits_a_base_only_job(tmp_path: Path, monkeypatch) -> None:
@@ -92,7 +90,7 @@ async def test_base_only_generation_runs_on_the_toyworld_model_and_is_shown(tmp_
         screen = app.screen
         screen.query_one("#gen-steps").value = "2"
         await pilot.press("ctrl+g")
-        await wait_for(pilot, lambda: screen.current_record() is not None, timeout=240)
+        await wait_for(pilot, lambda: screen.current_record() is not None, timeout=600)
         record = screen.current_record()
         base = screen.query_one("#gen-base")
         await wait_for(pilot, lambda: not base.pending)

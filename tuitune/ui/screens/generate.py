@@ -57,9 +57,10 @@ class GenerateScreen(ProjectScreen):
                 yield Input(id="gen-prompt", placeholder="type what to draw")
                 yield Label("Negative")
                 yield Input(id="gen-negative")
-                for name, default, _ in NUMBER_FIELDS:
+                for name, default, kind in NUMBER_FIELDS:
                     yield Label(name.replace("_", " "))
-                    yield Input(default, id=f"gen-{name}")
+                    # Typed fields refuse letters as they are typed; the form still validates on ctrl+g.
+                    yield Input(default, id=f"gen-{name}", type="integer" if kind is int else "number")
                 yield Label("LoRA")
                 # The blank choice is "base only": a new user's first generation, before any training.
                 yield Select([], id="gen-lora", prompt=BASE_ONLY, allow_blank=True)
