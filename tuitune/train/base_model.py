@@ -12,6 +12,8 @@ import torch
 from tuitune.train.errors import TrainError
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
+# diffusers takes ``dtype`` from this release on and warns about ``torch_dtype``; before it, ``dtype`` is ignored.
+DTYPE_ARGUMENT_SINCE = (0, 40)
 SINGLE_FILE_SUFFIXES = {".safetensors"} | PICKLE_SUFFIXES
 
 
@@ -137,7 +139,7 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
                              "point [model] base at a diffusers folder or a .safetensors file.")
         kind = detect_kind_from_folder(path) if kind == "auto" else kind
         cls = StableDiffusionXLPipeline if kind == "sdxl" else StableDiffusionPipeline
-        pipe = _guard(lambda: cls.from_pretrained(str(path), torch_dtype=dtype, **_no_checker(kind)), text)
+        pipe = _guard(lambda: cls.from_pretrained(str(path), **dtype_argument(dtype), **_no_checker(kind)), text)
     elif path.suffix.lower() in SINGLE_FILE_SUFFIXES or path.exists() or text.startswith((".", "/", "~")):
         if not path.exists():
             raise TrainError(f"Base model {path} does not exist; check [model] base.")
@@ -150,7 +152,7 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
         kind = detect_kind_from_file(path) if kind == "auto" else kind
         cls = StableDiffusionXLPipeline if kind == "sdxl" else StableDiffusionPipeline
         extra: dict[str, Any] = {"config": str(config)} if config else {}
-        pipe = _guard(lambda: cls.from_single_file(str(path), torch_dtype=dtype, **extra, **_no_checker(kind)),
+        pipe = _guard(lambda: cls.from_single_file(str(path), **dtype_argument(dtype), **extra, **_no_checker(kind)),
                       text, single_file=True)
     else:
         pipe = _guard(lambda: _from_hub(text, kind, dtype), text)
@@ -167,8 +169,17 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
 def _from_hub(repo_id: str, kind: str, dtype: torch.dtype) -> Any:
     from diffusers import DiffusionPipeline
 
-    pipe = DiffusionPipeline.from_pretrained(repo_id, torch_dtype=dtype, **_no_checker(kind))
+    pipe = DiffusionPipeline.from_pretrained(repo_id, **dtype_argument(dtype), **_no_checker(kind))
     return pipe
+
+
+def dtype_argument(dtype: torch.dtype) -> dict[str, torch.dtype]:
+    """The keyword the installed diffusers' ``from_pretrained``/``from_single_file`` takes the weights' dtype by."""
+    import diffusers
+    from packaging.version import Version
+
+    release = Version(diffusers.__version__).release[:2]
+    return {"dtype": dtype} if release >= DTYPE_ARGUMENT_SINCE else {"torch_dtype": dtype}
 
 
 def _no_checker(kind: str) -> dict[str, Any]:
