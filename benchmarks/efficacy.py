@@ -24,72 +24,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-SAMPLE = Path(__file__).resolve().parents[1] / "sample_projects" / "toyworld-watermark"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tuitune.toyworld.sample_training import (  # noqa: E402
+    SAMPLE,
+    concept_masks,
+    copy_pictures,
+    prepare_tuitune,
+    sample_spec,
+    train_config,
+)
+
 ARMS = ("plain", "masked", "tuitune")
 METRICS = ("keep fidelity", "modify flexibility", "delete absence", "drift outside focus",
            "drift on neutral prompts", "intent score")
 LOWER_IS_BETTER = {"drift outside focus", "drift on neutral prompts"}
 SHORT = {"keep fidelity": "keep", "modify flexibility": "modify", "delete absence": "delete",
          "drift outside focus": "drift-focus", "drift on neutral prompts": "drift-neutral", "intent score": "score"}
-
-
-def sample_spec() -> Any:
-    """The user's intent, read from the sample project's words by the offline rules parser."""
-    from tuitune.intent.rules import RuleParser
-
-    return RuleParser().parse((SAMPLE / "intent.txt").read_text(encoding="utf-8"), None, [])
-
-
-def truth_name(concept: Any) -> str | None:
-    """Which of the generator's masks (character, watermark, background) a concept of the spec covers."""
-    from tuitune.data.loss_plan import is_background
-    from tuitune.evaluate.prompts import detection_query
-    from tuitune.toyworld.backend import parse
-
-    if is_background(concept):
-        return "background"
-    query = parse(detection_query(concept))
-    if query.mark:
-        return "watermark"
-    return "character" if query.objects else None
-
-
-def stems() -> list[str]:
-    return sorted(p.stem for p in (SAMPLE / "images").glob("*.png"))
-
-
-def copy_pictures(folder: Path) -> Path:
-    """The sample pictures with their original captions."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for stem in stems():
-        for suffix in (".png", ".txt"):
-            shutil.copy(SAMPLE / "images" / f"{stem}{suffix}", folder)
-    return folder
-
-
-def concept_masks(spec: Any, out: Path) -> Path:
-    """The true masks filed under the spec's concept names (``out/<stem>/<concept>.png``)."""
-    from tuitune.data.dataset import concept_filename
-
-    for stem in stems():
-        for concept in spec.concepts:
-            name = truth_name(concept)
-            source = SAMPLE / "ground_truth" / stem / f"{name}.png"
-            if name and source.is_file():
-                (out / stem).mkdir(parents=True, exist_ok=True)
-                target = out / stem / f"{concept_filename(concept.name)}.png"
-                # Arms may run as parallel processes sharing the workdir: never leave a half-copied mask.
-                partial = target.with_name(f".{target.name}.{os.getpid()}")
-                shutil.copy(source, partial)
-                os.replace(partial, target)
-    return out
 
 
 def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[Path, Path | None, dict[str, Any]]:
@@ -102,44 +59,7 @@ def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[
                              "watermark": {"weight": 0.0, "preserve": 0.0},
                              "background": {"weight": 0.0, "preserve": 0.0}}}
         return copy_pictures(workdir / arm / "images"), SAMPLE / "ground_truth", loss
-
-    from tuitune.data.augment import AugmentSettings, augment
-    from tuitune.data.dataset import Dataset
-    from tuitune.data.export import export
-    from tuitune.data.importer import import_folder
-    from tuitune.data.loss_plan import loss_table
-
-    ds = workdir / arm / "dataset"
-    import_folder(copy_pictures(workdir / arm / "source"), ds)
-    dataset = Dataset(ds)
-    for stem_dir in concept_masks(spec, workdir / arm / "truth").iterdir():
-        for mask in stem_dir.glob("*.png"):
-            target = dataset.masks_dir / stem_dir.name / mask.name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy(mask, target)
-    augment(ds, spec, AugmentSettings(seed=augment_seed))
-    out = workdir / arm / "export"
-    export(ds, out, spec, overwrite=True)
-    return out, out / "masks", loss_table(spec)
-
-
-def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any], steps: int, cache: Path) -> Any:
-    """The sample project's train.toml with this arm's data and loss; checkpoints and samples off."""
-    import tomllib
-
-    from tuitune.train.config import TrainConfig
-
-    raw = tomllib.loads((SAMPLE / "train.toml").read_text(encoding="utf-8"))
-    raw["model"]["base"] = model
-    raw["data"] = {**raw["data"], "folder": str(data)}
-    raw["data"].pop("masks", None)
-    if masks is not None:
-        raw["data"]["masks"] = str(masks)
-    raw["loss"] = loss
-    raw["train"] = {**raw["train"], "steps": steps, "cache_dir": str(cache)}
-    raw["checkpoints"] = {"every": 0, "keep": 1}
-    raw["samples"] = {**raw["samples"], "every": 0}
-    return TrainConfig.from_dict(raw, base_dir=SAMPLE)
+    return prepare_tuitune(spec, workdir / arm, augment_seed)
 
 
 def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:

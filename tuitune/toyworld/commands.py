@@ -13,10 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("pretrain", help="train the toyworld model from scratch on CPU (resumable)")
     p.add_argument("--out", required=True, help="folder for the pipeline, its log and its resumable state")
-    p.add_argument("--steps", type=int, default=1500, help="UNet training steps (default 1500)")
-    p.add_argument("--vae-steps", type=int, default=800, help="VAE training steps (default 800)")
-    p.add_argument("--decoder-steps", type=int, default=0,
-                   help="optional decoder-only refinement steps after the UNet (default 0)")
+    p.add_argument("--steps", type=int, default=3000, help="UNet training steps (default 3000)")
+    p.add_argument("--vae-steps", type=int, default=1200, help="VAE training steps (default 1200)")
+    p.add_argument("--decoder-steps", type=int, default=300,
+                   help="decoder-only refinement steps after the UNet (default 300; 0 skips it)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")

@@ -23,11 +23,11 @@ from tuitune.toyworld.world import WorldSampler, article
 
 @dataclass
 class PretrainConfig:
-    vae_steps: int = 1500
-    unet_steps: int = 2000
+    vae_steps: int = 1200
+    unet_steps: int = 3000
     batch_size: int = 64
     vae_batch_size: int = 32
-    decoder_steps: int = 0  # optional decoder-only steps after the UNet: same latent space
+    decoder_steps: int = 300  # optional decoder-only steps after the UNet: same latent space
     dataset_size: int = 8192
     seed: int = 0
     caption_dropout: float = 0.1
