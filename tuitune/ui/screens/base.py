@@ -17,6 +17,7 @@ class ProjectScreen(Screen):
     MODE = ""
     shown_once = False  # set on the first visit; a screen built ahead of time has no selection to save yet
     styled = False  # its widgets carry the current styles (built ahead, or shown once)
+    populated = False  # populate() has filled its widgets
 
     @property
     def project(self) -> ProjectView:
@@ -31,6 +32,23 @@ class ProjectScreen(Screen):
 
     def body(self) -> ComposeResult:
         raise NotImplementedError
+
+    def on_mount(self) -> None:
+        # A screen built ahead of time may still be composing when the user quits or opens another
+        # project: Textual then skips mounting its widgets (or prunes them), so there is nothing to fill.
+        # ``is_attached`` is False once the app is exiting.
+        if self._pruning or self._closing or not self.is_attached:
+            return
+        self.populate()
+        self.populated = True
+
+    @property
+    def ready(self) -> bool:
+        """Its widgets are mounted and filled, and it is not being torn down: safe to query and update."""
+        return self.populated and self.is_attached and not (self._pruning or self._closing)
+
+    def populate(self) -> None:
+        """Fill the mounted widgets from the project (subclasses)."""
 
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a resumed screen; ours change style only through their own

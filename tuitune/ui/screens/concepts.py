@@ -107,7 +107,7 @@ class ConceptsScreen(ProjectScreen):
                 yield Label("Changes from the highlighted version to the current", classes="pane-title")
                 yield Static("", id="versions-diff", markup=False)
 
-    def on_mount(self) -> None:
+    def populate(self) -> None:
         self.query_one("#versions-table", DataTable).add_columns("v", "concepts", "message")
         self.reload()
         self.query_one("#concepts-table", SpecTable).focus()
@@ -115,7 +115,7 @@ class ConceptsScreen(ProjectScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         # The Intent screen adds versions too; reload only when the stored history changed.
-        if self.is_mounted and self._token != self._current_token():
+        if self.ready and self._token != self._current_token():
             self.reload()
 
     def _current_token(self) -> tuple[int, int] | None:

@@ -80,7 +80,7 @@ class DatasetScreen(ProjectScreen):
                 yield Static("", id="dataset-proposal")
                 yield DataTable(id="dataset-instances", cursor_type="row")
 
-    def on_mount(self) -> None:
+    def populate(self) -> None:
         self.query_one("#dataset-instances", DataTable).add_columns("concept", "#", "score", "accepted")
         saved = self.saved_selection()
         self.query_text = str(saved.get("filter", ""))
@@ -93,7 +93,7 @@ class DatasetScreen(ProjectScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         # A detect or augment job may have written masks or items while another screen was shown.
-        if self.is_mounted and getattr(self, "_stamp", None) != self._files_stamp():
+        if self.ready and getattr(self, "_stamp", None) != self._files_stamp():
             item = self.current
             self._load(item.stem if item else self.saved_selection().get("stem"))
 

@@ -72,7 +72,7 @@ class GenerateScreen(ProjectScreen):
                 yield Label("History", classes="pane-title")
                 yield DataTable(id="gen-history", cursor_type="row")
 
-    def on_mount(self) -> None:
+    def populate(self) -> None:
         self.query_one("#gen-history", DataTable).add_columns("id", "prompt", "seed", "lora")
         self._set_choices(checkpoint_choices(self.project.root))
         self._fill_default_prompt()
@@ -81,7 +81,7 @@ class GenerateScreen(ProjectScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        if self.is_mounted:
+        if self.ready:
             self.call_after_refresh(self._poll_history)
             self._check_loras()
             self._fill_default_prompt()

@@ -66,7 +66,7 @@ class IntentScreen(ProjectScreen):
                 yield Label("Concepts", classes="pane-title")
                 yield SpecTable(id="spec-table")
 
-    def on_mount(self) -> None:
+    def populate(self) -> None:
         self.backend = self.saved_selection().get("backend") or self._project_backend()
         if self.backend not in BACKENDS:
             self.backend = "rules"
@@ -75,7 +75,7 @@ class IntentScreen(ProjectScreen):
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         # The Concepts screen adds versions too; reload only when the history changed.
-        if self.is_mounted and not self.busy and self._token != self._current_token():
+        if self.ready and not self.busy and self._token != self._current_token():
             self._reload()
 
     def _current_token(self) -> tuple[int, int] | None:

@@ -99,7 +99,7 @@ class TrainScreen(ProjectScreen):
             else:
                 yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None)
 
-    def on_mount(self) -> None:
+    def populate(self) -> None:
         table = self.query_one("#runs-table", DataTable)
         # State first and as wide as its longest word: a narrow pane clips the run name, never the state.
         table.add_column("state", key="state", width=max(len(s.value) for s in RunState))
@@ -112,7 +112,7 @@ class TrainScreen(ProjectScreen):
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
-        if self.is_mounted:
+        if self.ready:
             # Catch up (the timer did nothing while another screen was shown), once the screen is painted.
             self.call_after_refresh(self._poll)
 

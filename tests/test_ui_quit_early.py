@@ -1,0 +1,74 @@
+"""Quitting, or opening another project, while the app is still building screens ahead of time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from test_ui import SIZE, make_project, wait_for
+
+from tuitune.ui.app import SCREENS_IN_ORDER, TuituneApp
+
+pytestmark = pytest.mark.anyio
+SCREEN_CLASSES = {"intent": "IntentScreen", "concepts": "ConceptsScreen", "dataset": "DatasetScreen",
+                  "train": "TrainScreen", "generate": "GenerateScreen"}
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    return make_project(tmp_path / "proj")
+
+
+class QuitWhileBuilding(TuituneApp):
+    """Told to exit (a hang-up, a test leaving ``run_test``) the moment it starts building ``target``."""
+
+    def __init__(self, path: Path, target: str) -> None:
+        super().__init__(path)
+        self.target = target
+
+    def _load_screen_css(self, screen) -> None:
+        super()._load_screen_css(screen)
+        if type(screen).__name__ == self.target and self.project is not None:
+            self.exit(0)
+
+
+@pytest.mark.parametrize("mode", SCREENS_IN_ORDER)
+async def test_quitting_while_a_screen_is_being_built_exits_cleanly(project: Path, mode: str) -> None:
+    app = QuitWhileBuilding(project, SCREEN_CLASSES[mode])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: not app.is_running, timeout=30)
+    # A crash would have raised out of run_test and set the exit code to 1.
+    assert app.return_code == 0
+
+
+class OpenOtherWhileBuilding(TuituneApp):
+    """Opens ``other`` at the moment the app starts building the Dataset screen for the first project."""
+
+    def __init__(self, path: Path, other: Path) -> None:
+        super().__init__(path)
+        self.other = other
+
+    def _load_screen_css(self, screen) -> None:
+        super()._load_screen_css(screen)
+        if type(screen).__name__ == "DatasetScreen" and self.project is not None and self.project.root != self.other:
+            self.call_next(self.open_project, self.other)
+
+
+async def test_opening_another_project_while_a_screen_is_being_built_shows_the_new_one(
+        project: Path, tmp_path: Path) -> None:
+    other = make_project(tmp_path / "other")
+    (other / "images" / "item0.txt").write_text("only the other project says this", encoding="utf-8")
+    app = OpenOtherWhileBuilding(project, other)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.project is not None and app.project.root == other, timeout=30)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: getattr(app.screen, "shown", None), timeout=30)
+        assert app.screen.project.root == other
+        item0 = next(i for i in app.screen.items if i.stem == "item0")
+        assert item0.caption == "only the other project says this"
