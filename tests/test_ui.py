@@ -112,7 +112,8 @@ def app_for(path: Path):
     return TuituneApp(path)
 
 
-async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
+async def wait_for(pilot, condition, timeout: float = 30.0) -> None:
+    """Wait until ``condition()`` holds; generous, so a slow, loaded machine passes and only a hang fails."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
@@ -120,22 +121,34 @@ async def wait_for(pilot, condition, timeout: float = 5.0) -> None:
         await pilot.pause(0.05)
 
 
+async def press_to_focus(pilot, *keys: str, focused: str) -> None:
+    """Press ``keys``, then wait until the widget with id ``focused`` has the focus.
+
+    Textual moves the focus after the key is handled; a key typed before that goes to the widget that had it.
+    """
+    await pilot.press(*keys)
+    await wait_for(pilot, lambda: getattr(pilot.app.focused, "id", None) == focused)
+
+
+async def switch_to(pilot, key: str, mode: str) -> None:
+    """Press the screen key ``key`` and wait until ``mode`` is the screen shown."""
+    await pilot.press(key)
+    await wait_for(pilot, lambda: pilot.app.current_mode == mode)
+
+
 async def test_every_screen_by_key_without_heavy_imports(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        seen = []
-        for key in ("1", "2", "3", "4", "5", "f2", "f3", "f4", "f5", "f6"):
-            await pilot.press(key)
-            await pilot.pause()
-            seen.append(app.current_mode)
+        modes = ["intent", "concepts", "dataset", "train", "generate"] * 2
+        for key, mode in zip(("1", "2", "3", "4", "5", "f2", "f3", "f4", "f5", "f6"), modes, strict=True):
+            await switch_to(pilot, key, mode)
         await pilot.press("f1")
-        assert type(app.screen).__name__ == "HelpScreen"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         await pilot.press("escape")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "GenerateScreen")
         await pilot.press("ctrl+p")
-        await pilot.pause()
-        assert type(app.screen).__name__ == "CommandPalette"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
         await pilot.press("escape")
-    assert seen == ["intent", "concepts", "dataset", "train", "generate"] * 2
     if os.environ.get("TUITUNE_FRESH_INTERPRETER") == "1":
         heavy = [m for m in ("torch", "diffusers", "transformers") if m in sys.modules]
         assert heavy == []
@@ -155,8 +168,9 @@ def test_ui_process_never_imports_heavy_libraries() -> None:
 async def test_help_lists_the_screen_keys(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4", "f1")
-        await pilot.pause()
+        await switch_to(pilot, "4", "train")
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         actions = [row[1] for row in app.screen.rows]
     assert {"Start", "Stop", "Resume", "Sample now", "Dataset", "Quit"} <= set(actions)
 
@@ -164,36 +178,41 @@ async def test_help_lists_the_screen_keys(project: Path) -> None:
 async def test_palette_runs_a_screen_action(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
+        from textual.command import CommandList
+        from textual.widgets import Input
+
         await pilot.press("ctrl+p")
-        await pilot.pause()
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "CommandPalette")
+        palette = app.screen
+        await wait_for(pilot, lambda: isinstance(app.focused, Input) and app.focused.screen is palette)
         await pilot.press(*"Generate")
-        await pilot.pause(0.3)
+        # The palette searches in the background: Enter runs the highlighted hit once one is listed.
+        hits = palette.query_one(CommandList)
+        await wait_for(pilot, lambda: hits.highlighted is not None and "Generate" in str(
+            hits.get_option_at_index(hits.highlighted).prompt))
         await pilot.press("enter")
-        await pilot.pause(0.2)
-        assert app.current_mode == "generate"
+        await wait_for(pilot, lambda: app.current_mode == "generate")
 
 
 async def test_too_small_terminal_says_so_and_recovers(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=(40, 10)) as pilot:
-        await pilot.pause()
-        assert type(app.screen).__name__ == "TooSmallScreen"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "TooSmallScreen")
         await pilot.resize_terminal(*SIZE)
-        await pilot.pause()
-        assert type(app.screen).__name__ == "IntentScreen"
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "IntentScreen")
 
 
 async def test_last_screen_and_selection_come_back(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
-        await wait_for(pilot, lambda: app.screen.shown)
+        await switch_to(pilot, "3", "dataset")
+        await wait_for(pilot, lambda: app.screen.shown and getattr(app.focused, "id", None) == "dataset-grid")
         await pilot.press("right", "right")
-        assert app.screen.current.stem == "item1"
+        await wait_for(pilot, lambda: app.screen.current.stem == "item1")
         await pilot.press("ctrl+q")
     again = app_for(project)
     async with again.run_test(size=SIZE) as pilot:
-        await pilot.pause()
+        await wait_for(pilot, lambda: type(again.screen).__name__ == "DatasetScreen")
         assert again.current_mode == "dataset"
         await wait_for(pilot, lambda: again.screen.shown)
         assert again.screen.current.stem == "item1"
@@ -202,37 +221,40 @@ async def test_last_screen_and_selection_come_back(project: Path) -> None:
 async def test_dataset_lists_unreadable_filters_overlays_and_saves_caption(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await switch_to(pilot, "3", "dataset")
         screen = app.screen
         await wait_for(pilot, lambda: screen.shown)
         grid = screen.query_one("#dataset-grid")
         await wait_for(pilot, lambda: grid.pending == 0 and grid.loads >= 6)
         assert "broken.png" in str(screen.query_one("#dataset-count").render())
-        await pilot.press("slash", *"mask:water", "enter")
+        await press_to_focus(pilot, "slash", focused="dataset-filter")
+        await pilot.press(*"mask:water")
+        await press_to_focus(pilot, "enter", focused="dataset-grid")
         assert [i.stem for i in screen.shown] == ["item0", "item1"]
         await pilot.press("m")
-        assert "[b]watermark[/b]" in str(screen.query_one("#dataset-info").content)
-        await pilot.press("e", "ctrl+a")
+        await wait_for(pilot, lambda: "[b]watermark[/b]" in str(screen.query_one("#dataset-info").content))
+        await press_to_focus(pilot, "e", focused="dataset-caption")
         screen.query_one("#dataset-caption").text = ""
         await pilot.press(*"zxq red square", "ctrl+s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("Saved the caption" in n.message for n in app._notifications))
     assert (project / "images" / "item0.txt").read_text().strip() == "zxq red square"
 
 
 async def test_concepts_edit_validates_and_versions(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
+        await switch_to(pilot, "2", "concepts")
         screen = app.screen
-        await pilot.pause()
-        await pilot.press("right", "right", "right", "e")  # the weight column of "shape"
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "concepts-table")
+        await pilot.press("right", "right", "right")
+        await press_to_focus(pilot, "e", focused="concept-edit")  # the weight column of "shape"
         await pilot.press("ctrl+a", "backspace", *"heavy", "enter")
-        assert "Weight must be a number" in str(screen.query_one("#concepts-message").render())
+        message = screen.query_one("#concepts-message")
+        await wait_for(pilot, lambda: "Weight must be a number" in str(message.render()))
         screen.query_one("#concept-edit").value = "0.5"
-        await pilot.press("enter")
-        await pilot.pause()
+        await press_to_focus(pilot, "enter", focused="concepts-table")
         await pilot.press("o")  # shape: keep -> modify
-        await pilot.pause()
+        await wait_for(pilot, lambda: stored_history(project).current.version == 4)
     saved = stored_history(project)
     shape = saved.current.concept("shape")
     assert saved.current.version == 4
@@ -243,10 +265,11 @@ async def test_concepts_edit_validates_and_versions(project: Path) -> None:
 async def test_train_shows_progress_and_offers_resume_for_a_dead_worker(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
+        await switch_to(pilot, "4", "train")
         screen = app.screen
-        await pilot.pause()
-        names = [row.value for row in screen.query_one("#runs-table").rows]
+        table = screen.query_one("#runs-table")
+        await wait_for(pilot, lambda: table.row_count >= 2)
+        names = [row.value for row in table.rows]
         assert set(names) == {"train-a", "train-b"}
         screen.selected = "train-b"
         screen.refresh_runs()
@@ -265,16 +288,16 @@ async def test_train_shows_progress_and_offers_resume_for_a_dead_worker(project:
 async def test_train_form_refuses_a_bad_setting_with_its_name(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4")
-        await pilot.pause()
+        await switch_to(pilot, "4", "train")
+        await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "runs-table")
         screen = app.screen
         screen.query_one("#set-train-lr").value = "fast"
         await pilot.press("s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: len(app._notifications) >= 1)
         screen.query_one("#set-train-lr").value = "1e-4"
         screen.query_one("#set-train-warmup").value = "-5"
         await pilot.press("s")
-        await pilot.pause()
+        await wait_for(pilot, lambda: any("train.warmup" in n.message for n in app._notifications))
         messages = [n.message for n in app._notifications]
     assert any("learning rate must be a number" in m for m in messages)
     assert any("train.warmup" in m for m in messages)
@@ -303,12 +326,14 @@ async def test_intent_reference_regions_and_rules_chat(project: Path) -> None:
     pytest.importorskip("tuitune.intent.rules")
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "ctrl+r", *"images/item2.png:4,4,20,20", "enter")
-        await pilot.pause()
-        await pilot.press("ctrl+l", *"keep the shape [2]", "enter")
+        await switch_to(pilot, "1", "intent")
         screen = app.screen
-        await wait_for(pilot, lambda: not screen.busy)
-        await pilot.pause()
+        await press_to_focus(pilot, "ctrl+r", focused="ref-input")
+        await pilot.press(*"images/item2.png:4,4,20,20", "enter")
+        await wait_for(pilot, lambda: any(r.number == 2 for r in screen.dialogue.regions))
+        await press_to_focus(pilot, "ctrl+l", focused="chat-input")
+        await pilot.press(*"keep the shape [2]", "enter")
+        await wait_for(pilot, lambda: len(screen.dialogue.turns) == 7 and not screen.busy)
     saved = stored_history(project)
     assert saved.regions[-1].number == 2 and saved.regions[-1].box == (4.0, 4.0, 20.0, 20.0)
     assert saved.turns[-2].text == "keep the shape [2]"
@@ -318,17 +343,17 @@ async def test_intent_reference_regions_and_rules_chat(project: Path) -> None:
 async def test_generate_shows_history_pair_and_validates(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("5")
+        await switch_to(pilot, "5", "generate")
         screen = app.screen
-        await pilot.pause()
+        await wait_for(pilot, lambda: screen.current_record() is not None)
         assert screen.current_record()["id"] == "g1"
         assert screen.query_one("#gen-base").path.name == "g1-base.png"
         assert screen.query_one("#gen-lora-image").path.name == "g1-lora.png"
-        await pilot.press("ctrl+e", *"zxq", "tab", "tab")
+        await press_to_focus(pilot, "ctrl+e", focused="gen-prompt")
+        await pilot.press(*"zxq", "tab", "tab")
         screen.query_one("#gen-seed").value = "minus one"
         await pilot.press("ctrl+g")
-        await pilot.pause()
-        assert any("seed must be a number" in n.message for n in app._notifications)
+        await wait_for(pilot, lambda: any("seed must be a number" in n.message for n in app._notifications))
     assert len(list((project / "runs").iterdir())) == 2
 
 
@@ -348,20 +373,24 @@ async def test_grid_with_ten_thousand_items_decodes_only_what_is_visible(tmp_pat
     async with app.run_test(size=(80, 24)) as pilot:
         grid = app.query_one(ThumbGrid)
         grid.set_entries([GridEntry(tmp_path / f"{n}.png", str(n)) for n in range(10_000)])
-        await pilot.pause(0.3)
+        await wait_for(pilot, lambda: grid.loads > 0 and grid.pending == 0)
         assert grid.loads < 40  # one screenful, not 10,000
-        started = time.perf_counter()
         await pilot.press("end")
-        await pilot.pause()
-        assert grid.cursor == 9_999
-        assert time.perf_counter() - started < 1.0
-        assert grid.scroll_offset.y > 0
+        await wait_for(pilot, lambda: grid.cursor == 9_999 and grid.scroll_offset.y > 0)
+        await wait_for(pilot, lambda: grid.pending == 0)
+        assert grid.loads < 80  # the first screenful and the last one: nothing in between was decoded
 
 
-async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_two_seconds() -> None:
+async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_two_seconds(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.app import App
 
+    from tuitune.ui.widgets import run_plot
     from tuitune.ui.widgets.run_plot import RunPlot
+
+    # A growing run's next slot is made an hour away, so "at once" needs no clock: only a drawing that
+    # does not wait for the slot can happen within the test.
+    monkeypatch.setattr(run_plot, "MIN_REDRAW_SECONDS", 3600.0)
 
     class PlotApp(App):
         def compose(self):
@@ -378,7 +407,7 @@ async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_tw
         await pilot.pause(0.5)
         assert plot.drawings == 2  # a growing run waits for its next slot
         plot.show([0, 1], [0.5, 0.4], "run-b")
-        await wait_for(pilot, lambda: plot.drawings >= 3, timeout=1.0)  # another run: drawn at once
+        await wait_for(pilot, lambda: plot.drawings >= 3)  # another run: drawn at once
 
 
 async def test_opening_another_project_shows_its_data_not_the_first_ones(project: Path, tmp_path: Path) -> None:
@@ -386,13 +415,13 @@ async def test_opening_another_project_shows_its_data_not_the_first_ones(project
     (other / "images" / "item0.txt").write_text("a caption only the other project has", encoding="utf-8")
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("3")
+        await switch_to(pilot, "3", "dataset")
         await wait_for(pilot, lambda: app.screen.shown)
-        await pilot.press("ctrl+o")
-        await pilot.pause()
+        await switch_to(pilot, "ctrl+o", "open")
         app.open_project(other)
-        await pilot.pause()
-        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode in ("intent", "dataset") and app.screen.project.root == other)
+        if app.current_mode != "dataset":
+            await switch_to(pilot, "3", "dataset")
         await wait_for(pilot, lambda: getattr(app.screen, "shown", None))
         assert app.screen.project.root == other
         item0 = next(i for i in app.screen.items if i.stem == "item0")

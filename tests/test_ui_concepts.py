@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_ui import SIZE, app_for, make_project
+from test_ui import SIZE, app_for, make_project, press_to_focus, switch_to, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -20,31 +20,29 @@ async def test_picking_an_older_version_shows_what_changed_since(tmp_path: Path,
     project = make_project(tmp_path / "proj")
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
+        await switch_to(pilot, "2", "concepts")
         screen = app.screen
         versions = screen.query_one("#versions-table")
+        await wait_for(pilot, lambda: versions.row_count >= 2)
         assert [row.value for row in versions.rows] == ["2", "1"]
         shown = screen.query_one("#versions-diff")
         assert "current version" in str(shown.content)
-        await pilot.press("v")
-        await pilot.pause()
+        await press_to_focus(pilot, "v", focused="versions-table")
         await pilot.press("down")
-        await pilot.pause()
-        assert "added: modify 'colour'" in str(shown.content)
+        await wait_for(pilot, lambda: "added: modify 'colour'" in str(shown.content))
         await pilot.press("2")  # already here: nothing moves
-        await pilot.press("escape")
-        await pilot.pause()
-        await pilot.press("right", "right", "e")  # edit shape's operation in place
-        await pilot.pause()
+        await press_to_focus(pilot, "escape", focused="concepts-table")
+        assert app.current_mode == "concepts"
+        await pilot.press("right", "right")
+        await press_to_focus(pilot, "e", focused="concept-edit")  # edit shape's operation in place
         edit = screen.query_one("#concept-edit")
         edit.value = "remove"
         await pilot.press("enter")
-        assert "Operation is keep, modify or delete" in str(screen.query_one("#concepts-message").content)
+        message = screen.query_one("#concepts-message")
+        await wait_for(pilot, lambda: "Operation is keep, modify or delete" in str(message.content))
         edit.value = "delete"
         await pilot.press("enter")
-        await pilot.pause()
+        await wait_for(pilot, lambda: versions.row_count == 3)
         assert [row.value for row in versions.rows] == ["3", "2", "1"]
         versions.move_cursor(row=1)
-        await pilot.pause()
-        assert "shape: operation keep -> delete" in str(shown.content)
+        await wait_for(pilot, lambda: "shape: operation keep -> delete" in str(shown.content))

@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_ui import SIZE, app_for, make_project, wait_for
+from test_ui import SIZE, app_for, make_project, press_to_focus, switch_to, wait_for
 
 from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
 
@@ -32,8 +32,9 @@ async def test_reference_path_completes_from_the_project_and_its_region_is_numbe
         project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "ctrl+r")
-        await pilot.pause()  # focus moves after the key; a letter typed at once could go to the chat log
+        await switch_to(pilot, "1", "intent")
+        # Focus moves after the key; a letter typed at once could go to the chat log.
+        await press_to_focus(pilot, "ctrl+r", focused="ref-input")
         await pilot.press(*"images/item2.p")
         screen = app.screen
         box = screen.query_one("#ref-input")
@@ -70,9 +71,9 @@ async def test_tokens_stream_while_the_parser_works_and_the_spec_appears_beside_
     monkeypatch.setattr("tuitune.intent.parser.make_parser", lambda *a, **k: SlowParser(release))
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "ctrl+b", "ctrl+b", "ctrl+b")  # all the way round: rules again
-        await pilot.press("ctrl+l")
-        await pilot.pause()
+        await switch_to(pilot, "1", "intent")
+        await pilot.press("ctrl+b", "ctrl+b", "ctrl+b")  # all the way round: rules again
+        await press_to_focus(pilot, "ctrl+l", focused="chat-input")
         await pilot.press(*"add a hat", "enter")
         screen = app.screen
         stream = screen.query_one("#chat-stream")

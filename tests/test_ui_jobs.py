@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from test_ui import SIZE, app_for, make_project, stored_history, wait_for
+from test_ui import SIZE, app_for, make_project, press_to_focus, stored_history, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -134,14 +134,16 @@ async def test_the_app_shows_what_the_cli_stored_and_the_cli_continues_from_the_
     assert main(["intent", "remove the signature", "--project", str(project)]) == 0
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "IntentScreen")
         screen = app.screen
-        await pilot.pause()
+        await wait_for(pilot, lambda: screen.dialogue.current is not None)
         assert screen.dialogue.current.version == 3
         assert "remove the signature" in [t.text for t in screen.dialogue.turns]
-        await pilot.press("ctrl+l", *"keep the background", "enter")
-        await wait_for(pilot, lambda: not screen.busy)
-        await pilot.pause()
+        await press_to_focus(pilot, "ctrl+l", focused="chat-input")
+        await pilot.press(*"keep the background", "enter")
+        # Stored once the parser answers (in a thread): quitting before that would drop the message.
+        await wait_for(pilot, lambda: "keep the background" in [t.text for t in screen.dialogue.turns]
+                       and not screen.busy)
         await pilot.press("ctrl+q")
     project_handle = open_project(str(project))
     try:
