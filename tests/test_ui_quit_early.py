@@ -72,3 +72,20 @@ async def test_opening_another_project_while_a_screen_is_being_built_shows_the_n
         assert app.screen.project.root == other
         item0 = next(i for i in app.screen.items if i.stem == "item0")
         assert item0.caption == "only the other project says this"
+
+
+async def test_dataset_preview_keeps_a_picture_on_a_small_terminal(project: Path) -> None:
+    """At 60x16 the caption and instances below it used to squeeze the preview to nothing."""
+    app = TuituneApp(project)
+    async with app.run_test(size=(60, 16)) as pilot:
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.current_mode == "dataset" and app.screen.shown)
+        preview = app.screen.query_one("#dataset-preview")
+        if app.screen.current.stem == "broken":  # the unreadable file is listed first
+            await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "dataset-grid")
+            await pilot.press("right")
+        await wait_for(pilot, lambda: preview.message is None and not preview.pending)
+        assert preview.content_region.height >= 5  # 10 pixel rows: the picture is recognisable
+        caption = app.screen.query_one("#dataset-caption")
+        # The caption's text lines stay above the key bar (its bottom border may go under it).
+        assert caption.content_region.bottom <= app.screen.query_one("KeyBar").region.y
