@@ -6,6 +6,7 @@ from cached per-thumbnail strips (an LRU), and missing thumbnails are decoded by
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,8 @@ IMAGE_WIDTH = 14
 IMAGE_ROWS = 6  # 12 pixels tall with half cells
 CELL_HEIGHT = IMAGE_ROWS + 1  # + the label line
 CACHE_SIZE = 600
+LINE_CACHE_SIZE = 2000  # finished grid lines: a few screenfuls either way of the cursor
+BATCH_SECONDS = 0.05  # thumbnails decoded within this time reach the grid in one refresh
 
 
 @dataclass
@@ -70,10 +73,14 @@ class ThumbGrid(ScrollView, can_focus=True):
         self._layout_key: tuple[int, bool] | None = None
         self._width = 0
         self._columns = 1
+        # Finished lines keyed by (grid row, line in the cell, highlighted column or -1): scrolling back and
+        # forth or moving the cursor redraws a line from here instead of joining ~56 coloured segments.
+        self._lines: OrderedDict[tuple[int, int, int], Strip] = OrderedDict()
 
     # --- data ----------------------------------------------------------------------------------------
     def set_entries(self, entries: list[GridEntry], cursor: int = 0) -> None:
         self.entries = entries
+        self._lines.clear()
         self._update_virtual_size()
         self.cursor = max(0, min(cursor, len(entries) - 1))
         self.refresh()
@@ -87,6 +94,7 @@ class ThumbGrid(ScrollView, can_focus=True):
         key = (self.size.width, self.show_vertical_scrollbar)
         if key != self._layout_key:
             self._layout_key = key
+            self._lines.clear()
             self._width = self.scrollable_content_region.width
             self._columns = max(1, self._width // CELL_WIDTH)
 
@@ -150,16 +158,31 @@ class ThumbGrid(ScrollView, can_focus=True):
         width = self._width
         absolute = y + int(self.scroll_offset.y)
         row, line = divmod(absolute, CELL_HEIGHT)
+        first = row * self.columns
+        highlighted = self.cursor - first if first <= self.cursor < first + self.columns else -1
+        key = (row, line, highlighted if line == IMAGE_ROWS else -1)
+        strip = self._lines.get(key)
+        if strip is not None:
+            self._lines.move_to_end(key)
+            return strip
         segments: list[Segment] = []
+        complete = True
         for col in range(self.columns):
             index = row * self.columns + col
             if index >= len(self.entries):
                 break
-            segments.extend(self._cell_line(index, line))
-        strip = Strip(segments)
-        return strip.extend_cell_length(width).crop(0, width)
+            cell = self._cell_line(index, line)
+            complete = complete and cell is not None
+            segments.extend(cell if cell is not None else self._placeholder(index, line))
+        strip = Strip(segments).extend_cell_length(width).crop(0, width)
+        if complete:  # a line still waiting for a thumbnail is drawn again when it arrives
+            self._lines[key] = strip
+            while len(self._lines) > LINE_CACHE_SIZE:
+                self._lines.popitem(last=False)
+        return strip
 
-    def _cell_line(self, index: int, line: int) -> list[Segment]:
+    def _cell_line(self, index: int, line: int) -> list[Segment] | None:
+        """One line of one cell, or None while its thumbnail is still being decoded."""
         entry = self.entries[index]
         gap = Segment("  ")
         if line == IMAGE_ROWS:
@@ -171,8 +194,12 @@ class ThumbGrid(ScrollView, can_focus=True):
             if entry.path in self.unreadable:
                 label = "✗ unreadable" if line == IMAGE_ROWS // 2 else ""
                 return [Segment(label.center(IMAGE_WIDTH), Style(color="red")), gap]
-            return [Segment(("…" if line == IMAGE_ROWS // 2 else "").center(IMAGE_WIDTH)), gap]
+            return None
         return [*lines[line], gap]
+
+    @staticmethod
+    def _placeholder(index: int, line: int) -> list[Segment]:
+        return [Segment(("…" if line == IMAGE_ROWS // 2 else "").center(IMAGE_WIDTH)), Segment("  ")]
 
     def _thumbnail(self, path: Path) -> list[list[Segment]] | None:
         if path in self._cache:
@@ -185,25 +212,40 @@ class ThumbGrid(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="thumb-grid")
     def _load_wanted(self) -> None:
-        while self._wanted:
-            path = next(iter(self._wanted))
+        # Handed over in batches: one refresh of the grid per batch, not one per thumbnail.
+        batch: list[tuple[Path, list[list[Segment]] | None, str | None]] = []
+        started = time.monotonic()
+        while True:
+            path = next((p for p in list(self._wanted) if p not in {b[0] for b in batch}), None)
+            if path is None:
+                break
             try:
                 lines = half_cell_lines(path, IMAGE_WIDTH, IMAGE_ROWS)
                 error = None
             except Exception as exc:  # any decode failure is the file's problem, shown as a placeholder
                 lines, error = None, f"{exc.__class__.__name__}: {exc}"
-            self.app.call_from_thread(self._store, path, lines, error)
+            batch.append((path, lines, error))
+            if time.monotonic() - started >= BATCH_SECONDS:
+                self.app.call_from_thread(self._store, batch)
+                batch, started = [], time.monotonic()
+        if batch:
+            self.app.call_from_thread(self._store, batch)
 
-    def _store(self, path: Path, lines: list[list[Segment]] | None, error: str | None) -> None:
-        self._wanted.pop(path, None)
-        self.loads += 1
-        if error is not None:
-            self.unreadable[path] = error
+    def _store(self, batch: list[tuple[Path, list[list[Segment]] | None, str | None]]) -> None:
+        unreadable = False
+        for path, lines, error in batch:
+            self._wanted.pop(path, None)
+            self.loads += 1
+            if error is not None:
+                self.unreadable[path] = error
+                unreadable = True
+            else:
+                self._cache[path] = lines
+        while len(self._cache) > CACHE_SIZE:
+            self._cache.popitem(last=False)
+        if unreadable:
+            self._lines.clear()  # an unreadable cell's placeholder lines were cached as finished
             self.post_message(self.Unreadable())
-        else:
-            self._cache[path] = lines
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
         self.refresh()
 
 
