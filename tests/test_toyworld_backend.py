@@ -120,3 +120,22 @@ def test_embeddings_put_pictures_next_to_their_words(shape):
                                     background=("black",), watermark=True)).image
     crop_vec = backend.embed_image(crop(r.image, pad))
     assert cosine(crop_vec, backend.embed_image(twin)) > cosine(crop_vec, backend.embed_image(stranger))
+
+
+@pytest.mark.parametrize("hole", [0.25, 0.35, 0.5])
+def test_a_ring_with_a_small_or_blurred_hole_still_reads_as_a_ring(hole):
+    # Generated samples often close a ring's hole down; a solid disc of the same size must stay a circle.
+    from PIL import ImageDraw
+
+    for inner, expected in ((hole, "ring"), (0.0, "circle")):
+        picture = Image.new("RGB", (64, 64), (15, 15, 15))
+        draw = ImageDraw.Draw(picture)
+        draw.ellipse((18, 18, 46, 46), fill=(220, 30, 30))
+        if inner:
+            r = 14 * inner
+            draw.ellipse((32 - r, 32 - r, 32 + r, 32 + r), fill=(15, 15, 15))
+        blurred = picture.filter(ImageFilter.GaussianBlur(1.0))
+        shapes = [o.shape for o in read_scene(blurred).objects]
+        assert shapes == [expected], (inner, shapes)
+        found = AnalyticBackend().detect(blurred, "ring")
+        assert bool(found) == (expected == "ring")

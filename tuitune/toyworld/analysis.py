@@ -87,9 +87,24 @@ def template_fit(mask: np.ndarray) -> dict[str, float]:
     return out
 
 
+def enclosed_holes(mask: np.ndarray) -> np.ndarray:
+    """Pixels outside ``mask`` that the mask surrounds (not reachable from the picture's border)."""
+    outside = np.pad(~mask, 1, constant_values=True).astype(np.uint8)
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return (outside[1:-1, 1:-1] == 1)
+
+
 def shape_scores(mask: np.ndarray, sharpness: float = 20.0) -> dict[str, float]:
-    """Soft assignment of a blob to the toyworld's shapes (sums to 1), from template IoUs."""
+    """Soft assignment of a blob to the toyworld's shapes (sums to 1), from template IoUs.
+
+    Only a ring has a hole: a blob that encloses one reads as a ring even when the hole is smaller or blurrier
+    than the generator draws it (generated samples often close it down), when the template fit alone would
+    call it a circle."""
     fit = template_fit(mask)
+    holes = enclosed_holes(mask)
+    hole_px = int(holes.sum())
+    if hole_px >= 4 and hole_px >= 0.03 * (hole_px + int(mask.sum())):
+        fit["ring"] = max(fit["ring"], max(v for k, v in fit.items() if k != "ring") + 0.05)
     best = max(fit.values())
     weights = {k: float(np.exp(sharpness * (v - best))) for k, v in fit.items()}
     total = sum(weights.values())
