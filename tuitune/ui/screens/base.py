@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from textual import events
 from textual.app import ComposeResult
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Header, Static
 
@@ -37,15 +38,27 @@ class ProjectScreen(Screen):
         # A screen built ahead of time may still be composing when the user quits or opens another
         # project: Textual then skips mounting its widgets (or prunes them), so there is nothing to fill.
         # ``is_attached`` is False once the app is exiting.
-        if self._pruning or self._closing or not self.is_attached:
+        if self._torn_down:
             return
-        self.populate()
+        try:
+            self.populate()
+        except NoMatches:
+            # The app began shutting down while this screen's widgets were still being mounted.
+            if self._torn_down:
+                return
+            raise
         self.populated = True
+
+    @property
+    def _torn_down(self) -> bool:
+        app = self.app
+        exiting = getattr(app, "_exit", False) or not getattr(app, "_running", True) or app._closing
+        return bool(self._pruning or self._closing or not self.is_attached or exiting)
 
     @property
     def ready(self) -> bool:
         """Its widgets are mounted and filled, and it is not being torn down: safe to query and update."""
-        return self.populated and self.is_attached and not (self._pruning or self._closing)
+        return self.populated and not self._torn_down
 
     def populate(self) -> None:
         """Fill the mounted widgets from the project (subclasses)."""
