@@ -20,10 +20,6 @@ SIZE = (120, 36)
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def make_project(root: Path) -> Path:
     """A small project: 6 images (one unreadable), masks on two, a spec, a finished and a crashed run."""

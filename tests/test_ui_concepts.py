@@ -10,10 +10,6 @@ from test_ui import SIZE, app_for, make_project, press_to_focus, switch_to, wait
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 async def test_picking_an_older_version_shows_what_changed_since(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")

@@ -12,10 +12,6 @@ from test_ui import SIZE, app_for, make_project, wait_for
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 def fresh_project(root: Path) -> Path:
     """The Pilot test project as a new user has it: a spec and pictures, but no runs and no generations."""

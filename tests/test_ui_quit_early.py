@@ -14,10 +14,6 @@ SCREEN_CLASSES = {"intent": "IntentScreen", "concepts": "ConceptsScreen", "datas
                   "train": "TrainScreen", "generate": "GenerateScreen"}
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
 
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
