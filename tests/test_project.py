@@ -228,3 +228,20 @@ def test_a_reader_sees_the_writers_changes_and_cannot_write(tmp_path):
             reader.db.upsert_item("images/b.png")
         with pytest.raises(UserError, match="read-only"):
             reader.save_settings()
+
+
+def test_the_apps_ui_table_is_accepted_and_kept_when_settings_are_saved(tmp_path):
+    from tuitune.project.settings import load_settings, save_settings
+
+    path = tmp_path / "project.toml"
+    path.write_text('name = "p"\n\n[ui]\nimage_protocol = "halfcell"\nmin_width = 70\n', encoding="utf-8")
+    settings = load_settings(path)
+    assert settings.ui == {"image_protocol": "halfcell", "min_width": 70}
+    settings.base_model = "elsewhere"
+    save_settings(path, settings)
+    again = load_settings(path)
+    assert again.ui == {"image_protocol": "halfcell", "min_width": 70} and again.base_model == "elsewhere"
+    # A project without the table does not grow an empty one.
+    path.write_text('name = "q"\n', encoding="utf-8")
+    save_settings(path, load_settings(path))
+    assert "[ui]" not in path.read_text(encoding="utf-8")

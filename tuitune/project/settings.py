@@ -58,9 +58,12 @@ class ProjectSettings(_Section):
     intent: IntentSettings = Field(default_factory=IntentSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     training: TrainingDefaults = Field(default_factory=TrainingDefaults)
+    # The app's own table (image protocol, minimum size, polling): the app reads and checks it; the engine
+    # only keeps it, so saving the project's settings never drops it.
+    ui: dict[str, Any] = Field(default_factory=dict)
 
     def to_toml(self) -> str:
-        return tomli_w.dumps(self.model_dump(mode="json"))
+        return tomli_w.dumps(self.model_dump(mode="json", exclude={"ui"} if not self.ui else None))
 
 
 def load_settings(path: Path) -> ProjectSettings:
