@@ -169,6 +169,8 @@ async def test_help_lists_the_screen_keys(project: Path) -> None:
         await wait_for(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         actions = [row[1] for row in app.screen.rows]
     assert {"Start", "Stop", "Resume", "Sample now", "Dataset", "Quit"} <= set(actions)
+    # The screen's own keys come before the focused table's cursor keys.
+    assert actions.index("Start") < actions.index("Cursor up")
 
 
 async def test_palette_runs_a_screen_action(project: Path) -> None:

@@ -18,7 +18,10 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.rows: list[tuple[str, str, str]] = []
         seen: set[tuple[str, str]] = set()
-        for key, active in under.active_bindings.items():
+        # The screen's and the app's own keys first; the focused widget's (cursor moves, paging) after them.
+        ordered = sorted(under.active_bindings.items(),
+                         key=lambda item: not (item[1].node is under or item[1].node is self.app))
+        for key, active in ordered:
             binding = active.binding
             if not binding.description:
                 continue
