@@ -19,6 +19,7 @@ from tuitune import atomic
 from tuitune.cli import UserError
 from tuitune.data.dataset import Dataset, DatasetItem
 from tuitune.data.loss_plan import loss_table
+from tuitune.data.project_link import set_aside_images
 from tuitune.intent.captions import optimise
 from tuitune.intent.spec import IntentSpec
 
@@ -91,23 +92,6 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return report
-
-
-def set_aside_images(root: Path) -> set[str]:
-    """Image paths (relative to the project) its database marks disabled or held out of the ``train`` split.
-
-    Empty for a folder that is not a project. Read-only, so it works while the app holds the writer lock.
-    """
-    from tuitune.project.db import DB_FILE, ProjectDB
-
-    root = Path(root)
-    if not (root / DB_FILE).is_file():
-        return set()
-    db = ProjectDB(root / DB_FILE, root, readonly=True)
-    try:
-        return {item.image for item in db.items() if not item.enabled or item.split != "train"}
-    finally:
-        db.close()
 
 
 def set_aside_stems(root: Path, items: list[DatasetItem]) -> set[str]:

@@ -1,4 +1,4 @@
-"""Mirror dataset items, masks and detected instances into the project database when the folder is a project.
+"""The dataset's one link to its project database: mirror items, masks and instances in, read what it sets aside.
 
 The JSON files in the dataset folder stay what the engine reads; the project database gets a copy so the app
 can list, filter and record accept/reject without opening images. A bare folder (no project) is left alone,
@@ -55,3 +55,20 @@ def record_masks(root: Path, items: list[DatasetItem], index: dict[str, dict[str
                           "accepted" if inst["accepted"] else "rejected") for inst in entry.get("instances", [])]
                 project.db.replace_instances(image, concept, found)
     return True
+
+
+def set_aside_images(root: Path) -> set[str]:
+    """Image paths (relative to the project) its database marks disabled or held out of the ``train`` split.
+
+    Empty for a folder that is not a project. Read-only, so it works while the app holds the writer lock.
+    """
+    from tuitune.project.db import DB_FILE, ProjectDB
+
+    root = Path(root)
+    if not (root / DB_FILE).is_file():
+        return set()
+    db = ProjectDB(root / DB_FILE, root, readonly=True)
+    try:
+        return {item.image for item in db.items() if not item.enabled or item.split != "train"}
+    finally:
+        db.close()

@@ -143,7 +143,7 @@ def prepare_data(run_path: Path, dataset: dict[str, Any]) -> str:
     from tuitune.data.dataset import Dataset
 
     if not Dataset(root).items():
-        from tuitune.data.export import set_aside_images
+        from tuitune.data.project_link import set_aside_images
 
         masks = Path(run_path) / str(dataset.get("masks", "masks"))
         return _copy_plain_folder(root, target, masks, set_aside_images(root))
