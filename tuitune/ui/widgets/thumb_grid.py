@@ -6,7 +6,6 @@ from cached per-thumbnail strips (an LRU), and missing thumbnails are decoded by
 
 from __future__ import annotations
 
-import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +26,6 @@ IMAGE_ROWS = 6  # 12 pixels tall with half cells
 CELL_HEIGHT = IMAGE_ROWS + 1  # + the label line
 CACHE_SIZE = 600
 LINE_CACHE_SIZE = 2000  # finished grid lines: a few screenfuls either way of the cursor
-BATCH_SECONDS = 0.0  # > 0 hands decoded thumbnails over in batches; 0.05 made page-down settle later (measured)
 
 
 @dataclass
@@ -212,40 +210,25 @@ class ThumbGrid(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="thumb-grid")
     def _load_wanted(self) -> None:
-        # Handed over in batches: one refresh of the grid per batch, not one per thumbnail.
-        batch: list[tuple[Path, list[list[Segment]] | None, str | None]] = []
-        started = time.monotonic()
-        while True:
-            path = next((p for p in list(self._wanted) if p not in {b[0] for b in batch}), None)
-            if path is None:
-                break
+        while self._wanted:
+            path = next(iter(list(self._wanted)))
             try:
-                lines = half_cell_lines(path, IMAGE_WIDTH, IMAGE_ROWS)
-                error = None
+                lines, error = half_cell_lines(path, IMAGE_WIDTH, IMAGE_ROWS), None
             except Exception as exc:  # any decode failure is the file's problem, shown as a placeholder
                 lines, error = None, f"{exc.__class__.__name__}: {exc}"
-            batch.append((path, lines, error))
-            if time.monotonic() - started >= BATCH_SECONDS:
-                self.app.call_from_thread(self._store, batch)
-                batch, started = [], time.monotonic()
-        if batch:
-            self.app.call_from_thread(self._store, batch)
+            self.app.call_from_thread(self._store, path, lines, error)
 
-    def _store(self, batch: list[tuple[Path, list[list[Segment]] | None, str | None]]) -> None:
-        unreadable = False
-        for path, lines, error in batch:
-            self._wanted.pop(path, None)
-            self.loads += 1
-            if error is not None:
-                self.unreadable[path] = error
-                unreadable = True
-            else:
-                self._cache[path] = lines
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
-        if unreadable:
-            self._lines.clear()  # an unreadable cell's placeholder lines were cached as finished
+    def _store(self, path: Path, lines: list[list[Segment]] | None, error: str | None) -> None:
+        # Lines waiting for this thumbnail were never cached (see render_line), so a refresh redraws them.
+        self._wanted.pop(path, None)
+        self.loads += 1
+        if error is not None:
+            self.unreadable[path] = error
             self.post_message(self.Unreadable())
+        else:
+            self._cache[path] = lines
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
         self.refresh()
 
 
