@@ -20,6 +20,10 @@ class ProjectScreen(Screen):
     styled = False  # its widgets carry the current styles (built ahead, or shown once)
     populated = False  # populate() has filled its widgets
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._texts: dict[str, str] = {}  # selector -> the text set_text last put there
+
     @property
     def project(self) -> ProjectView:
         project = getattr(self.app, "project", None)
@@ -84,10 +88,13 @@ class ProjectScreen(Screen):
         ``layout=False`` for a Static whose size the stylesheet fixes (e.g. ``height: 1``), which then
         only repaints.
         """
-        shown = self.__dict__.setdefault("_texts", {})
-        if shown.get(selector) != text:
-            shown[selector] = text
+        if self._texts.get(selector) != text:
+            self._texts[selector] = text
             self.query_one(selector, Static).update(text, layout=layout)
+
+    def shown_text(self, selector: str) -> str | None:
+        """The text ``set_text`` last put in ``selector`` (None before the first)."""
+        return self._texts.get(selector)
 
     @property
     def visible(self) -> bool:

@@ -167,7 +167,7 @@ class DatasetScreen(ProjectScreen):
         from rich.text import Text
 
         width = self.query_one(selector, Static).content_region.width
-        old = self.__dict__.get("_texts", {}).get(selector)
+        old = self.shown_text(selector)
 
         def one_line(value: str | None) -> bool:
             return value is not None and "\n" not in value and Text.from_markup(value).cell_len <= width
