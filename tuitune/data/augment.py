@@ -67,7 +67,14 @@ def augment(
             derived.extend(made)
         if progress is not None:
             progress(n, len(originals), item.stem)
-    dataset.save_items(originals + derived)
+    # Applied to dataset.json as it is now: captions edited and pictures imported during the run are kept,
+    # and nothing is added for a picture removed meanwhile.
+    def add_derived(current: list[DatasetItem]) -> list[DatasetItem]:
+        kept = [i for i in current if i.derived_from is None]
+        parents = {i.stem for i in kept}
+        return kept + [d for d in derived if d.derived_from in parents]
+
+    dataset.update_items(add_derived)
     return derived
 
 
@@ -159,9 +166,15 @@ def _write(dataset: Dataset, parent: DatasetItem, suffix: str, picture: Image.Im
 
 
 def _remove_previous(dataset: Dataset) -> None:
-    for item in dataset.items():
-        if item.derived_from is None:
-            continue
+    """Drop the derived items from dataset.json first, then their files, so it never lists a missing file."""
+    gone: list[DatasetItem] = []
+
+    def drop(current: list[DatasetItem]) -> list[DatasetItem]:
+        gone[:] = [i for i in current if i.derived_from is not None]
+        return [i for i in current if i.derived_from is None]
+
+    dataset.update_items(drop)
+    for item in gone:
         (dataset.root / item.path).unlink(missing_ok=True)
         shutil.rmtree(dataset.masks_dir / item.stem, ignore_errors=True)
 

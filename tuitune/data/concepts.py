@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from tuitune import atomic
-from tuitune.data.dataset import Dataset, DatasetItem, concept_filename
+from tuitune.data.dataset import Dataset, DatasetItem, MasksIndex, concept_filename
 from tuitune.data.loss_plan import is_background
 from tuitune.intent.spec import Concept, Granularity, IntentSpec
 from tuitune.vision.protocols import Detector, Embedder, Segmenter, cosine, crop
@@ -82,6 +82,7 @@ def iter_detect(
     items = [i for i in dataset.items() if i.derived_from is None]
     chosen = [c for c in spec.concepts if concepts is None or c.key in {n.casefold() for n in concepts}]
     refs = _reference_vectors(chosen, regions, backends.embedder)
+    before = dataset.masks_index()  # to tell, at the end, which decisions the user made during the run
     detected: dict[str, dict[str, Any]] = {}
     try:
         for n, item in enumerate(items, start=1):
@@ -90,12 +91,9 @@ def iter_detect(
             detected.setdefault(item.stem, {}).update(entries)
             yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()})
     finally:
-        # Merged into masks.json as it is now, not as it was when detection started: decisions made
-        # meanwhile (the app, `tuitune dataset decide`) on what this run did not detect again are kept.
-        index = dataset.masks_index()
-        for stem, entries in detected.items():
-            index.setdefault(stem, {}).update(entries)
-        dataset.save_masks_index(index)
+        # Merged into masks.json as it is at this moment, under its lock: decisions made meanwhile (the app,
+        # `tuitune dataset decide`) are kept, also on instances this run detected again.
+        index = dataset.update_masks_index(lambda current: _merge_detected(dataset, before, current, detected))
         from tuitune.data import project_link
 
         project_link.record_masks(dataset.root, dataset.items(), index, delegate=delegate)
@@ -166,24 +164,59 @@ def _detect_image(
     return entries
 
 
+def _merge_detected(
+    dataset: Dataset, before: MasksIndex, current: MasksIndex, detected: MasksIndex
+) -> MasksIndex:
+    """``current`` with this run's entries in; where the user flipped an instance after the run began
+    (``current`` differs from ``before``) and the run found the same box again, the user's decision wins."""
+    for stem, entries in detected.items():
+        for concept, entry in entries.items():
+            old = before.get(stem, {}).get(concept, {}).get("instances", [])
+            now = current.get(stem, {}).get(concept, {}).get("instances", [])
+            decided = {
+                _box_key(inst): bool(inst.get("accepted"))
+                for was, inst in zip(old, now, strict=False)
+                if was.get("box") == inst.get("box") and was.get("accepted") != inst.get("accepted")
+            }
+            changed = False
+            for inst in entry["instances"]:
+                wanted = decided.get(_box_key(inst))
+                if wanted is not None and wanted != inst["accepted"]:
+                    inst["accepted"], changed = wanted, True
+            if changed:
+                entry["path"] = _render(dataset, stem, concept, entry["instances"], _shape(dataset, entry))
+            current.setdefault(stem, {})[concept] = entry
+    return current
+
+
+def _box_key(instance: dict[str, Any]) -> tuple[float, ...]:
+    return tuple(round(float(v), 2) for v in instance.get("box") or ())
+
+
+def _shape(dataset: Dataset, entry: dict[str, Any]) -> tuple[int, int]:
+    with Image.open(dataset.root / entry["instances"][0]["mask"]) as im:
+        return im.height, im.width
+
+
 def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int, accepted: bool) -> Path:
     """Accept or reject one detected instance and rewrite the concept's mask from the accepted ones."""
     dataset = Dataset(Path(dataset_dir))
-    index = dataset.masks_index()
-    try:
-        entry = index[stem][concept]
-        entry["instances"][instance]["accepted"] = bool(accepted)
-    except (KeyError, IndexError):
-        from tuitune.cli import UserError
 
-        raise UserError(
-            f"No instance {instance} of {concept!r} in {stem}; run `tuitune dataset detect` first."
-        ) from None
-    first = entry["instances"][0]
-    with Image.open(dataset.root / first["mask"]) as im:
-        shape = (im.height, im.width)
-    entry["path"] = _render(dataset, stem, concept, entry["instances"], shape)
-    dataset.save_masks_index(index)
+    def decide(index: MasksIndex) -> MasksIndex:
+        try:
+            entry = index[stem][concept]
+            entry["instances"][instance]["accepted"] = bool(accepted)
+        except (KeyError, IndexError):
+            from tuitune.cli import UserError
+
+            raise UserError(
+                f"No instance {instance} of {concept!r} in {stem}; run `tuitune dataset detect` first."
+            ) from None
+        # Rendered under the masks.json lock, so the mask file always matches the decisions stored.
+        entry["path"] = _render(dataset, stem, concept, entry["instances"], _shape(dataset, entry))
+        return index
+
+    entry = dataset.update_masks_index(decide)[stem][concept]
     from tuitune.data import project_link
 
     project_link.record_masks(dataset.root, dataset.items(), {stem: {concept: entry}})

@@ -8,12 +8,18 @@ Layout of a dataset folder (a project folder is one)::
     cache/thumbs/<hash>.jpg        thumbnails
     dataset.json                   items
     masks.json                     masks index: per stem and concept, instances with accept/reject
+
+Several processes write the two JSON files (the app, detection, augmentation and import jobs). Every change
+goes through ``update_items`` / ``update_masks_index``: read, change and replace under an exclusive lock
+(``atomic.exclusive``, POSIX), so each change applies to the file as it is at that moment and none is lost.
+Readers take no lock: the files are replaced atomically.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,9 +57,13 @@ def concept_filename(concept: str) -> str:
     return cleaned or "concept"
 
 
+MasksIndex = dict[str, dict[str, Any]]
+
+
 @dataclass
 class Dataset:
     root: Path
+    lock_timeout: float = atomic.LOCK_TIMEOUT  # seconds to wait for another writer of dataset.json/masks.json
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -83,18 +93,47 @@ class Dataset:
         return [DatasetItem.from_dict(row) for row in raw.get("items", [])]
 
     def save_items(self, items: list[DatasetItem]) -> None:
-        atomic.write_json(self.root / DATASET_FILE, {"version": 1, "items": [asdict(i) for i in items]})
+        """Replace the whole item list (under the lock, so it never lands inside another writer's update)."""
+        self.update_items(lambda _current: items)
+
+    def update_items(self, change: Callable[[list[DatasetItem]], list[DatasetItem]]) -> list[DatasetItem]:
+        """Apply ``change`` (current items -> new items) to dataset.json as it is now; returns the new items.
+
+        Keep ``change`` short and do not update the same file inside it: the lock is held while it runs.
+        """
+
+        def apply(raw: object) -> dict[str, Any]:
+            rows = raw.get("items", []) if isinstance(raw, dict) else []
+            new = change([DatasetItem.from_dict(row) for row in rows])
+            return {"version": 1, "items": [asdict(i) for i in new]}
+
+        written = atomic.update_json(self.root / DATASET_FILE, apply, {"items": []}, self.lock_timeout)
+        return [DatasetItem.from_dict(row) for row in written["items"]]
 
     def image_path(self, item: DatasetItem) -> Path:
         return self.root / item.path
 
     # --- masks index -------------------------------------------------------------------------------
-    def masks_index(self) -> dict[str, dict[str, Any]]:
+    def masks_index(self) -> MasksIndex:
         """``{stem: {concept: {"path": ..., "instances": [{box, score, similarity, accepted}, ...]}}}``."""
         return _read_json(self.root / MASKS_FILE, {}).get("masks", {})
 
-    def save_masks_index(self, index: dict[str, dict[str, Any]]) -> None:
-        atomic.write_json(self.root / MASKS_FILE, {"version": 1, "masks": index})
+    def save_masks_index(self, index: MasksIndex) -> None:
+        """Replace the whole masks index (under the lock, so it never lands inside another writer's update)."""
+        self.update_masks_index(lambda _current: index)
+
+    def update_masks_index(self, change: Callable[[MasksIndex], MasksIndex]) -> MasksIndex:
+        """Apply ``change`` (current index -> new index) to masks.json as it is now; returns the new index.
+
+        ``change`` may edit the index it is given and return it. When it raises, masks.json is left as it
+        was. Keep it short and do not update the same file inside it: the lock is held while it runs.
+        """
+
+        def apply(raw: object) -> dict[str, Any]:
+            index = raw.get("masks", {}) if isinstance(raw, dict) else {}
+            return {"version": 1, "masks": change(index if isinstance(index, dict) else {})}
+
+        return atomic.update_json(self.root / MASKS_FILE, apply, {}, self.lock_timeout)["masks"]
 
 
 def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:

@@ -65,18 +65,19 @@ def iter_import(
     by_hash = {item.hash: item.stem for item in existing}
     used_stems = {item.stem for item in existing}
     report.items = list(existing)
+    first_new = len(report.items)
     done = 0
     try:
         for path, rel, group, repeats in _walk(root, report, default_repeats):
             done += 1
             _import_one(path, rel, group, repeats, dataset, report, by_hash, used_stems, max_pixels, make_thumbnails)
             if done % SAVE_EVERY == 0:
-                dataset.save_items(report.items)
+                _add_items(dataset, report.items[first_new:])
             yield ImportProgress(done=done, path=rel, report=report)
     finally:
         # Also runs when the caller closes the generator early: what was imported is recorded, never lost.
-        dataset.save_items(report.items)
-        _record_in_project(dataset, report.items)
+        saved = _add_items(dataset, report.items[first_new:])
+        _record_in_project(dataset, saved)
 
 
 def import_folder(
@@ -218,6 +219,16 @@ def _rel(path: Path, root: Path) -> str:
         return path.relative_to(root).as_posix()
     except ValueError:
         return str(path)
+
+
+def _add_items(dataset: Dataset, imported: list[DatasetItem]) -> list[DatasetItem]:
+    """Add what this import made to dataset.json as it is now (captions edited meanwhile stay as edited)."""
+
+    def add(current: list[DatasetItem]) -> list[DatasetItem]:
+        have = {item.stem for item in current}
+        return current + [item for item in imported if item.stem not in have]
+
+    return dataset.update_items(add)
 
 
 def _record_in_project(dataset: Dataset, items: list[DatasetItem]) -> None:

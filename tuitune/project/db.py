@@ -41,6 +41,7 @@ __all__ = [
     "Instance",
     "Item",
     "MaskEntry",
+    "ProjectBusy",
     "ProjectDB",
     "ProjectReadOnly",
     "RunRecord",
@@ -53,10 +54,26 @@ class ProjectReadOnly(UserError):
     """A write was attempted on a project opened read-only."""
 
 
+class ProjectBusy(UserError):
+    """Another process kept the database's write lock longer than the busy timeout."""
+
+
+BUSY_TIMEOUT_MS = 5000
+
+
 class ProjectDB:
     """Typed access to every table; writes are single transactions and fail with one clear sentence."""
 
-    def __init__(self, path: Path, root: Path, readonly: bool = False, why_readonly: str = "") -> None:
+    def __init__(
+        self,
+        path: Path,
+        root: Path,
+        readonly: bool = False,
+        why_readonly: str = "",
+        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
+    ) -> None:
+        """``busy_timeout_ms``: how long a write waits for another process's write to finish before it
+        fails with ``ProjectBusy``."""
         self.path, self.root, self.readonly = path, root, readonly
         self.why_readonly = why_readonly or "it was opened read-only"
         if readonly:
@@ -66,7 +83,7 @@ class ProjectDB:
         else:
             self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self.conn.row_factory = sqlite3.Row
-        self.conn.execute("PRAGMA busy_timeout = 5000")
+        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         self.conn.execute("PRAGMA foreign_keys = ON")
         if not readonly:
             self.conn.execute("PRAGMA journal_mode = WAL")
@@ -115,6 +132,11 @@ class ProjectDB:
                 raise UserError(
                     f"{self.path.name} could not be written (the disk may be full or failing), so the change "
                     "was not saved (nothing else was lost); free some space and try again."
+                ) from None
+            if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in str(exc):
+                raise ProjectBusy(
+                    "The project database is busy (another tuitune process is writing to it), so the change "
+                    "was not saved; try again in a moment."
                 ) from None
             if name == "SQLITE_READONLY" or "readonly" in str(exc):
                 raise ProjectReadOnly(

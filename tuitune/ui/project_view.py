@@ -76,12 +76,15 @@ class ProjectView(ProjectFolders):
 
         caption = " ".join(caption.split())
         if (self.root / DATASET_FILE).is_file():
-            dataset = Dataset(self.root)
-            items = dataset.items()
-            for stored in items:
-                if stored.stem == item.stem:
-                    stored.caption = caption
-            dataset.save_items(items)
+
+            def edit(items: list) -> list:
+                for stored in items:
+                    if stored.stem == item.stem:
+                        stored.caption = caption
+                return items
+
+            # Applied to dataset.json as it is now, under its lock: a job rewriting it meanwhile keeps this edit.
+            Dataset(self.root).update_items(edit)
         else:
             atomic.write_text(item.path.with_suffix(".txt"), caption + "\n")
         item.caption = caption
@@ -95,13 +98,15 @@ class ProjectView(ProjectFolders):
         """Accept or reject one detected instance in the masks index."""
         from tuitune.data.dataset import Dataset
 
-        dataset = Dataset(self.root)
-        masks = dataset.masks_index()
-        instances = masks.get(stem, {}).get(concept, {}).get("instances", [])
-        if not 0 <= index < len(instances):
-            raise IndexError(f"{stem} has no instance {index + 1} of {concept}")
-        instances[index]["accepted"] = accepted
-        dataset.save_masks_index(masks)
+        def decide(masks: dict) -> dict:
+            instances = masks.get(stem, {}).get(concept, {}).get("instances", [])
+            if not 0 <= index < len(instances):
+                raise IndexError(f"{stem} has no instance {index + 1} of {concept}")
+            instances[index]["accepted"] = accepted
+            return masks
+
+        # Applied to masks.json as it is now, under its lock: a detection merging meanwhile keeps this decision.
+        Dataset(self.root).update_masks_index(decide)
 
     def mask_concepts(self) -> dict[str, set[str]]:
         """Stem -> concepts with a mask file, from one pass over ``masks/``."""
