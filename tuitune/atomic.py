@@ -48,7 +48,7 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 
 # --- locked read-modify-write -------------------------------------------------------------------------
-# POSIX only: ``fcntl.flock`` on a sidecar ``<name>.lock``. Where fcntl is missing (Windows) the lock is a
+# POSIX only: ``fcntl.flock`` on a hidden sidecar ``.<name>.lock``. Where fcntl is missing (Windows) the lock is a
 # no-op and updates behave as plain read-then-replace, as they did before locking existed.
 
 LOCK_TIMEOUT = 10.0  # seconds; a lock is held for milliseconds, so waiting this long means a stuck writer
@@ -62,12 +62,12 @@ class FileBusy(UserError, TimeoutError):
 def lock_path(path: str | os.PathLike[str]) -> Path:
     """The sidecar file whose lock guards ``path``; it is left in place (removing it would race)."""
     target = Path(path)
-    return target.with_name(f"{target.name}.lock")
+    return target.with_name(f".{target.name}.lock")
 
 
 @contextmanager
 def exclusive(path: str | os.PathLike[str], timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold an exclusive advisory lock on ``path`` (through ``<path>.lock``) for the ``with`` block.
+    """Hold an exclusive advisory lock on ``path`` (through ``lock_path(path)``) for the ``with`` block.
 
     Every process and thread that updates ``path`` through here is kept out meanwhile; readers are not
     (the writes are atomic replaces). Waits up to ``timeout`` seconds, then raises ``FileBusy``.

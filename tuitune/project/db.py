@@ -64,16 +64,9 @@ BUSY_TIMEOUT_MS = 5000
 class ProjectDB:
     """Typed access to every table; writes are single transactions and fail with one clear sentence."""
 
-    def __init__(
-        self,
-        path: Path,
-        root: Path,
-        readonly: bool = False,
-        why_readonly: str = "",
-        busy_timeout_ms: int = BUSY_TIMEOUT_MS,
-    ) -> None:
-        """``busy_timeout_ms``: how long a write waits for another process's write to finish before it
-        fails with ``ProjectBusy``."""
+    def __init__(self, path: Path, root: Path, readonly: bool = False, why_readonly: str = "",
+                 busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> None:
+        # busy_timeout_ms: how long a write waits for another process's write before raising ProjectBusy.
         self.path, self.root, self.readonly = path, root, readonly
         self.why_readonly = why_readonly or "it was opened read-only"
         if readonly:
