@@ -216,28 +216,6 @@ async def test_last_screen_and_selection_come_back(project: Path) -> None:
         assert again.screen.current.stem == "item1"
 
 
-async def test_dataset_lists_unreadable_filters_overlays_and_saves_caption(project: Path) -> None:
-    app = app_for(project)
-    async with app.run_test(size=SIZE) as pilot:
-        await switch_to(pilot, "3", "dataset")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.shown)
-        grid = screen.query_one("#dataset-grid")
-        await wait_for(pilot, lambda: grid.pending == 0 and grid.loads >= 6)
-        assert "broken.png" in str(screen.query_one("#dataset-count").render())
-        await press_to_focus(pilot, "slash", focused="dataset-filter")
-        await pilot.press(*"mask:water")
-        await press_to_focus(pilot, "enter", focused="dataset-grid")
-        assert [i.stem for i in screen.shown] == ["item0", "item1"]
-        await pilot.press("m")
-        await wait_for(pilot, lambda: "[b]watermark[/b]" in str(screen.query_one("#dataset-info").content))
-        await press_to_focus(pilot, "e", focused="dataset-caption")
-        screen.query_one("#dataset-caption").text = ""
-        await pilot.press(*"zxq red square", "ctrl+s")
-        await wait_for(pilot, lambda: any("Saved the caption" in n.message for n in app._notifications))
-    assert (project / "images" / "item0.txt").read_text().strip() == "zxq red square"
-
-
 async def test_concepts_edit_validates_and_versions(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:

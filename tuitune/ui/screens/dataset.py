@@ -36,6 +36,7 @@ def matches(item: DatasetItem, query: str, masks: dict, unreadable: set, text: s
 
 class DatasetScreen(ProjectScreen):
     MODE = "dataset"
+    FILTER_IN_THREAD_FROM = 2000  # items; fewer are filtered at once, more in a thread so typing never waits
     AUTO_FOCUS = "#dataset-grid"
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="dataset.filter",
@@ -65,6 +66,8 @@ class DatasetScreen(ProjectScreen):
         self._entries: list[GridEntry] = []
         self._spec_token: tuple[int, int] | None = None
         self._spec_value = None
+        self._filter_request = 0
+        self.filtering = False  # a filter runs in a thread; ``shown`` is the previous query's until it ends
 
     def body(self) -> ComposeResult:
         with Horizontal(id="dataset-body"):
@@ -126,7 +129,9 @@ class DatasetScreen(ProjectScreen):
         self.masks_index = masks
         self._index_items()
         self._apply_filter(stem)
-        self.query_one("#dataset-grid", ThumbGrid).focus()
+        grid = self.query_one("#dataset-grid", ThumbGrid)
+        grid.focus()
+        grid.check_pictures([item.path for item in items])
 
     def _index_items(self) -> None:
         masks = {stem: set(self.masks_index.get(stem, {})) | names for stem, names in self.mask_files.items()}
@@ -137,13 +142,42 @@ class DatasetScreen(ProjectScreen):
         self._entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.items]
 
     def _apply_filter(self, stem: str | None = None) -> None:
+        """Show the items matching the filter, the cursor on ``stem`` if it is among them.
+
+        On a big project the matching runs in a thread: the key shows at once and the newest query wins.
+        """
+        self._filter_request += 1
+        query = self.query_text
+        if not query.strip():
+            self._filtered(self._filter_request, range(len(self.items)), stem)
+            return
+        unreadable = set(self.query_one("#dataset-grid", ThumbGrid).unreadable)
+        if len(self.items) < self.FILTER_IN_THREAD_FROM:
+            self._filtered(self._filter_request, self._matching(query, unreadable), stem)
+            return
+        self.filtering = True
+        self._filter_in_thread(self._filter_request, query, unreadable, stem)
+
+    def _matching(self, query: str, unreadable: set, items: list[DatasetItem] | None = None,
+                  haystacks: list[str] | None = None) -> list[int]:
+        items = self.items if items is None else items
+        haystacks = self._haystacks if haystacks is None else haystacks
+        return [n for n, (item, text) in enumerate(zip(items, haystacks, strict=True))
+                if matches(item, query, self._item_masks, unreadable, text)]
+
+    @work(thread=True, exclusive=True, group="dataset-filter")
+    def _filter_in_thread(self, request: int, query: str, unreadable: set, stem: str | None) -> None:
+        items, haystacks = self.items, self._haystacks  # a reload replaces both lists; it does not change them
+        if request != self._filter_request:
+            return  # typed on since: the newer query runs instead
+        picked = self._matching(query, unreadable, items, haystacks)
+        self.app.call_from_thread(self._filtered, request, picked, stem, items)
+
+    def _filtered(self, request: int, picked, stem: str | None, items: list[DatasetItem] | None = None) -> None:
+        if request != self._filter_request or (items is not None and items is not self.items):
+            return  # an older query (or a list since reloaded): the newer one's result is on its way
+        self.filtering = False
         grid = self.query_one("#dataset-grid", ThumbGrid)
-        if not self.query_text.strip():
-            picked = list(range(len(self.items)))
-        else:
-            unreadable = set(grid.unreadable)
-            picked = [n for n, (item, text) in enumerate(zip(self.items, self._haystacks, strict=True))
-                      if matches(item, self.query_text, self._item_masks, unreadable, text)]
         self.shown = [self.items[n] for n in picked]
         cursor = next((n for n, i in enumerate(self.shown) if i.stem == stem), 0)
         grid.set_entries([self._entries[n] for n in picked], cursor=cursor)
@@ -157,6 +191,9 @@ class DatasetScreen(ProjectScreen):
         if grid.unreadable:
             names = ", ".join(p.name for p in list(grid.unreadable)[:3])
             text += f" · {len(grid.unreadable)} unreadable: {names}"
+        if grid.checking:
+            # Until every picture was tried once, the unreadable count (and that filter) is not complete.
+            text += f" · checking pictures {grid.checked}/{grid.checking}"
         self.set_text("#dataset-count", text, layout=False)  # one line tall in the stylesheet
 
     def _set_line(self, selector: str, text: str) -> None:
@@ -191,6 +228,14 @@ class DatasetScreen(ProjectScreen):
 
     @on(ThumbGrid.Unreadable)
     def _unreadable(self) -> None:
+        # The ``unreadable`` filter lists the newly found pictures too, not only those known when it was typed.
+        if "unreadable" in self.query_text.lower().split():
+            current = self.current
+            self._apply_filter(current.stem if current else None)
+        self._update_count()
+
+    @on(ThumbGrid.Checked)
+    def _checked(self) -> None:
         self._update_count()
 
     def _concepts(self, item: DatasetItem) -> list[str]:

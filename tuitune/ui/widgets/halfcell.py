@@ -35,15 +35,23 @@ def half_cell_rows(rgb: Image.Image, width: int, rows: int, letterbox: bool) -> 
     return lines
 
 
+def half_cell_strips(rgb: Image.Image, width: int, height: int) -> list[Strip]:
+    """``rgb`` fitted into ``width`` x ``height`` cells as finished lines, blank-padded to ``width``.
+
+    Pure work on the picture, so it runs in the decoding thread and painting only copies the lines.
+    """
+    return [Strip(segments).extend_cell_length(width) for segments in half_cell_rows(rgb, width, height, False)]
+
+
 class HalfcellPicture(Widget):
-    """An already-decoded picture, rescaled to the widget's size when that changes."""
+    """An already-decoded picture, rescaled to the widget's size when that changes (or handed in as lines)."""
 
     DEFAULT_CSS = "HalfcellPicture { width: 1fr; height: 1fr; }"
 
     def __init__(self, image: Image.Image, *, classes: str | None = None) -> None:
         super().__init__(classes=classes)
         self._image = image.convert("RGB")
-        self._lines: list[list[Segment]] = []
+        self._lines: list[Strip] = []
         self._drawn_for: tuple[int, int] | None = None
 
     @property
@@ -57,11 +65,18 @@ class HalfcellPicture(Widget):
         self._drawn_for = None
         self.refresh()
 
+    def show_lines(self, image: Image.Image, lines: list[Strip], cells: tuple[int, int]) -> None:
+        """``image`` already drawn as ``lines`` for ``cells`` (see ``half_cell_strips``); redrawn if resized."""
+        self._image = image
+        self._lines = lines
+        self._drawn_for = cells
+        self.refresh()
+
     def render_line(self, y: int) -> Strip:
         width, height = self.size
         if self._drawn_for != (width, height):
-            self._lines = half_cell_rows(self._image, width, height, letterbox=False) if width and height else []
+            self._lines = half_cell_strips(self._image, width, height) if width and height else []
             self._drawn_for = (width, height)
         if y < len(self._lines):
-            return Strip(self._lines[y]).extend_cell_length(width)
+            return self._lines[y]
         return Strip.blank(width)

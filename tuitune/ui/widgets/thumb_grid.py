@@ -6,6 +6,7 @@ from cached per-thumbnail strips (an LRU), and missing thumbnails are decoded by
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ IMAGE_WIDTH = 14
 IMAGE_ROWS = 6  # 12 pixels tall with half cells
 CELL_HEIGHT = IMAGE_ROWS + 1  # + the label line
 CACHE_SIZE = 600
+CHECK_BATCH = 250  # pictures checked between two progress reports
 LINE_CACHE_SIZE = 2000  # finished grid lines: a few screenfuls either way of the cursor
 
 
@@ -60,6 +62,13 @@ class ThumbGrid(ScrollView, can_focus=True):
     class Unreadable(Message):
         """A thumbnail could not be decoded; ``grid.unreadable`` names every such file and why."""
 
+    class Checked(Message):
+        """``check_pictures`` got further (``grid.checked`` of ``grid.checking``) or, when ``done``, finished."""
+
+        def __init__(self, done: bool) -> None:
+            super().__init__()
+            self.done = done
+
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.entries: list[GridEntry] = []
@@ -67,6 +76,9 @@ class ThumbGrid(ScrollView, can_focus=True):
         self._wanted: dict[Path, None] = {}
         self.unreadable: dict[Path, str] = {}
         self.loads = 0  # thumbnails decoded so far (for tests and the benchmark)
+        self.checking = 0  # pictures ``check_pictures`` is trying; 0 when it is not running
+        self.checked = 0  # of those, how many were tried so far
+        self._check_request = 0
         # The content region is costly to work out and was asked for on every drawn line: kept per size.
         self._layout_key: tuple[int, bool] | None = None
         self._width = 0
@@ -113,6 +125,7 @@ class ThumbGrid(ScrollView, can_focus=True):
         scrolled = self.scroll_offset.y
         self._scroll_cursor_into_view()
         if self.scroll_offset.y != scrolled:
+            self._forget_hidden_wanted()
             self.refresh()
         else:
             # Only the two labels whose highlight changed are drawn again, not every thumbnail on screen.
@@ -218,6 +231,52 @@ class ThumbGrid(ScrollView, can_focus=True):
                 lines, error = None, f"{exc.__class__.__name__}: {exc}"
             self.app.call_from_thread(self._store, path, lines, error)
 
+    def check_pictures(self, paths: list[Path]) -> None:
+        """Try to open every picture once, in a thread, so ``unreadable`` lists them all, not only those shown.
+
+        A header and structure check (PIL ``verify``), far cheaper than decoding a thumbnail.
+        """
+        self._check_request += 1
+        self.checking, self.checked = len(paths), 0
+        if paths:
+            self._check(self._check_request, list(paths))
+
+    @work(thread=True, exclusive=True, group="thumb-check")
+    def _check(self, request: int, paths: list[Path]) -> None:
+        from PIL import Image
+
+        found: dict[Path, str] = {}
+        for n, path in enumerate(paths, 1):
+            if request != self._check_request:
+                return  # a newer list (the project was reloaded) is being checked instead
+            if path not in self.unreadable:
+                try:
+                    with Image.open(path) as img:
+                        img.verify()
+                except Exception as exc:  # any failure to open is the file's problem, listed as unreadable
+                    found[path] = f"{exc.__class__.__name__}: {exc}"
+            if n % CHECK_BATCH == 0 or n == len(paths):
+                self.app.call_from_thread(self._checked_batch, request, found, n)
+                found = {}
+                time.sleep(0.002)  # leave the interface thread the interpreter between batches
+
+    def _checked_batch(self, request: int, found: dict[Path, str], checked: int) -> None:
+        if request != self._check_request:
+            return
+        done = checked >= self.checking
+        self.checked = checked
+        if done:
+            self.checking = 0
+        fresh = {path: error for path, error in found.items() if path not in self.unreadable}
+        if fresh:
+            self.unreadable.update(fresh)
+            for path in fresh:
+                self._wanted.pop(path, None)
+            self._lines.clear()  # their cells now say "unreadable" instead of waiting for a thumbnail
+            self.refresh()
+            self.post_message(self.Unreadable())
+        self.post_message(self.Checked(done))
+
     def _store(self, path: Path, lines: list[list[Segment]] | None, error: str | None) -> None:
         # Lines waiting for this thumbnail were never cached (see render_line), so a refresh redraws them.
         self._wanted.pop(path, None)
@@ -229,7 +288,24 @@ class ThumbGrid(ScrollView, can_focus=True):
             self._cache[path] = lines
             while len(self._cache) > CACHE_SIZE:
                 self._cache.popitem(last=False)
-        self.refresh()
+        # Only the cell rows showing this picture are drawn again: a page of new thumbnails arrives one at
+        # a time, and redrawing the whole grid for each was most of the cost of a page-down.
+        for row in self._visible_rows():
+            first = row * self.columns
+            if any(entry.path == path for entry in self.entries[first:first + self.columns]):
+                self.refresh_lines(row * CELL_HEIGHT, IMAGE_ROWS + 1)
+
+    def _visible_rows(self) -> range:
+        top = int(self.scroll_offset.y)
+        return range(top // CELL_HEIGHT, (top + self.scrollable_content_region.height) // CELL_HEIGHT + 1)
+
+    def _forget_hidden_wanted(self) -> None:
+        """Drop thumbnails asked for by rows scrolled away, so the worker decodes what is on screen first."""
+        if not self._wanted:
+            return
+        rows = self._visible_rows()
+        visible = {entry.path for entry in self.entries[rows.start * self.columns:rows.stop * self.columns]}
+        self._wanted = {path: None for path in self._wanted if path in visible}
 
 
 def half_cell_lines(path: Path, width: int, rows: int) -> list[list[Segment]]:
