@@ -198,8 +198,12 @@ def _shape(dataset: Dataset, entry: dict[str, Any]) -> tuple[int, int]:
         return im.height, im.width
 
 
-def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int, accepted: bool) -> Path:
-    """Accept or reject one detected instance and rewrite the concept's mask from the accepted ones."""
+def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int, accepted: bool,
+                 delegate: bool = False) -> Path:
+    """Accept or reject one detected instance and rewrite the concept's mask from the accepted ones.
+
+    ``delegate``: the caller holds the project's writer lock itself (the app), see ``record_masks``.
+    """
     dataset = Dataset(Path(dataset_dir))
 
     def decide(index: MasksIndex) -> MasksIndex:
@@ -219,7 +223,7 @@ def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int
     entry = dataset.update_masks_index(decide)[stem][concept]
     from tuitune.data import project_link
 
-    project_link.record_masks(dataset.root, dataset.items(), {stem: {concept: entry}})
+    project_link.record_masks(dataset.root, dataset.items(), {stem: {concept: entry}}, delegate=delegate)
     return dataset.root / entry["path"]
 
 

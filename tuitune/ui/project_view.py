@@ -95,18 +95,15 @@ class ProjectView(ProjectFolders):
         return Dataset(self.root).masks_index()
 
     def set_instance_accepted(self, stem: str, concept: str, index: int, accepted: bool) -> None:
-        """Accept or reject one detected instance in the masks index."""
-        from tuitune.data.dataset import Dataset
+        """Accept or reject one detected instance: masks.json, the concept's mask file and the project database.
 
-        def decide(masks: dict) -> dict:
-            instances = masks.get(stem, {}).get(concept, {}).get("instances", [])
-            if not 0 <= index < len(instances):
-                raise IndexError(f"{stem} has no instance {index + 1} of {concept}")
-            instances[index]["accepted"] = accepted
-            return masks
+        The same engine call as ``tuitune dataset decide``, so training reads a mask that matches the decision.
+        Applied to masks.json as it is now, under its lock: a detection merging meanwhile keeps this decision.
+        """
+        from tuitune.data.concepts import set_decision
 
-        # Applied to masks.json as it is now, under its lock: a detection merging meanwhile keeps this decision.
-        Dataset(self.root).update_masks_index(decide)
+        # The app holds the project's writer lock, so the database is written through its own transactions.
+        set_decision(self.root, stem, concept, index, accepted, delegate=not self.readonly)
 
     def mask_concepts(self) -> dict[str, set[str]]:
         """Stem -> concepts with a mask file, from one pass over ``masks/``."""
