@@ -163,7 +163,7 @@ async def measure_tuitune(project: Path, keys: list[tuple[str, str]]) -> dict[st
             await pilot.pause(0.02)
         print(f"  every picture checked {time.perf_counter() - checked:.2f} s after the grid settled",
               file=sys.stderr)
-        await wait_screens_built(app, pilot)
+        await wait_quiet(pilot)
         for key in WARM_UP:
             await clock.key_to_paint(key, settled)
             await pilot.pause(GAP_SECONDS)
@@ -177,15 +177,15 @@ async def measure_tuitune(project: Path, keys: list[tuple[str, str]]) -> dict[st
     return results
 
 
-async def wait_screens_built(app, pilot) -> None:
-    """Until the app has built (and drawn off screen) every screen it builds ahead after start-up."""
-    from tuitune.ui.app import SCREENS_IN_ORDER
-
-    deadline = time.perf_counter() + 60
-    while time.perf_counter() < deadline and (
-            any(mode not in app._screen_stacks for mode in SCREENS_IN_ORDER) or app._warm_pending is not None):
-        await pilot.pause(0.05)
-    await pilot.pause(0.3)
+async def wait_quiet(pilot, window: float = 0.4, busy_share: float = 0.1, limit: float = 60.0) -> None:
+    """Until this process spends under ``busy_share`` of a ``window`` on CPU: the app's start-up work (other
+    screens built ahead, their first fill) is over, so it is not counted against the keys."""
+    deadline = time.perf_counter() + limit
+    while time.perf_counter() < deadline:
+        cpu = time.process_time()
+        await pilot.pause(window)
+        if time.process_time() - cpu < busy_share * window:
+            return
 
 
 async def measure_baseline(keys: list[tuple[str, str]]) -> dict[str, list[tuple[float, ...]]]:

@@ -101,7 +101,9 @@ class ThumbGrid(ScrollView, can_focus=True):
         return self._columns
 
     def _measure(self) -> None:
-        key = (self.size.width, self.show_vertical_scrollbar)
+        # Keyed on the outer size (a stored value): ``size`` works the content region out on every call,
+        # and this runs for every drawn line and every cell row a thumbnail lands in.
+        key = (self.outer_size.width, self.show_vertical_scrollbar)
         if key != self._layout_key:
             self._layout_key = key
             self._lines.clear()
