@@ -128,3 +128,36 @@ async def test_dataset_lists_unreadable_filters_overlays_and_saves_caption(proje
         await pilot.press(*"zxq red square", "ctrl+s")
         await wait_for(pilot, lambda: any("Saved the caption" in n.message for n in app._notifications))
     assert (project / "images" / "item0.txt").read_text().strip() == "zxq red square"
+
+
+async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuitune.data.concepts import VisionBackends, detect_concepts, load_mask
+    from tuitune.data.dataset import Dataset
+    from tuitune.data.importer import iter_import
+    from tuitune.intent.spec import IntentSpec
+    from tuitune.project.project import Project
+
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    pics, root = tmp_path / "pics", tmp_path / "proj"
+    pics.mkdir()
+    for n in range(2):
+        Image.new("RGB", (24, 24), colour_of(n)).save(pics / f"pic{n}.png")
+    with Project.create(root):
+        pass
+    list(iter_import(pics, root, make_thumbnails=False))
+    spec = IntentSpec.model_validate({"trigger_words": ["zxq"], "concepts": [
+        {"name": "card", "granularity": "instance", "operation": "delete"}]})
+    detect_concepts(root, spec, VisionBackends.load("whole-image", "box"))
+    app = app_for(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_dataset(pilot)
+        table = screen.query_one("#dataset-instances")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        concept, number, score, accepted = (str(c) for c in table.get_row_at(0))
+        assert (concept, number, accepted) == ("card", "1", "yes")
+        assert float(score) > 0  # the detector's score when no reference similarity was measured
+        await pilot.press("i")
+        await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[3]) == "no")
+        stem = screen.current.stem
+    assert not load_mask(Dataset(root), stem, "card").any()  # training reads the decision

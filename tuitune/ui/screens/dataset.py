@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static, TextArea
 
+from tuitune.cli import UserError
 from tuitune.ui.project_view import DatasetItem
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.picture import Picture
@@ -264,7 +265,9 @@ class DatasetScreen(ProjectScreen):
         self._set_line("#dataset-proposal", self._proposal_text(item))
         for concept, entry in sorted(self.masks_index.get(item.stem, {}).items()):
             for n, inst in enumerate(entry.get("instances", []) if isinstance(entry, dict) else []):
-                score = inst.get("similarity", inst.get("score"))
+                # Similarity to the references when there were any, else the detector's own score.
+                score = inst.get("similarity")
+                score = inst.get("score") if score is None else score
                 table.add_row(concept, str(n + 1), f"{score:.2f}" if isinstance(score, float) else "",
                               "yes" if inst.get("accepted", True) else "no", key=f"{concept}\x00{n}")
 
@@ -364,12 +367,15 @@ class DatasetScreen(ProjectScreen):
             return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
         concept, _, index = key.partition("\x00")
+        if self.app.readonly_project:  # type: ignore[attr-defined]
+            self.notify("The project is open read-only; the decision was not saved.", severity="warning")
+            return
         entry = self.masks_index.get(item.stem, {}).get(concept, {})
         instance = entry.get("instances", [])[int(index)]
         accepted = not instance.get("accepted", True)
         try:
             self.project.set_instance_accepted(item.stem, concept, int(index), accepted)
-        except (OSError, IndexError) as exc:
+        except (UserError, OSError, IndexError) as exc:  # busy project, a detection that changed the file
             self.notify(f"Could not change the instance: {exc}", severity="error")
             return
         instance["accepted"] = accepted
