@@ -8,6 +8,12 @@ keys for first paint, RSS, key-to-paint and idle CPU. The machine may be shared,
 per key press is printed too (from /proc, not affected by waiting for other processes). Idle CPU is the app
 process's CPU seconds over a quiet window on each screen, as a percentage of one core: first with no job, then
 while a job writes metrics (targets: < 3 % with no job, < 10 % with one).
+
+Key-to-paint is measured twice. Wall: from `tmux send-keys` until `capture-pane` shows the new screen's text
+(a tmux round trip included; screen switches only). In-process: both apps run under benchmarks/key_trace.py,
+which writes per key the time from the key event's creation to the next frame written after its action; those
+figures cover screen switches and keys pressed within a screen (cursor down/up in the runs and concepts tables,
+tab and shift+tab), reported separately and together. The baseline app has a table and a field on each screen.
 """
 
 from __future__ import annotations
@@ -31,11 +37,17 @@ ROUNDS = 8
 IDLE_SECONDS = 6.0  # per screen and condition
 # (key, text that shows the screen) for tuitune and for the baseline app
 KEYS = [("4", "Runs"), ("3", "of 6 items"), ("2", "Versions"), ("1", "parser: rules"), ("5", "History")]
+# Keys pressed within a screen, after switching to it: (screen key, its text, tmux key names).
+IN_SCREEN_KEYS = ["Down", "Down", "Up", "Up", "Tab", "BTab"]
+IN_SCREEN = [("4", "Runs", IN_SCREEN_KEYS), ("2", "Versions", IN_SCREEN_KEYS)]
+IN_SCREEN_ROUNDS = 4
+SWITCH_KEYS = {key for key, _ in KEYS}
+KEY_TRACE = REPO / "benchmarks" / "key_trace.py"
 
 BASELINE_APP = '''
 from textual.app import App
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import DataTable, Footer, Header, Input, Static
 
 WORDS = {"1": "parser: rules", "2": "Versions", "3": "of 6 items", "4": "Runs", "5": "History"}
 
@@ -44,6 +56,12 @@ def screen_for(key):
         def compose(self):
             yield Header()
             yield Static(WORDS[key])
+            table = DataTable(cursor_type="row")
+            table.add_columns("state", "step", "run")
+            for n in range(3):
+                table.add_row("finished", f"{n}/40", f"run-{n}")
+            yield table
+            yield Input()
             yield Footer()
     return One
 
@@ -108,10 +126,46 @@ def idle_cpu(session: str, proc, seconds: float) -> dict[str, float]:
     return found
 
 
+def trace_lines(trace: Path) -> list[str]:
+    try:
+        return trace.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        return []
+
+
+def press(session: str, key: str, trace: Path, text: str | None = None, timeout: float = 5.0) -> float:
+    """Send ``key``; wait for ``text`` on the pane (if given), then for the key's line in the trace.
+
+    Returns the wall ms until the text showed (until the trace line when no text is given).
+    """
+    count = len(trace_lines(trace))
+    t0 = time.perf_counter()
+    subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
+    wall = None
+    if text is not None:
+        while text not in pane(session) and time.perf_counter() - t0 < timeout:
+            pass
+        wall = (time.perf_counter() - t0) * 1000
+    while len(trace_lines(trace)) <= count and time.perf_counter() - t0 < timeout:
+        time.sleep(0.002)
+    return wall if wall is not None else (time.perf_counter() - t0) * 1000
+
+
+def parse_trace(lines: list[str]) -> list[tuple[str, float | None]]:
+    """(key, total ms) per traced key; None for a key that painted nothing."""
+    found = []
+    for row in lines:
+        key, total, _action = row.split("\t")
+        found.append((key, None if total == "-" else float(total)))
+    return found
+
+
 def session_figures(command: str, cwd: Path, label: str, code: Path | None = None,
                     start_job=None, idle_seconds: float = IDLE_SECONDS) -> dict[str, object]:
     """Start ``command`` in tmux: first paint, RSS, idle CPU; then (job started) key-to-paint and idle CPU."""
     session = f"tuitune-bench-{label}-{os.getpid()}"
+    trace = Path(tempfile.mkdtemp()) / "keys.tsv"
+    command = f"{sys.executable} {KEY_TRACE} {trace} {command}"
     env = "TERM=xterm-256color HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TUITUNE_IMAGE_PROTOCOL=halfcell"
     if code is not None:
         env += f" PYTHONPATH={code}"
@@ -135,17 +189,20 @@ def session_figures(command: str, cwd: Path, label: str, code: Path | None = Non
             start_job()
             time.sleep(SETTLE_SECONDS)
         walls, cpus = [], []
+        mark = len(trace_lines(trace))
         for _ in range(ROUNDS):
             for key, text in KEYS:
                 cpu0 = cpu_seconds(proc)
-                t0 = time.perf_counter()
-                subprocess.run(["tmux", "send-keys", "-t", session, key], check=True)
-                while text not in pane(session):
-                    if time.perf_counter() - t0 > 5:
-                        break
-                walls.append((time.perf_counter() - t0) * 1000)
+                walls.append(press(session, key, trace, text))
                 cpus.append((cpu_seconds(proc) - cpu0) * 1000)
+        for _ in range(IN_SCREEN_ROUNDS):
+            for screen_key, text, keys in IN_SCREEN:
+                press(session, screen_key, trace, text)
+                for key in keys:
+                    time.sleep(0.05)  # a user's keys come tens of ms apart at the fastest
+                    press(session, key, trace, timeout=2.0)
         figures["walls"], figures["cpus"] = walls, cpus
+        figures["traced"] = parse_trace(trace_lines(trace)[mark:])
         figures["idle_job"] = idle_cpu(session, proc, idle_seconds) if start_job is not None else figures["idle"]
         figures["rss_after_mb"] = proc.memory_info().rss / 2**20
     finally:
@@ -195,7 +252,7 @@ def main() -> None:
         return
     baseline_file = Path(tempfile.mkdtemp()) / "empty_app.py"
     baseline_file.write_text(BASELINE_APP, encoding="utf-8")
-    base = session_figures(f"{sys.executable} {baseline_file}", project, "empty", idle_seconds=args.idle_seconds)
+    base = session_figures(str(baseline_file), project, "empty", idle_seconds=args.idle_seconds)
     runs: list = []
 
     def start_job() -> None:
@@ -204,7 +261,7 @@ def main() -> None:
         runs.append(submit(project / "runs", "count", job, gpu=False))
 
     try:
-        ours = session_figures(str(TUITUNE), project, "tuitune", args.code, start_job, args.idle_seconds)
+        ours = session_figures("tuitune", project, "tuitune", args.code, start_job, args.idle_seconds)
     finally:
         for run in runs:
             control.stop(run, grace=2.0)
@@ -221,6 +278,25 @@ def main() -> None:
         mine_cpu = cpus[index::len(KEYS)]
         print(f"  key {key} ({text}): wall median {statistics.median(mine):.0f} ms, max {max(mine):.0f}; "
               f"cpu median {statistics.median(mine_cpu):.0f} ms, max {max(mine_cpu):.0f}")
+    print("in-process key-to-paint (key event to frame written), job running:")
+    kinds = (("switch", lambda k: k in SWITCH_KEYS), ("in_screen", lambda k: k not in SWITCH_KEYS),
+             ("all", lambda k: True))
+    for kind, wanted in kinds:
+        mine = [t for k, t in ours["traced"] if wanted(k) and t is not None]
+        theirs = [t for k, t in base["traced"] if wanted(k) and t is not None]
+        unpainted = sum(1 for k, t in ours["traced"] if wanted(k) and t is None)
+        if len(mine) < 2 or len(theirs) < 2:
+            print(f"  {kind}: too few samples ({len(mine)}, baseline {len(theirs)})")
+            continue
+        print("  " + line(f"{kind}_p95_ms", p95(mine), TARGETS["key_p95_ms"], p95(theirs)))
+        print("  " + line(f"{kind}_median_ms", statistics.median(mine), None, statistics.median(theirs))
+              + f"   n={len(mine)} (+{unpainted} painted nothing)")
+    by_key: dict[str, list[float]] = {}
+    for k, t in ours["traced"]:
+        if t is not None:
+            by_key.setdefault(k, []).append(t)
+    print("  per key: " + ", ".join(f"{k} median {statistics.median(v):.0f} max {max(v):.0f}"
+                                    for k, v in by_key.items()))
     for name, key in (("idle_cpu_pct", "idle"), ("idle_job_cpu_pct", "idle_job")):
         mine, theirs = ours[key], base["idle"]
         print(line(name + "_max", max(mine.values()), TARGETS[name], max(theirs.values())))

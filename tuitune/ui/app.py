@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import ClassVar
 
@@ -12,6 +13,7 @@ from textual.css.query import NoMatches
 from textual.screen import Screen
 
 from tuitune.jobs.rundir import JsonlTail, RunState
+from tuitune.ui import build_ahead
 from tuitune.ui.palette import ActionsProvider
 from tuitune.ui.paths import stylesheets
 from tuitune.ui.project_view import ProjectView
@@ -27,6 +29,7 @@ from tuitune.ui.settings import UiSettings, load_settings
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
 WARM_DELAY_SECONDS = 0.3  # after the first paint
 WARM_STEP_SECONDS = 0.05  # between steps, so keys pressed meanwhile are handled in between
+WARM_REDRAW_SECONDS = 1.5  # after every screen is built, before drawing them again with their content
 # Event kinds a user wants to hear about while looking at another screen.
 NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
 
@@ -79,7 +82,8 @@ class TuituneApp(App[int]):
         self._too_small = False
         self._ui_dirty = False
         self._cover_switch = True
-        self._warm_pending: Screen | None = None
+        self._warm_steps: list = []  # build-ahead steps still to run, each an async callable
+        self._warm_redrawn = False
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -119,6 +123,8 @@ class TuituneApp(App[int]):
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
         # Build the other screens once the first one is on the terminal, so a key only switches.
+        self._warm_steps.clear()
+        self._warm_redrawn = False
         self.screen.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
 
     def _drop_project_screens(self) -> None:
@@ -141,40 +147,56 @@ class TuituneApp(App[int]):
             self.notify(note, timeout=10)
 
     async def _warm_next_screen(self) -> None:
-        """Build, lay out and draw (off screen) one not-yet-built screen, then schedule the next.
+        """One step of building the screens ahead, then schedules the next; a key pressed meanwhile waits one step.
 
         Textual builds a mode's screen on its first visit, which took most of a second; built here after
-        the first paint, a later key press only swaps screens. Uses the same steps as ``switch_mode``
-        except showing the screen; drawing it once fills its widgets' line caches.
+        the first paint, a later key press only swaps screens. Steps: build and lay out one screen, draw it
+        (off screen) once its widgets have filled themselves in, and so on; once every screen is built, each
+        is laid out and drawn again a moment later (pictures, plots and tables fill in after the first draw,
+        which left the first visit to redraw them). Without the Textual internals this needs, nothing is
+        built ahead and Textual builds each screen on its first visit as usual.
         """
         if self.project is None or not self.is_running:
             return
-        drawn = self._warm_pending
-        if drawn is not None:
-            self._warm_pending = None
-            if drawn.is_attached and drawn is not self.screen:
-                drawn._compositor.render_update(full=True)
+        step = self._warm_steps.pop(0) if self._warm_steps else None
+        try:
+            if step is None:
+                step = self._next_warm_step()
+            if step is None:
+                return
+            await step()
+        except AttributeError as exc:  # a Textual version without the internals used here
+            self._warm_steps.clear()
+            self.log.warning(f"screens are built on first visit: {exc}")
+            return
+        self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
+
+    def _next_warm_step(self):
+        """The next build-ahead step (the screen's draw is queued behind it), or None when all are done."""
+        if not build_ahead.available(self):
+            return None
+        build_ahead.mark_styled(self)
         for mode in SCREENS_IN_ORDER:
-            if mode in self._screen_stacks:
-                continue
-            factory = self._modes.get(mode)
-            if factory is None:
-                return  # the app is closing
-            screen, mounted = self._get_screen(factory() if callable(factory) else factory)
-            self._load_screen_css(screen)
-            # Its widgets are styled as they mount with the current stylesheet; without this the first
-            # switch re-parses and re-applies every stylesheet of the app (a quarter of a second).
-            screen._css_update_count = self._css_update_count
-            self._screen_stacks[mode] = [screen]
-            await mounted
-            # Lay it out at the terminal's size now (nothing is drawn: it is not the current screen).
-            screen._refresh_layout(self.size)
-            screen.styled = True
-            self._warm_pending = screen
-            break
-        if self._warm_pending is not None:
-            # Drawn on the next step, once its widgets have filled themselves in.
-            self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
+            if mode not in self._screen_stacks:
+                factory = self._modes.get(mode)
+                if factory is None:
+                    return None  # the app is closing
+                screen = factory() if callable(factory) else factory
+                self._warm_steps.append(lambda screen=screen: build_ahead.draw(self, screen))
+                return lambda mode=mode, screen=screen: build_ahead.build(self, mode, screen)
+        if self._warm_redrawn:
+            return None
+        self._warm_redrawn = True
+        # Once more, after the widgets' own workers (plots, pictures, tables) have filled them in.
+        screens = [self._screen_stacks[m][0] for m in SCREENS_IN_ORDER if self._screen_stacks.get(m)]
+        for screen in screens:
+            self._warm_steps.append(lambda screen=screen: build_ahead.lay_out(self, screen))
+            self._warm_steps.append(lambda screen=screen: build_ahead.draw(self, screen))
+
+        async def wait() -> None:
+            await asyncio.sleep(WARM_REDRAW_SECONDS)
+
+        return wait
 
     def ui_state(self) -> dict:
         """Last screen and each visited screen's selection, saved in the project on switch and quit."""

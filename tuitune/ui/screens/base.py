@@ -97,8 +97,12 @@ class ProjectScreen(Screen):
         return self._texts.get(selector)
 
     @property
-    def visible(self) -> bool:
-        """True while this screen is the one on the terminal: timers skip their work otherwise."""
+    def on_terminal(self) -> bool:
+        """True while this screen is the one on the terminal: timers skip their work otherwise.
+
+        Not named ``visible``: that is Textual's CSS visibility, which every widget inherits from its screen;
+        overriding it made the widgets of a screen built ahead unfocusable.
+        """
         return self.is_current
 
     def selection_state(self) -> dict:

@@ -130,7 +130,7 @@ class GenerateScreen(ProjectScreen):
         return {"record": record.get("id")} if record else {}
 
     def _poll_history(self) -> None:
-        if self.visible:
+        if self.on_terminal:
             self._check_history()
 
     @work(thread=True, exclusive=True, group="generate-poll")

@@ -67,7 +67,9 @@ class TrainScreen(ProjectScreen):
                 with Vertical(id="train-runs"):
                     yield Label("Runs", classes="pane-title")
                     yield DataTable(id="runs-table", cursor_type="row")
-                with VerticalScroll(id="train-form"):
+                # Not focusable itself: tab goes straight to the first field (focusing the form restyled its
+                # seventy widgets, a tenth of a second), and the form scrolls to whichever field has focus.
+                with VerticalScroll(id="train-form", can_focus=False):
                     yield Label("Settings (esc: back to runs)", classes="pane-title")
                     for setting in SETTINGS:
                         yield from self._field(setting)
@@ -155,7 +157,7 @@ class TrainScreen(ProjectScreen):
 
     # --- runs ----------------------------------------------------------------------------------------
     def _tick(self) -> None:
-        if self.visible:
+        if self.on_terminal:
             self._poll()
 
     @work(thread=True, exclusive=True, group="train-poll")
