@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from tuitune.data.loss_plan import loss_table
 from tuitune.intent.rules import RuleParser
-from tuitune.intent.spec import Concept, IntentSpec
+from tuitune.intent.spec import DONT_CARE_LOSS, Concept, IntentSpec, is_dont_care
 from tuitune.train.config import LossSection
 
 INTENT = Path(__file__).parents[1] / "sample_projects" / "toyworld-watermark" / "intent.txt"
@@ -21,8 +19,9 @@ def test_sample_intent_gives_the_region_aware_table_the_engine_reads() -> None:
     assert concepts["watermark"] == {"weight": 0.0, "preserve": 1.0}  # delete: not learned, base model kept
     assert concepts["ring shape"] == {"weight": 1.0, "preserve": 0.0}  # keep: learned
     assert concepts["colour"] == {"weight": 1.0, "preserve": 0.0}  # modify: learned
-    assert concepts["background"] == {"weight": pytest.approx(0.1), "preserve": 1.0}  # doesn't matter
-    assert table["background_weight"] == pytest.approx(0.1) and table["background_preserve"] == 1.0
+    # Doesn't matter: learned with the rest of the picture, held to the base model's prediction.
+    assert concepts["background"] == {"weight": 1.0, "preserve": 1.0}
+    assert table["background_weight"] == 1.0 and table["background_preserve"] == 1.0
     assert table["preservation"] == 1.0
     section = LossSection.model_validate(table)  # the engine's own schema accepts it as is
     assert section.concepts["watermark"].preserve == 1.0
@@ -41,8 +40,8 @@ def test_user_overrides_win_over_the_operation_defaults() -> None:
 def test_the_rest_of_the_picture() -> None:
     focused = IntentSpec(trigger_words=["zxq"], concepts=[Concept(name="face", granularity="instance", operation="keep")])
     table = loss_table(focused)
-    # Nothing said about the rest: it is barely learned and held to the base model.
-    assert (table["background_weight"], table["background_preserve"]) == (pytest.approx(0.1), 1.0)
+    # Nothing said about the rest: it doesn't matter, as if the user had said so.
+    assert (table["background_weight"], table["background_preserve"]) == DONT_CARE_LOSS == (1.0, 1.0)
     learned = IntentSpec(trigger_words=["zxq"], concepts=[
         Concept(name="face", granularity="instance", operation="keep"),
         Concept(name="background", granularity="imagery", operation="keep"),
@@ -53,3 +52,31 @@ def test_the_rest_of_the_picture() -> None:
     table = loss_table(style)
     # A whole-picture style: everything is learned, nothing to preserve, so the base-model pass is skipped.
     assert (table["background_weight"], table["background_preserve"], table["preservation"]) == (1.0, 0.0, 0.0)
+
+
+def test_every_dont_care_concept_gets_the_dont_care_rule() -> None:
+    # Specs mark "doesn't matter" as weight 0.1 + preserve 1 (the rules parser, the LLM's example, saved specs);
+    # the loss plan gives any such concept, background or not, the don't-care weights, not the marker.
+    spec = RuleParser().parse("keep the face; the lighting and the background don't matter", None, [])
+    assert {c.name for c in spec.concepts if is_dont_care(c)} == {"lighting", "background"}
+    table = loss_table(spec)
+    assert table["concepts"]["lighting"] == table["concepts"]["background"] == {"weight": 1.0, "preserve": 1.0}
+    assert table["concepts"]["face"] == {"weight": 1.0, "preserve": 0.0}
+    assert (table["background_weight"], table["background_preserve"], table["preservation"]) == (1.0, 1.0, 1.0)
+    saved = IntentSpec(trigger_words=["zxq"], concepts=[
+        Concept(name="sky", granularity="imagery", operation="modify", loss_weight=0.1, preserve=1.0),
+        Concept(name="hat", granularity="instance", operation="modify", loss_weight=0.5, preserve=1.0),
+    ])
+    concepts = loss_table(saved)["concepts"]
+    assert concepts["sky"] == {"weight": 1.0, "preserve": 1.0}
+    assert concepts["hat"] == {"weight": 0.5, "preserve": 1.0}  # a real weight the user chose is kept
+
+
+def test_delete_only_spec_learns_the_rest_and_holds_it_to_the_base() -> None:
+    spec = IntentSpec(trigger_words=["zxq"], concepts=[
+        Concept(name="watermark", granularity="instance", operation="delete")])
+    table = loss_table(spec)
+    assert table["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0}
+    assert (table["background_weight"], table["background_preserve"], table["preservation"]) == (1.0, 1.0, 1.0)
+    # A custom lambda reaches the engine's table unchanged.
+    assert loss_table(spec, preservation=0.5)["preservation"] == 0.5

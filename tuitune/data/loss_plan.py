@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuitune.intent.spec import DONT_CARE_WEIGHT, Concept, Granularity, IntentSpec, loss_defaults
+from tuitune.intent.spec import DONT_CARE_LOSS, Concept, Granularity, IntentSpec, loss_defaults
 
 # Imagery concepts that mean "whatever is not the subject"; their mask is the area no other concept covers.
 BACKGROUND_WORDS = frozenset({"background", "backdrop", "backgrounds", "surroundings", "scene", "scenery",
@@ -33,8 +33,9 @@ def loss_table(spec: IntentSpec, preservation: float = 1.0) -> dict[str, Any]:
         weight, preserve = (max(v) for v in zip(*(loss_defaults(c) for c in named), strict=True))
         background = {"background_weight": float(weight), "background_preserve": float(preserve)}
     elif focused:
-        # Nothing said about the rest of the picture: it is "don't care", kept as the base model draws it.
-        background = {"background_weight": DONT_CARE_WEIGHT, "background_preserve": 1.0}
+        # Nothing said about the rest of the picture: it doesn't matter, like a background said not to.
+        weight, preserve = DONT_CARE_LOSS
+        background = {"background_weight": float(weight), "background_preserve": float(preserve)}
     else:
         background = {"background_weight": 1.0, "background_preserve": 0.0}
     any_preserve = background["background_preserve"] > 0 or any(v["preserve"] > 0 for v in concepts.values())
