@@ -236,16 +236,28 @@ async def test_detect_uses_the_projects_vision_backends(project: Path) -> None:
     assert new_runs(project)[0]["detect"]["detector"] == "/models/owlv2"
 
 
-async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(project: Path) -> None:
+async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
     from tuitune.generate.batch import GenerateRequest
     from tuitune.intent.spec import IntentSpec
+    from tuitune.ui.screens.generate import GenerateScreen
 
+    # The spec is read off the app's thread: a database another process holds locked must not freeze a key.
+    readers = []
+    default_prompt = GenerateScreen.default_prompt
+    monkeypatch.setattr(GenerateScreen, "default_prompt",
+                        lambda self: readers.append(threading.current_thread()) or default_prompt(self))
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("5")
-        await pilot.pause()
-        prompt = app.screen.query_one("#gen-prompt")
-        assert prompt.value == "zxq"
+        await wait_for(pilot, lambda: app.current_mode == "generate")
+        generate = app.screen
+        prompt = generate.query_one("#gen-prompt")
+        await wait_for(pilot, lambda: prompt.value == "zxq")
+        assert readers and threading.main_thread() not in readers
         await pilot.press("ctrl+g")  # no typing needed: the default prompt generates straight away
         await wait_for(pilot, lambda: new_runs(project))
         assert GenerateRequest.model_validate(new_runs(project)[0]["generate"]).prompts == ["zxq"]
@@ -254,14 +266,13 @@ async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(p
         spec = IntentSpec(trigger_words=["qqv", "zxq"], domain="object", concepts=[])
         app.project.handle.db.save_spec(spec.model_dump(mode="json", exclude={"version"}), "call it qqv zxq")
         await pilot.press("1", "5")
-        await pilot.pause()
-        assert prompt.value == "qqv zxq"
+        await wait_for(pilot, lambda: prompt.value == "qqv zxq")
         # ...but never a prompt the user typed.
         prompt.value = "qqv on a beach"
         spec = IntentSpec(trigger_words=["abc"], domain="object", concepts=[])
         app.project.handle.db.save_spec(spec.model_dump(mode="json", exclude={"version"}), "call it abc")
         await pilot.press("1", "5")
-        await pilot.pause()
+        await wait_for(pilot, lambda: generate._default_prompt == "abc")  # the new spec was read
         assert prompt.value == "qqv on a beach"
 
 

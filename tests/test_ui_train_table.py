@@ -36,8 +36,30 @@ async def test_state_words_are_whole_after_a_run_changes_state(tmp_path: Path, m
         text = "\n".join(screen_lines(app))
         for state, step in (("stopping", "400/400"), ("crashed", "12/100"), ("finished", "40/40")):
             assert re.search(rf"(^|\s){state}\s+{re.escape(step)}\s", text, re.MULTILINE), (state, text)
-        if width >= 120:
-            assert "train-20250101-123456" in text.split("Settings")[0]
+        # The whole run name: in its column when wide, under its state and step below 120 columns.
+        assert "train-20250101-123456" in text.split("Settings")[0]
+
+
+async def test_runs_table_changes_shape_when_the_terminal_crosses_120_columns(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = make_project(tmp_path / "proj")
+    run = RunDir(root / "runs" / "train-20250101-123456").create()
+    run.write_status(state=RunState.RUNNING, pid=None, step=1234, total_steps=100000, created=5.0)
+    app = app_for(root)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("4")
+        await wait_for(pilot, lambda: app.current_mode == "train" and app.screen.ready)
+        runs_pane = lambda: "\n".join(screen_lines(app)).split("Settings")[0]  # noqa: E731
+        await wait_for(pilot, lambda: "train-20250101-123456" in runs_pane())
+        left = [line[:38].strip() for line in screen_lines(app)]  # the runs pane's columns at 80
+        row = next(i for i, line in enumerate(left) if line.startswith("running"))
+        assert re.fullmatch(r"running\s+1234/100000", left[row]) and left[row + 1] == "train-20250101-123456"
+        await pilot.resize_terminal(130, 30)
+        await wait_for(pilot, lambda: re.search(r"running\s+1234/100000\s+train-20250101-123456", runs_pane()))
+        assert "state" in runs_pane()
+        await pilot.resize_terminal(80, 24)
+        await wait_for(pilot, lambda: "state" not in runs_pane())
+        assert app.screen.selected == "train-20250101-123456"
 
 
 async def test_a_queued_run_shows_a_still_progress_bar(tmp_path: Path, monkeypatch) -> None:

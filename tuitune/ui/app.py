@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from tuitune.jobs.rundir import JsonlTail, RunState
+from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
 from tuitune.ui import build_ahead
 from tuitune.ui.palette import ActionsProvider
 from tuitune.ui.paths import stylesheets
@@ -79,6 +79,7 @@ class TuituneApp(App[int]):
         self._initial_path = project_path
         self._event_tails: dict[str, JsonlTail] = {}
         self._run_states: dict[str, RunState] = {}
+        self._run_stamps: dict[str, tuple] = {}  # run -> (status.json, events.jsonl) (mtime, size) at the last poll
         self._too_small = False
         self._ui_dirty = False
         self._cover_switch = True
@@ -295,13 +296,25 @@ class TuituneApp(App[int]):
         """Start tailing every run at its current end, so only new events become notifications."""
         self._event_tails.clear()
         self._run_states.clear()
+        self._run_stamps.clear()
         if self.project is None:
             return
-        for run in self.project.runs():
+        for run in self._run_dirs():
+            stamp = _run_stamp(run)
             tail = run.events_tail()
             tail.read_new()
             self._event_tails[run.name] = tail
             self._run_states[run.name] = run.state()
+            self._run_stamps[run.name] = stamp
+
+    def _run_dirs(self) -> list[RunDir]:
+        """Every run folder, in no order (``ProjectView.runs`` reads each status.json to sort them)."""
+        runs_dir = self.project.runs_dir if self.project is not None else None
+        try:
+            folders = list(runs_dir.iterdir()) if runs_dir is not None else []
+        except OSError:
+            return []
+        return [RunDir(p) for p in folders if p.is_dir() and not p.name.startswith(".")]
 
     def _poll_in_thread(self) -> None:
         if self.project is not None:
@@ -323,12 +336,20 @@ class TuituneApp(App[int]):
         if project is None:
             return []
         notes: list[tuple[str, str, int]] = []
-        for run in project.runs():
+        for run in self._run_dirs():
+            # Taken before reading, so a write in between is read again next time rather than missed.
+            stamp = _run_stamp(run)
+            seen = self._run_stamps.get(run.name)
+            self._run_stamps[run.name] = stamp
+            before = self._run_states.get(run.name)
+            if seen == stamp and before is not None and before.is_final:
+                continue  # nothing written since it ended: no news (a resume rewrites status.json)
             tail = self._event_tails.setdefault(run.name, run.events_tail())
             # One notice per run and kind per poll (the newest): a job checkpointing every few steps must
             # not bury the screen in toasts, each of which re-lays-out the screen.
             latest: dict[str, tuple[dict, int]] = {}
-            for event in tail.read_new():
+            events = tail.read_new() if seen is None or seen[1] != stamp[1] else []
+            for event in events:
                 kind = str(event.get("kind", ""))
                 if kind in NOTIFY_KINDS and kind != "metrics":
                     latest[kind] = (event, latest.get(kind, ({}, 0))[1] + 1)
@@ -337,8 +358,9 @@ class TuituneApp(App[int]):
                 more = f" (+{count - 1} more)" if count > 1 else ""
                 severity = "error" if kind in {"error", "failed"} else "information"
                 notes.append((f"{run.name}: {kind} {message}".strip() + more, severity, 5))
+            # Read even when status.json is unchanged: a worker that died leaves it as it was, and only the
+            # pid check says the run crashed.
             state = run.state()
-            before = self._run_states.get(run.name)
             self._run_states[run.name] = state
             if before is not None and before is not state and state is RunState.CRASHED:
                 notes.append((
@@ -351,3 +373,16 @@ class TuituneApp(App[int]):
     def _announce(self, notes: list[tuple[str, str, int]]) -> None:
         for message, severity, timeout in notes:
             self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
+
+
+def _file_stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
+
+
+def _run_stamp(run: RunDir) -> tuple:
+    """(status.json, events.jsonl) modification time and size: a poll reads a run again only when one moved."""
+    return _file_stamp(run.status_json), _file_stamp(run.events_jsonl)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from textual import events
 from textual.app import ComposeResult
 from textual.css.query import NoMatches
+from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.widget import Widget
 from textual.widgets import Header, Static
 
 from tuitune.ui.project_view import ProjectView
@@ -16,6 +18,10 @@ class ProjectScreen(Screen):
     """A screen that shows part of the open project; subclasses compose ``body()``."""
 
     MODE = ""
+    # Textual declares this with a repaint of the whole screen on every focus move; the two widgets involved
+    # refresh themselves on focus and blur, and Textual restyles :focus-within ancestors, so a tab repaints
+    # only them (the full repaint re-composed every line of the screen, a third of a tab).
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
     shown_once = False  # set on the first visit; a screen built ahead of time has no selection to save yet
     styled = False  # its widgets carry the current styles (built ahead, or shown once)
     populated = False  # populate() has filled its widgets

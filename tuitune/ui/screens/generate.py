@@ -96,10 +96,17 @@ class GenerateScreen(ProjectScreen):
             return ""
         return " ".join(spec.trigger_words) if spec is not None else ""
 
+    @work(thread=True, exclusive=True, group="generate-default-prompt")
     def _fill_default_prompt(self) -> None:
-        """Fill the prompt unless the user typed their own; a changed spec updates an untouched default."""
-        prompt = self.query_one("#gen-prompt", Input)
+        """Read the spec in a thread (a database another process holds locked must not hold up a key)."""
         default = self.default_prompt()
+        self.app.call_from_thread(self._show_default_prompt, default)
+
+    def _show_default_prompt(self, default: str) -> None:
+        """Fill the prompt unless the user typed their own; a changed spec updates an untouched default."""
+        if not self.ready:
+            return  # the screen was taken down while the spec was read
+        prompt = self.query_one("#gen-prompt", Input)
         if prompt.value.strip() in ("", self._default_prompt) and default != prompt.value:
             prompt.value = default
         self._default_prompt = default

@@ -19,6 +19,7 @@ from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
 from tuitune.ui.widgets.picture import Picture
 from tuitune.ui.widgets.run_plot import RunPlot
+from tuitune.ui.widgets.runs_table import RunsTable
 
 
 @dataclass
@@ -31,11 +32,15 @@ class RunsSnapshot:
     samples: tuple[int | None, list[Path]] = (None, [])
 
 
+NARROW_BELOW = 120  # columns; the runs table and HORIZONTAL_BREAKPOINTS below change shape there
+CHOICE_LABELS = {"constant_with_warmup": "constant+warmup", "cosine_with_restarts": "cosine+restarts"}
+
+
 class TrainScreen(ProjectScreen):
     MODE = "train"
     AUTO_FOCUS = "#runs-table"
     # Below 120 columns the runs pane and the form give up width so the progress and plots keep some.
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start", tooltip="Start a training run with these settings"),
         Binding("x", "stop", "Stop", id="train.stop", tooltip="Checkpoint, then stop the selected run"),
@@ -66,7 +71,7 @@ class TrainScreen(ProjectScreen):
             with Vertical(id="train-side"):
                 with Vertical(id="train-runs"):
                     yield Label("Runs", classes="pane-title")
-                    yield DataTable(id="runs-table", cursor_type="row")
+                    yield RunsTable(NARROW_BELOW, id="runs-table")
                 # Not focusable itself: tab goes straight to the first field (focusing the form restyled its
                 # seventy widgets, a tenth of a second), and the form scrolls to whichever field has focus.
                 with VerticalScroll(id="train-form", can_focus=False):
@@ -96,17 +101,14 @@ class TrainScreen(ProjectScreen):
             if setting.kind is bool:
                 yield Checkbox("", id=setting.ident, classes="setting", compact=True)
             elif setting.choices:
-                yield Select([(c, c) for c in setting.choices], id=setting.ident, allow_blank=False,
-                             classes="setting", compact=True)
+                # Long choices are shown shortened (the field is 14 columns at 80); the tooltip names them all.
+                yield Select([(CHOICE_LABELS.get(c, c), c) for c in setting.choices], id=setting.ident,
+                             allow_blank=False, classes="setting", compact=True,
+                             tooltip=f"{setting.label}: {', '.join(setting.choices)}")
             else:
                 yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None)
 
     def populate(self) -> None:
-        table = self.query_one("#runs-table", DataTable)
-        # State first and as wide as its longest word: a narrow pane clips the run name, never the state.
-        table.add_column("state", key="state", width=max(len(s.value) for s in RunState))
-        table.add_column("step", key="step")
-        table.add_column("run", key="run")
         self._fill_form()
         self.selected = self.saved_selection().get("run")
         self.refresh_runs()
@@ -206,27 +208,12 @@ class TrainScreen(ProjectScreen):
 
     def _apply(self, snapshot: RunsSnapshot) -> None:
         # A poll started in a thread may finish after this screen was taken down (quit, another project).
-        tables = self.query("#runs-table").results(DataTable)
-        table = next(tables, None)
+        table = next(self.query("#runs-table").results(RunsTable), None)
         if table is None:
             return
-        if [r[0] for r in snapshot.rows] != [r[0] for r in self._shown_rows]:
-            table.clear()
-            for name, state, step in snapshot.rows:
-                table.add_row(state.value, step, name, key=name)
-        else:
-            # Same runs: touch only the cells that changed, so an idle table costs nothing to redraw.
-            for (name, state, step), (_, old_state, old_step) in zip(snapshot.rows, self._shown_rows, strict=True):
-                if state is not old_state:
-                    table.update_cell(name, "state", state.value)
-                if step != old_step:
-                    table.update_cell(name, "step", step, update_width=True)
-        self._shown_rows = snapshot.rows
         self.selected = snapshot.selected
-        if self.selected is not None:
-            row = [r[0] for r in snapshot.rows].index(self.selected)
-            if table.cursor_row != row:
-                table.move_cursor(row=row, animate=False)
+        table.show_runs(snapshot.rows, self.selected)
+        self._shown_rows = snapshot.rows
         self._show_summary(snapshot)
 
     @on(DataTable.RowHighlighted, "#runs-table")
@@ -419,3 +406,4 @@ def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.3f}"
     return "" if value is None else str(value)
+
