@@ -173,8 +173,10 @@ class TrainScreen(ProjectScreen):
         # the stale read would move the cursor back to the run they left.
         # Likewise when the cursor has moved and its highlight message is still queued: moving the cursor
         # back to ``asked`` would turn that message stale and lose the key press.
+        # A read that ends after the user left the screen is not shown: laying it out then made the next visit
+        # redo the layout inside the key press; the visit reads again once it has painted.
         table = next(self.query("#runs-table").results(DataTable), None)
-        if table is None or self.selected != asked:
+        if table is None or self.selected != asked or not self.on_terminal:
             return
         if table.row_count and table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value != asked:
             return
