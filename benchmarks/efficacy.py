@@ -12,8 +12,8 @@ the shipped toyworld model with the sample project's train.toml hyperparameters 
              the character, no preservation (what kohya / OneTrainer masked loss does)
   tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
              operation (keep crops, modify recolours, delete inpainting); captions from the caption
-             optimiser; the ``[loss]`` table from the loss plan (watermark weight 0 + preserved, background
-             weight 0.1 + preserved, lambda 1)
+             optimiser; the ``[loss]`` table from the loss plan (watermark weight 0 + preserved; the background,
+             which doesn't matter, weight 1 + preserved; lambda 1)
 
 All arms use the same true masks (so detection quality is not measured here) and are scored with the same
 intent, held-out prompts, seeds, keep references and the analytic vision backend ("toyworld"). The table is

@@ -95,6 +95,9 @@ def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any
     from tuitune.train.config import TrainConfig
 
     raw = tomllib.loads((sample / "train.toml").read_text(encoding="utf-8"))
+    # The caller's paths are relative to where it runs, not to the sample project the config is read against.
+    data, cache = Path(data).resolve(), Path(cache).resolve()
+    masks = Path(masks).resolve() if masks is not None else None
     raw["model"]["base"] = model
     raw["data"] = {**raw["data"], "folder": str(data)}
     raw["data"].pop("masks", None)
