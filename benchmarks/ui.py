@@ -297,6 +297,9 @@ def main() -> None:
             by_key.setdefault(k, []).append(t)
     print("  per key: " + ", ".join(f"{k} median {statistics.median(v):.0f} max {max(v):.0f}"
                                     for k, v in by_key.items()))
+    # Where the slowest keys fell: the first 40 are the screen-switch rounds, then the in-screen rounds.
+    slowest = sorted(((t, i, k) for i, (k, t) in enumerate(ours["traced"]) if t is not None), reverse=True)[:6]
+    print("  slowest (key #position ms): " + ", ".join(f"{k} #{i} {t:.0f}" for t, i, k in slowest))
     for name, key in (("idle_cpu_pct", "idle"), ("idle_job_cpu_pct", "idle_job")):
         mine, theirs = ours[key], base["idle"]
         print(line(name + "_max", max(mine.values()), TARGETS[name], max(theirs.values())))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from pathlib import Path
 from typing import ClassVar
 
@@ -85,6 +86,7 @@ class TuituneApp(App[int]):
         self._cover_switch = True
         self._warm_steps: list = []  # build-ahead steps still to run, each an async callable
         self._warm_redrawn = False
+        self._warm_generation = 0
 
     # --- lifecycle -----------------------------------------------------------------------------------
     def get_default_screen(self) -> Screen:
@@ -126,7 +128,9 @@ class TuituneApp(App[int]):
         # Build the other screens once the first one is on the terminal, so a key only switches.
         self._warm_steps.clear()
         self._warm_redrawn = False
-        self.screen.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, self._warm_next_screen, name="warm-screens")
+        self._warm_generation += 1  # a build-ahead still going for the project shown before stops
+        warm = partial(self._warm_next_screen, self._warm_generation)
+        self.screen.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, warm, name="warm-screens")
 
     def _drop_project_screens(self) -> None:
         """Screens built for the project shown before hold its data: they are built anew for this one."""
@@ -147,7 +151,7 @@ class TuituneApp(App[int]):
         if note:
             self.notify(note, timeout=10)
 
-    async def _warm_next_screen(self) -> None:
+    async def _warm_next_screen(self, generation: int) -> None:
         """One step of building the screens ahead, then schedules the next; a key pressed meanwhile waits one step.
 
         Textual builds a mode's screen on its first visit, which took most of a second; built here after
@@ -157,7 +161,7 @@ class TuituneApp(App[int]):
         which left the first visit to redraw them). Without the Textual internals this needs, nothing is
         built ahead and Textual builds each screen on its first visit as usual.
         """
-        if self.project is None or not self.is_running:
+        if self.project is None or not self.is_running or generation != self._warm_generation:
             return
         step = self._warm_steps.pop(0) if self._warm_steps else None
         try:
@@ -170,7 +174,7 @@ class TuituneApp(App[int]):
             self._warm_steps.clear()
             self.log.warning(f"screens are built on first visit: {exc}")
             return
-        self.set_timer(WARM_STEP_SECONDS, self._warm_next_screen, name="warm-screens")
+        self.set_timer(WARM_STEP_SECONDS, partial(self._warm_next_screen, generation), name="warm-screens")
 
     def _next_warm_step(self):
         """The next build-ahead step (the screen's draw is queued behind it), or None when all are done."""
