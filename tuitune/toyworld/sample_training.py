@@ -62,8 +62,8 @@ def concept_masks(spec: Any, out: Path, sample: Path = SAMPLE) -> Path:
     return out
 
 
-def prepare_tuitune(spec: Any, workdir: Path, augment_seed: int = 0,
-                    sample: Path = SAMPLE) -> tuple[Path, Path, dict[str, Any]]:
+def prepare_tuitune(spec: Any, workdir: Path, augment_seed: int = 0, sample: Path = SAMPLE,
+                    keep_crops: int = 2) -> tuple[Path, Path, dict[str, Any]]:
     """(training folder, masks folder, ``[loss]`` table) the tuitune way: the pictures imported into a dataset,
     the true masks under the spec's concept names, augmentation by operation, captions from the caption
     optimiser (the trigger carries what is kept), and the loss plan of the spec."""
@@ -81,15 +81,16 @@ def prepare_tuitune(spec: Any, workdir: Path, augment_seed: int = 0,
             target = dataset.masks_dir / stem_dir.name / mask.name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy(mask, target)
-    augment(ds, spec, AugmentSettings(seed=augment_seed))
+    augment(ds, spec, AugmentSettings(seed=augment_seed, keep_crops=keep_crops))
     out = workdir / "export"
     export(ds, out, spec, overwrite=True)
     return out, out / "masks", loss_table(spec)
 
 
 def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any], steps: int, cache: Path,
-                 sample: Path = SAMPLE) -> Any:
-    """The sample project's train.toml with other data, masks and loss; checkpoints and samples off."""
+                 sample: Path = SAMPLE, data_options: dict[str, Any] | None = None) -> Any:
+    """The sample project's train.toml with other data, masks and loss (and ``[data]`` options such as tag
+    dropout); checkpoints and samples off."""
     import tomllib
 
     from tuitune.train.config import TrainConfig
@@ -99,7 +100,7 @@ def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any
     data, cache = Path(data).resolve(), Path(cache).resolve()
     masks = Path(masks).resolve() if masks is not None else None
     raw["model"]["base"] = model
-    raw["data"] = {**raw["data"], "folder": str(data)}
+    raw["data"] = {**raw["data"], **(data_options or {}), "folder": str(data)}
     raw["data"].pop("masks", None)
     if masks is not None:
         raw["data"]["masks"] = str(masks)

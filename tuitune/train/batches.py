@@ -23,6 +23,28 @@ def micro_generator(seed: int, micro: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed * 1_000_003 + micro)
 
 
+# Tag dropout draws from a stream of its own, so noise and timesteps are the same with it on or off.
+TAG_STREAM = 0x7A67
+
+
+def tag_generator(seed: int, micro: int) -> np.random.Generator:
+    """The random source of one micro-batch's tag dropout; a pure function of (seed, number) so resume is exact."""
+    return np.random.default_rng([seed & 0xFFFF_FFFF_FFFF_FFFF, micro, TAG_STREAM])
+
+
+def drop_tags(caption: str, keep_tokens: int, p: float, rng: np.random.Generator) -> str:
+    """The caption with each comma-separated tag after the first ``keep_tokens`` left out with probability ``p``.
+
+    The first tags (the trigger words) always stay, so some steps pair the trigger with less and less of the
+    description and the trigger alone comes to draw the subject. ``p`` 0 returns the caption untouched.
+    """
+    if p <= 0:
+        return caption
+    tags = [t.strip() for t in caption.split(",")]
+    kept = tags[:keep_tokens] + [t for t in tags[keep_tokens:] if rng.random() >= p]
+    return ", ".join(t for t in kept if t)
+
+
 def image_tensor(record: ImageRecord, bucket: tuple[int, int]) -> tuple[torch.Tensor, tuple[int, int]]:
     """The image resized and centre-cropped to its bucket, as (3, H, W) in [-1, 1], and the crop corner."""
     with Image.open(record.path) as img:
@@ -119,6 +141,11 @@ class BatchMaker:
         drop = torch.rand(len(indices), generator=gen)
         captions = ["" if float(d) < self.config.data.caption_dropout else self.records[i].caption
                     for i, d in zip(indices, drop, strict=True)]
+        data = self.config.data
+        if data.caption_tag_dropout > 0:
+            tags = tag_generator(seed, micro)
+            captions = [drop_tags(c, data.keep_tokens, data.caption_tag_dropout, tags) if c else c
+                        for c in captions]
         embeds = None
         if self.cache_text:
             rows = [self.text(c) for c in captions]

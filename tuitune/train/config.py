@@ -29,7 +29,11 @@ class DataSection(_Section):
     folder: str = "images"
     resolution: int = Field(512, ge=8)
     buckets: bool = True
-    caption_dropout: float = Field(0.0, ge=0.0, le=1.0)
+    caption_dropout: float = Field(0.0, ge=0.0, le=1.0)  # whole caption -> "" for this share of samples
+    # Tag dropout: each comma-separated tag after the first ``keep_tokens`` (the trigger) is left out with
+    # probability ``caption_tag_dropout`` per sample and step, so the trigger also learns alone.
+    keep_tokens: int = Field(0, ge=0)
+    caption_tag_dropout: float = Field(0.0, ge=0.0, le=1.0)
     repeats: int = Field(1, ge=1)
     # Default: <folder>/masks/<stem>/<concept>.png
     masks: str | None = None

@@ -1,0 +1,105 @@
+"""Caption tag dropout: the trigger tags always stay, the rest drop per sample and step, reproducibly."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from tiny_pipelines import build_sd1, config_dict, make_dataset
+
+from tuitune.train.batches import BatchMaker, drop_tags, tag_generator
+from tuitune.train.config import TrainConfig
+from tuitune.train.errors import TrainError
+
+torch.set_num_threads(1)
+CAPTION = "zxq, red, on a yellow background, small, centred"
+
+
+def _many(keep: int, p: float, seed: int = 0, micro: int = 0, n: int = 200) -> list[str]:
+    rng = tag_generator(seed, micro)
+    return [drop_tags(CAPTION, keep, p, rng) for _ in range(n)]
+
+
+def test_the_trigger_is_always_kept_and_the_other_tags_sometimes_drop():
+    captions = _many(keep=1, p=0.5)
+    assert all(c.split(", ")[0] == "zxq" for c in captions)
+    assert "zxq" in captions  # every description tag dropped at once happens
+    assert CAPTION in captions  # and none dropped
+    # Each description tag is left out about half the time, and what stays keeps its order.
+    for tag in ("red", "on a yellow background", "small", "centred"):
+        share = sum(tag in c.split(", ") for c in captions) / len(captions)
+        assert 0.3 < share < 0.7, (tag, share)
+    order = CAPTION.split(", ")
+    for c in captions:
+        tags = c.split(", ")
+        assert tags == sorted(tags, key=order.index)
+
+
+def test_dropout_one_leaves_only_the_kept_tokens():
+    assert set(_many(keep=1, p=1.0, n=20)) == {"zxq"}
+    assert set(_many(keep=2, p=1.0, n=20)) == {"zxq, red"}
+    assert set(_many(keep=0, p=1.0, n=20)) == {""}
+
+
+def test_dropout_zero_leaves_the_caption_untouched():
+    odd = "zxq ,  red,,on a   yellow background "
+    rng = tag_generator(0, 0)
+    assert drop_tags(odd, 1, 0.0, rng) == odd
+    assert set(_many(keep=1, p=0.0, n=10)) == {CAPTION}
+
+
+def test_same_seed_and_step_give_the_same_captions_and_others_differ():
+    assert _many(1, 0.5, seed=3, micro=9) == _many(1, 0.5, seed=3, micro=9)
+    assert _many(1, 0.5, seed=3, micro=9) != _many(1, 0.5, seed=3, micro=10)
+    assert _many(1, 0.5, seed=3, micro=9) != _many(1, 0.5, seed=4, micro=9)
+    assert _many(1, 0.5, seed=-1, micro=0) == _many(1, 0.5, seed=-1, micro=0)  # negative seeds work too
+
+
+def test_config_reads_the_options_and_names_a_bad_value():
+    base = {"model": {"base": "x"}}
+    config = TrainConfig.from_dict({**base, "data": {"keep_tokens": 2, "caption_tag_dropout": 0.25}})
+    assert (config.data.keep_tokens, config.data.caption_tag_dropout) == (2, 0.25)
+    assert (TrainConfig.from_dict(base).data.keep_tokens, TrainConfig.from_dict(base).data.caption_tag_dropout) \
+        == (0, 0.0)
+    with pytest.raises(TrainError, match="caption_tag_dropout"):
+        TrainConfig.from_dict({**base, "data": {"caption_tag_dropout": 1.5}})
+    with pytest.raises(TrainError, match="keep_tokens"):
+        TrainConfig.from_dict({**base, "data": {"keep_tokens": -1}})
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("captions")
+    images = make_dataset(root / "images", count=4)
+    for i, txt in enumerate(sorted(images.glob("*.txt"))):
+        txt.write_text(f"sks, square number {i}, on a grey field, with a white corner", encoding="utf-8")
+    return {"model": build_sd1(root / "sd1"), "images": images}
+
+
+def _maker(tiny: dict[str, Path], tmp: Path, **data: object) -> BatchMaker:
+    from tuitune.train.base_model import load_base
+    from tuitune.train.dataset import scan_folder
+
+    config = TrainConfig.from_dict(config_dict(tiny["model"], tiny["images"], data=data), base_dir=tmp)
+    base = load_base(config.base_model, config.model.kind)
+    records = scan_folder(config.data_folder).records
+    return BatchMaker(config, base, records, torch.device("cpu"), torch.float32, cache_text=True)
+
+
+def test_training_batches_drop_tags_per_step_reproducibly_and_keep_the_noise(tiny, tmp_path):
+    plain = _maker(tiny, tmp_path)
+    dropped = _maker(tiny, tmp_path, keep_tokens=1, caption_tag_dropout=0.5)
+    indices = [0, 1, 2, 3]
+    steps = [dropped.make(indices, seed=5, micro=m) for m in range(6)]
+    captions = [c for b in steps for c in b.captions]
+    assert all(c.startswith("sks") for c in captions)
+    assert len(set(captions)) > 4  # the same four pictures get different captions on different steps
+    assert any(len(c.split(", ")) < 4 for c in captions)  # some steps train on fewer tags
+    # A resumed run rebuilds step 3 exactly; noise and timesteps do not depend on tag dropout.
+    again = dropped.make(indices, seed=5, micro=3)
+    assert again.captions == steps[3].captions
+    assert torch.equal(again.embeds.hidden, steps[3].embeds.hidden)
+    untouched = plain.make(indices, seed=5, micro=3)
+    assert torch.equal(untouched.noise, steps[3].noise) and torch.equal(untouched.timesteps, steps[3].timesteps)
+    assert untouched.captions == [r.caption for r in plain.records]
