@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
@@ -32,6 +33,7 @@ class RunsSnapshot:
     samples: tuple[int | None, list[Path]] = (None, [])
 
 
+SELECT_SETTLE_SECONDS = 0.12  # the cursor rests this long on a run before it is read
 NARROW_BELOW = 120  # columns; the runs table and HORIZONTAL_BREAKPOINTS below change shape there
 CHOICE_LABELS = {"constant_with_warmup": "constant+warmup", "cosine_with_restarts": "cosine+restarts"}
 
@@ -60,6 +62,7 @@ class TrainScreen(ProjectScreen):
         self._histories: dict[str, MetricsHistory] = {}
         self._read_lock = threading.Lock()  # a timer poll and a direct refresh must not share a tail at once
         self._shown_rows: list[tuple[str, RunState, str]] = []
+        self._select_timer: Timer | None = None
         self.summary: RunSummary | None = None
         self._sample_key: tuple[str, int | None] | None = None
         self._eval_count = -1
@@ -229,7 +232,11 @@ class TrainScreen(ProjectScreen):
         if name and name != self.selected:
             self.selected = name
             self.set_text("#run-title", f"Run {name}", layout=False)
-            self._poll()  # read in a thread: a cursor key never waits for the disk
+            # Read in a thread once the cursor rests: a cursor key never waits for the disk, and keys pressed
+            # in a row (a held arrow) do not each read a run and redraw its plots and samples meanwhile.
+            if self._select_timer is not None:
+                self._select_timer.stop()
+            self._select_timer = self.set_timer(SELECT_SETTLE_SECONDS, self._poll)
 
     def selected_run(self) -> RunDir | None:
         if not self.selected:
