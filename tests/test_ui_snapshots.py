@@ -62,3 +62,17 @@ def test_too_small_snapshot(snap_compare, project: Path) -> None:
     from tuitune.ui.app import TuituneApp
 
     assert snap_compare(TuituneApp(project), terminal_size=(50, 12))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (120, 36)])
+def test_train_eval_snapshot(snap_compare, project: Path, size: tuple[int, int]) -> None:
+    """A run with intent metrics: the table fits under the run's samples with all its columns."""
+    from test_ui_eval import append, eval_row
+
+    from tuitune.ui.app import TuituneApp
+
+    good = {"keep fidelity": 0.81, "modify flexibility": None, "delete absence": 0.9,
+            "drift outside focus": 0.12, "drift on neutral prompts": 0.2, "intent score": 0.7}
+    rows = [eval_row(f"step_{n}", n, {**good, "intent score": n / 100}) for n in range(10, 90, 10)]
+    append(project / "runs" / "train-b", *rows, eval_row("final", None, {}, failed="the LoRA file is missing"))
+    assert snap_compare(TuituneApp(project), press=["4"], terminal_size=size, run_before=_settle)

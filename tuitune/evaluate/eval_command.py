@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -56,14 +55,10 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _detach(run_path: Path, values: dict[str, Any]) -> int:
-    import tomli_w
+    from tuitune.evaluate.queue_job import EVAL_FILE, queue_evaluation
+    from tuitune.jobs.rundir import RunState
 
-    from tuitune.jobs.launch import launch
-    from tuitune.jobs.rundir import RunDir
-
-    job = RunDir(run_path.parent / f"{run_path.name}-eval-{time.strftime('%Y%m%d-%H%M%S')}").create()
-    config = {"job": {"kind": "evaluate"}, "evaluate": {"run": str(run_path), **values}}
-    job.run_toml.write_text(tomli_w.dumps(config), encoding="utf-8")
-    pid = launch(job)
-    print(f"evaluation started as {job.path} (pid {pid}); results go to {run_path / 'eval.jsonl'}")
+    job = queue_evaluation(run_path, values)
+    how = "queued (it starts when the GPU is free)" if job.state() is RunState.QUEUED else "started"
+    print(f"evaluation {how} as {job.path}; results go to {run_path / EVAL_FILE}")
     return 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitune.evaluate.recommend import latest_rows, recommend
+from tuitune.evaluate.report import COLUMNS
 from tuitune.jobs.rundir import RunDir, RunState
 
 # Metric rows may name the same quantity differently across trainers; first match wins.
@@ -37,7 +39,7 @@ class RunSummary:
     memory_mb: float | None = None
     message: str = ""
     checkpoints: list[int] = field(default_factory=list)
-    eval_rows: list[dict[str, Any]] = field(default_factory=list)
+    evaluation: EvalView | None = None  # intent metrics per checkpoint, once an evaluation wrote rows
 
     @property
     def fraction(self) -> float:
@@ -79,7 +81,6 @@ class MetricsHistory:
     steps: list[int] = field(default_factory=list)
     losses: list[float] = field(default_factory=list)
     lrs: list[float] = field(default_factory=list)
-    eval_rows: list[dict[str, Any]] = field(default_factory=list)
     timed: list[tuple[float, int]] = field(default_factory=list)
     memory_mb: float | None = None
     last_step: int = 0
@@ -87,9 +88,6 @@ class MetricsHistory:
 
     def add(self, rows: list[dict[str, Any]]) -> None:
         for row in rows:
-            if row.get("kind") == "eval" or "keep_fidelity" in row or "delete_absence" in row:
-                self.eval_rows.append(row)
-                continue
             step = row.get("step")
             if not isinstance(step, int):
                 continue
@@ -121,13 +119,13 @@ class MetricsHistory:
 
 
 def summary_of(name: str, state: RunState, status: dict[str, Any], history: MetricsHistory,
-               checkpoints: list[int]) -> RunSummary:
+               checkpoints: list[int], evaluation: EvalView | None = None) -> RunSummary:
     """What to show for a run, from its status, its folded metrics and its complete checkpoints."""
     summary = RunSummary(name=name, state=state)
     summary.total_steps = status.get("total_steps") if isinstance(status.get("total_steps"), int) else None
     summary.message = str(status.get("message") or "")
     summary.steps, summary.losses, summary.lrs = history.steps, history.losses, history.lrs
-    summary.eval_rows = history.eval_rows
+    summary.evaluation = evaluation
     summary.memory_mb = history.memory_mb
     summary.step = max(history.last_step, status["step"] if isinstance(status.get("step"), int) else 0)
     summary.steps_per_second = history.rate()
@@ -140,6 +138,68 @@ def summarize(run: RunDir, rows: list[dict[str, Any]]) -> RunSummary:
     history = MetricsHistory()
     history.add(rows)
     return summary_of(run.name, run.state(), run.read_status(), history, run.checkpoint_steps())
+
+
+@dataclass
+class EvalLine:
+    """One checkpoint's newest evaluation: its metric values in ``COLUMNS`` order, or why it failed."""
+
+    checkpoint: str
+    values: list[float | None]
+    failure: str | None = None
+    recommended: bool = False
+    other_settings: bool = False  # evaluated with settings other than the newest evaluation's: not compared
+
+
+@dataclass
+class EvalView:
+    lines: list[EvalLine]
+    notes: list[str]  # why a metric is n/a, why a checkpoint failed, and which checkpoint to use
+
+
+@dataclass
+class EvalHistory:
+    """Every row of a training run's eval.jsonl seen so far (``tuitune eval`` and evaluate jobs append there)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, rows: list[dict[str, Any]]) -> None:
+        self.rows.extend(r for r in rows if "checkpoint" in r)
+
+    def view(self) -> EvalView | None:
+        """The newest row per checkpoint, with the checkpoint ``tuitune eval`` recommends: the best intent score
+        among the rows that share the newest evaluation's settings (other settings draw other samples)."""
+        if not self.rows:
+            return None
+        newest = self.rows[-1].get("settings")
+        pick = recommend([r for r in self.rows if r.get("settings") == newest])
+        lines: list[EvalLine] = []
+        reasons: dict[str, str] = {}
+        failures: list[str] = []
+        for row in latest_rows(self.rows):
+            label = str(row.get("checkpoint"))
+            line = EvalLine(label, [], recommended=pick is not None and pick.checkpoint == label,
+                            other_settings=row.get("settings") != newest)
+            if row.get("status") != "ok":
+                line.failure = str(row.get("reason") or "no reason given")
+                failures.append(f"✗ {label} failed: {line.failure}")
+            else:
+                metrics = {m.get("name"): m for m in row.get("metrics", []) if isinstance(m, dict)}
+                for name, short in COLUMNS:
+                    metric = metrics.get(name, {})
+                    value = metric.get("value")
+                    line.values.append(float(value) if isinstance(value, int | float) else None)
+                    if line.values[-1] is None and metric.get("reason"):
+                        reasons.setdefault(short, str(metric["reason"]))
+            lines.append(line)
+        # The pick first: a narrow pane may cut the notes short.
+        notes = [f"★ {pick.reason}"] if pick is not None else []
+        if pick is None and any(line.failure is None for line in lines):
+            notes.append("No checkpoint can be recommended: none has an intent score.")
+        notes += failures + [f"{short}: n/a because {reason}" for short, reason in reasons.items()]
+        if any(line.other_settings for line in lines):
+            notes.append("° evaluated with other settings than the newest evaluation: not compared")
+        return EvalView(lines, notes)
 
 
 def latest_samples(run: RunDir) -> tuple[int | None, list]:

@@ -14,10 +14,12 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 
+from tuitune.evaluate.queue_job import EVAL_FILE
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
-from tuitune.ui.run_summary import MetricsHistory, RunSummary, latest_samples, summary_of
+from tuitune.ui.run_summary import EvalHistory, MetricsHistory, RunSummary, latest_samples, summary_of
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
+from tuitune.ui.widgets.eval_table import EvalTable
 from tuitune.ui.widgets.picture import Picture
 from tuitune.ui.widgets.run_plot import RunPlot
 from tuitune.ui.widgets.runs_table import RunsTable
@@ -35,6 +37,7 @@ class RunsSnapshot:
 
 SELECT_SETTLE_SECONDS = 0.12  # the cursor rests this long on a run before it is read
 NARROW_BELOW = 120  # columns; the runs table and HORIZONTAL_BREAKPOINTS below change shape there
+SHORT_BELOW = 30  # rows
 CHOICE_LABELS = {"constant_with_warmup": "constant+warmup", "cosine_with_restarts": "cosine+restarts"}
 
 
@@ -43,16 +46,20 @@ class TrainScreen(ProjectScreen):
     AUTO_FOCUS = "#runs-table"
     # Below 120 columns the runs pane and the form give up width so the progress and plots keep some.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (SHORT_BELOW, "-tall")]  # the intent metrics shrink when short
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start", tooltip="Start a training run with these settings"),
         Binding("x", "stop", "Stop", id="train.stop", tooltip="Checkpoint, then stop the selected run"),
-        Binding("p", "pause", "Pause/continue", id="train.pause", tooltip="Pause or continue the selected run"),
+        # Short descriptions: at 80 columns the key bar holds all seven keys, Quit and the palette.
+        Binding("p", "pause", "Pause", id="train.pause", tooltip="Pause or continue the selected run"),
         Binding("n", "sample_now", "Sample now", id="train.sample", tooltip="Ask the run for samples now"),
         Binding("r", "resume", "Resume", id="train.resume",
                 tooltip="Continue a stopped, failed or crashed run from its last checkpoint"),
+        Binding("e", "evaluate", "Eval", id="train.evaluate",
+                tooltip="Evaluate the run's checkpoints against the intent (queues a job)"),
         # Letters typed in a settings field go into the field; escape brings the run keys back.
         Binding("escape", "focus_runs", "Runs", id="train.runs", show=False,
-                tooltip="Leave the settings form for the runs table (s, x, p, n, r act there)"),
+                tooltip="Leave the settings form for the runs table (s, x, p, n, r, e act there)"),
     ]
 
     def __init__(self) -> None:
@@ -60,12 +67,12 @@ class TrainScreen(ProjectScreen):
         self.selected: str | None = None
         self._tails: dict[str, JsonlTail] = {}
         self._histories: dict[str, MetricsHistory] = {}
+        self._evals: dict[str, tuple[JsonlTail, EvalHistory]] = {}
         self._read_lock = threading.Lock()  # a timer poll and a direct refresh must not share a tail at once
         self._shown_rows: list[tuple[str, RunState, str]] = []
         self._select_timer: Timer | None = None
         self.summary: RunSummary | None = None
         self._sample_key: tuple[str, int | None] | None = None
-        self._eval_count = -1
 
     def body(self) -> ComposeResult:
         # Runs above settings on the left, so the run's progress and plots keep most of the width: at 80
@@ -94,7 +101,7 @@ class TrainScreen(ProjectScreen):
                     yield RunPlot("learning rate", id="lr-plot")
                 yield Static("Samples", id="samples-title", classes="pane-title")
                 yield Horizontal(id="train-samples")
-                yield DataTable(id="eval-table", cursor_type="row")
+                yield EvalTable(NARROW_BELOW, SHORT_BELOW, id="eval-table")
 
     @staticmethod
     def _field(setting: Setting) -> ComposeResult:
@@ -206,8 +213,13 @@ class TrainScreen(ProjectScreen):
                 tail = self._tails.setdefault(run.name, run.metrics_tail())
                 history = self._histories.setdefault(run.name, MetricsHistory())
                 history.add(tail.read_new())
+                # Evaluation jobs append to the training run's eval.jsonl: only the rows new since the last poll.
+                eval_tail, evals = self._evals.setdefault(
+                    run.name, (JsonlTail(run.path / EVAL_FILE), EvalHistory()))
+                evals.add(eval_tail.read_new())
                 state = next(s for n, s, _ in snapshot.rows if n == selected)
-                snapshot.summary = summary_of(run.name, state, run.read_status(), history, run.checkpoint_steps())
+                snapshot.summary = summary_of(run.name, state, run.read_status(), history, run.checkpoint_steps(),
+                                              evals.view())
                 snapshot.samples = latest_samples(run)
             return snapshot
 
@@ -249,6 +261,7 @@ class TrainScreen(ProjectScreen):
         self.summary = summary
         if summary is None:
             self.set_text("#run-title", "No runs yet: fill in the settings and press s.", layout=False)
+            self.query_one("#eval-table", EvalTable).show(None)
             return
         self.set_text("#run-title", f"Run {summary.name}", layout=False)
         bar = self.query_one("#run-progress", ProgressBar)
@@ -260,7 +273,7 @@ class TrainScreen(ProjectScreen):
         self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses, summary.name)
         self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs, summary.name)
         self._show_samples(summary.name, *snapshot.samples)
-        self._show_eval(summary)
+        self.query_one("#eval-table", EvalTable).show(summary.evaluation)
 
     @staticmethod
     def _alert(summary: RunSummary) -> str:
@@ -284,20 +297,6 @@ class TrainScreen(ProjectScreen):
         box.mount_all(pictures)
         for picture, path in zip(pictures, files, strict=False):
             picture.show(path)
-
-    def _show_eval(self, summary: RunSummary) -> None:
-        if len(summary.eval_rows) == self._eval_count:
-            return
-        self._eval_count = len(summary.eval_rows)
-        table = self.query_one("#eval-table", DataTable)
-        table.clear(columns=True)
-        table.display = bool(summary.eval_rows)  # an empty table still drew a stray scrollbar corner
-        if not summary.eval_rows:
-            return
-        keys = [k for k in summary.eval_rows[0] if k not in {"kind", "time"}]
-        table.add_columns(*keys)
-        for row in summary.eval_rows:
-            table.add_row(*[_fmt(row.get(k)) for k in keys])
 
     # --- actions -------------------------------------------------------------------------------------
     def action_focus_runs(self) -> None:
@@ -327,6 +326,36 @@ class TrainScreen(ProjectScreen):
     def action_resume(self) -> None:
         if run := self._with_run("resume"):
             self._control(run, "resume")
+
+    def action_evaluate(self) -> None:
+        if self.app.readonly_project:  # type: ignore[attr-defined]
+            self.notify("The project is open read-only; evaluation writes to the run.", severity="warning")
+            return
+        if run := self._with_run("evaluate"):
+            handle = self.project.handle
+            vision = handle.settings.vision if handle is not None else None
+            # The project's vision backends, as detection uses: without them most metrics would be n/a.
+            backends = {"detector": vision.detector, "segmenter": vision.segmenter,
+                        "embedder": vision.embedder} if vision else {}
+            self._queue_evaluation(run, backends)
+
+    @work(thread=True, group="train-evaluate")
+    def _queue_evaluation(self, run: RunDir, backends: dict[str, str]) -> None:
+        from tuitune.cli import UserError
+        from tuitune.evaluate.queue_job import queue_evaluation
+
+        try:
+            job = queue_evaluation(run.path, backends)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="warning")
+            return
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"The evaluation could not be queued ({exc}).", severity="error")
+            return
+        self.app.call_from_thread(
+            self.notify, f"Queued {job.name}; its scores appear under {run.name}'s samples here (and in "
+            f"{run.name}/{EVAL_FILE}).", timeout=8)
+        self.app.call_from_thread(self._tick)
 
     @work(thread=True, group="train-control")
     def _control(self, run: RunDir, verb: str) -> None:
@@ -409,10 +438,4 @@ def _stop_result(name: str, state: RunState) -> str:
     if state is RunState.STOPPING:
         return f"{name} is stopping: it saves a checkpoint, then exits."
     return f"{name} has not answered yet; it was signalled and stops after its current step."
-
-
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "" if value is None else str(value)
 

@@ -1,0 +1,42 @@
+"""Queue an ``evaluate`` job for a training run (``tuitune eval --detach`` and the Train screen's e key)."""
+
+from __future__ import annotations
+
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from tuitune.cli import UserError
+from tuitune.jobs.rundir import RunDir
+
+EVAL_FILE = "eval.jsonl"  # where evaluate_run appends its rows, inside the training run's folder
+
+
+def check_evaluable(run: RunDir) -> None:
+    """Refuse, in one sentence, a folder that is not a training run or has nothing to evaluate yet."""
+    try:
+        config = tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{run.path} is not a run folder (no run.toml); give the folder of a training run.") from None
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{run.name}'s run.toml cannot be read ({exc}); fix it or pick another run.") from None
+    # A run.toml without [job] kind is a hand-made training run folder; any other kind is a job of its own.
+    kind = config.get("job", {}).get("kind", "train")
+    if kind != "train":
+        raise UserError(f"{run.name} is not a training run (its job is {kind!r}); select a training run to evaluate.")
+    if not run.checkpoint_steps() and not run.lora_path.is_file():
+        raise UserError(f"{run.name} has no checkpoint yet; evaluate once training has saved one.")
+
+
+def queue_evaluation(run_path: Path, settings: dict[str, Any] | None = None) -> RunDir:
+    """Queue a job that evaluates ``run_path`` (beside it, in the same runs folder) and start it if the GPU is
+    free; its rows go to ``run_path/eval.jsonl``. ``settings`` are EvalSettings fields for run.toml."""
+    from tuitune.jobs.queue import submit
+
+    run = RunDir(Path(run_path).resolve())
+    check_evaluable(run)
+    config = {"evaluate": {"run": str(run.path), **(settings or {})}}
+    # Queued, not started at once: evaluation draws with the model, so it waits for a training run that
+    # holds the GPU, like every other GPU job in that folder.
+    return submit(run.path.parent, "evaluate", config, name=f"{run.name}-eval-{time.strftime('%Y%m%d-%H%M%S')}")
