@@ -82,3 +82,25 @@ async def test_tokens_stream_while_the_parser_works_and_the_spec_appears_beside_
         table = screen.query_one("#spec-table")
         assert [row.value for row in table.rows] == ["shape", "hat"]
         assert "Spec v3" in str(screen.query_one("#spec-head").content)
+
+
+async def test_typing_on_the_chat_log_starts_a_message_and_esc_gives_the_screen_keys_back(project: Path) -> None:
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await switch_to(pilot, "1", "intent")
+        screen = app.screen
+        assert app.focused.id == "chat-log"
+        # Letters typed at once, before the focus has moved, all reach the message in order.
+        await pilot.press(*"Keep it")
+        box = screen.query_one("#chat-input")
+        await wait_for(pilot, lambda: box.value == "Keep it")
+        assert app.focused is box
+        await pilot.press("space", *"2x")  # in the field, digits are text
+        assert box.value == "Keep it 2x"
+        await press_to_focus(pilot, "escape", focused="chat-log")
+        await switch_to(pilot, "3", "dataset")  # on the chat log, digits switch screens again
+        await switch_to(pilot, "1", "intent")
+        await press_to_focus(pilot, "ctrl+r", focused="ref-input")
+        await press_to_focus(pilot, "escape", focused="chat-log")
+        assert box.value == "Keep it 2x"
+        assert screen.query_one("#ref-input").value == ""

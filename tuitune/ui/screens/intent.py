@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -32,7 +32,8 @@ class ChatMessage(Static):
 
 class IntentScreen(ProjectScreen):
     MODE = "intent"
-    # Focus the conversation, not the input, so the screen keys (1-5) work until the user starts typing.
+    # Focus the conversation, not the input, so the screen keys (1-5) work until the user starts typing; any
+    # other letter typed there starts a message (on_key), and esc comes back.
     AUTO_FOCUS = "#chat-log"
     BINDINGS = [
         Binding("ctrl+b", "next_backend", "Parser", id="intent.backend",
@@ -40,6 +41,8 @@ class IntentScreen(ProjectScreen):
         Binding("ctrl+r", "focus_reference", "Add reference", id="intent.reference",
                 tooltip="Attach a reference image (PATH or PATH:x0,y0,x1,y1)"),
         Binding("ctrl+l", "focus_chat", "Chat", id="intent.chat", tooltip="Type a message"),
+        Binding("escape", "leave_input", "Chat log", id="intent.leave", show=False,
+                tooltip="Leave the message or reference field for the chat log (1-5 switch screens there)"),
     ]
 
     def __init__(self) -> None:
@@ -54,8 +57,10 @@ class IntentScreen(ProjectScreen):
             with Vertical(id="intent-chat"):
                 yield VerticalScroll(id="chat-log")
                 yield Static("", id="chat-stream", markup=False)
+                # Not selecting all on focus: a letter typed on the chat log is put in before the focus arrives,
+                # and the next letter would replace it.
                 yield Input(placeholder="keep the face, change the hair colour to blue, remove the watermark",
-                            id="chat-input")
+                            id="chat-input", select_on_focus=False)
                 yield Input(placeholder="reference image: PATH or PATH:x0,y0,x1,y1 (ctrl+r)",
                             suggester=PathSuggester(images_only=True, relative_to=lambda: self.project.root),
                             id="ref-input")
@@ -276,3 +281,20 @@ class IntentScreen(ProjectScreen):
 
     def action_focus_chat(self) -> None:
         self.query_one("#chat-input", Input).focus()
+
+    def action_leave_input(self) -> None:
+        if isinstance(self.focused, Input):
+            self.query_one("#chat-log", VerticalScroll).focus()
+
+    def on_key(self, event: events.Key) -> None:
+        """A character no key binding takes, typed outside the fields, goes into the message instead of
+        being lost; the field keeps the focus for the rest of the message."""
+        if isinstance(self.focused, Input) or not event.is_printable or not event.character:
+            return
+        if event.key in self.active_bindings:  # 1-5, ? and the like keep their meaning
+            return
+        event.stop()
+        event.prevent_default()
+        box = self.query_one("#chat-input", Input)
+        box.focus()
+        box.insert_text_at_cursor(event.character)
