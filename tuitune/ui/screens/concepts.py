@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
 from tuitune.cli import UserError
+from tuitune.data.dataset import MASKS_FILE
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
 from tuitune.intent.spec import Granularity, IntentSpec, Operation, diff
@@ -92,6 +93,10 @@ class ConceptsScreen(ProjectScreen):
         self.column = 0
         self.editing: tuple[str, str] | None = None
         self._token: tuple[int, int] | None = None
+        self._counts: dict[str, int] = {}
+        # masks.json as last read (mtime, size): detection and the Dataset screen change it while this screen
+        # waits, so it is checked on every poll and visit, and read again only when it changed.
+        self._masks_key: tuple[int, int] | None = (-1, -1)  # never read
 
     def body(self) -> ComposeResult:
         with Horizontal(id="concepts-body"):
@@ -111,12 +116,47 @@ class ConceptsScreen(ProjectScreen):
         self.query_one("#versions-table", DataTable).add_columns("v", "concepts", "message")
         self.reload()
         self.query_one("#concepts-table", SpecTable).focus()
+        self._check_masks()
+        self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
         # The Intent screen adds versions too; reload only when the stored history changed.
         if self.ready and self._token != self._current_token():
             self.reload()
+        if self.ready:
+            self._check_masks()
+
+    def _tick(self) -> None:
+        if self.on_terminal:
+            self._check_masks()
+
+    def _masks_signature(self) -> tuple[int, int] | None:
+        try:
+            stat = (self.project.root / MASKS_FILE).stat()
+        except OSError:
+            return None
+        return stat.st_mtime_ns, stat.st_size
+
+    def _check_masks(self) -> None:
+        key = self._masks_signature()
+        if key != self._masks_key:
+            self._read_found(key)
+
+    @work(thread=True, exclusive=True, group="concepts-found")
+    def _read_found(self, key: tuple[int, int] | None) -> None:
+        """masks.json holds every instance of every item: read in a thread, then only the found cells change."""
+        try:
+            counts = found_counts(self.project.masks_index()) if key is not None else {}
+        except (OSError, ValueError):
+            counts = {}
+        self.app.call_from_thread(self._show_found, key, counts)
+
+    def _show_found(self, key: tuple[int, int] | None, counts: dict[str, int]) -> None:
+        self._masks_key = key
+        if counts != self._counts and self.ready:
+            self._counts = counts
+            self.query_one("#concepts-table", SpecTable).show_found(counts)
 
     def _current_token(self) -> tuple[int, int] | None:
         try:
@@ -130,16 +170,12 @@ class ConceptsScreen(ProjectScreen):
         except IntentError as exc:
             self.notify(str(exc), severity="error", timeout=15)
         self._token = self._current_token()
-        try:
-            counts = found_counts(self.project.masks_index())
-        except (OSError, ValueError):
-            counts = {}
         spec = self.dialogue.current
         head = "No concepts yet: state an intent on the Intent screen (1)."
         if spec is not None:
             head = f"Spec v{spec.version} · {len(spec.concepts)} concepts · e edits a cell, o cycles the operation"
         self.query_one("#concepts-head", Static).update(head)
-        self.query_one("#concepts-table", SpecTable).show_spec(spec, counts)
+        self.query_one("#concepts-table", SpecTable).show_spec(spec, self._counts)
         versions = self.query_one("#versions-table", DataTable)
         versions.clear()
         for version in reversed(self.dialogue.versions):

@@ -25,7 +25,8 @@ class SpecTable(DataTable):
         self.with_found = with_found
 
     def on_mount(self) -> None:
-        self.add_columns(*(COLUMNS if self.with_found else COLUMNS[:-1]))
+        for column in COLUMNS if self.with_found else COLUMNS[:-1]:
+            self.add_column(column, key=column)
 
     def show_spec(self, spec: IntentSpec | None, found: dict[str, int] | None = None) -> None:
         row = self.cursor_row
@@ -47,3 +48,10 @@ class SpecTable(DataTable):
             self.add_row(*cells, key=concept.name)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)
+
+    def show_found(self, found: dict[str, int]) -> None:
+        """Change only the found counts: the cursor and an edit under way stay where they are."""
+        for key in self.rows:
+            if key.value is not None:
+                count = found.get(key.value)
+                self.update_cell(key, "found", "" if count is None else str(count), update_width=True)
