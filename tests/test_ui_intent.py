@@ -6,7 +6,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_ui import SIZE, app_for, make_project, press_to_focus, switch_to, wait_for
+from test_ui import SIZE, app_for, make_project, press_to_focus, stored_history, switch_to, wait_for
 
 from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
 
@@ -104,3 +104,39 @@ async def test_typing_on_the_chat_log_starts_a_message_and_esc_gives_the_screen_
         await press_to_focus(pilot, "escape", focused="chat-log")
         assert box.value == "Keep it 2x"
         assert screen.query_one("#ref-input").value == ""
+
+
+def _add_dont_care(root: Path) -> None:
+    """A third spec version whose background "doesn't matter" (stored with the 0.1 marker weight)."""
+    from tuitune.intent.spec import DONT_CARE_WEIGHT
+    from tuitune.project.project import Project
+
+    current = stored_history(root).current
+    data = current.model_dump(mode="json", exclude={"version"})
+    data["concepts"].append({"name": "background", "granularity": "imagery", "operation": "modify",
+                             "loss_weight": DONT_CARE_WEIGHT, "preserve": 1.0})
+    with Project.open(root) as handle:
+        handle.db.save_spec(data, "the background doesn't matter")
+
+
+@pytest.mark.parametrize("size", [(100, 30), (80, 24)])
+async def test_spec_beside_the_chat_keeps_name_operation_and_weight_whole(project: Path, size) -> None:
+    _add_dont_care(project)
+    app = app_for(project)
+    async with app.run_test(size=size) as pilot:
+        await switch_to(pilot, "1", "intent")
+        table = app.screen.query_one("#spec-table")
+        await wait_for(pilot, lambda: table.row_count == 4)
+        await pilot.pause(0.2)
+        headers = [str(c.label) for c in table.columns.values()]
+        assert headers[:3] == ["name", "op", "weight"]
+        # Every column drawn is whole: together they fit the pane (no column cut at the right edge).
+        assert sum(c.get_render_width(table) for c in table.columns.values()) <= table.scrollable_content_region.width
+        weights = {key.value: str(table.get_cell(key, "weight")) for key in table.rows}
+        # The loss gives a "doesn't matter" region full weight; the stored marker 0.1 is not what it uses.
+        assert weights == {"shape": "1", "watermark": "0", "colour": "1", "background": "1 (any)"}
+        await switch_to(pilot, "2", "concepts")  # the editing table keeps every column and says it in full
+        concepts = app.screen.query_one("#concepts-table")
+        await wait_for(pilot, lambda: concepts.row_count == 4)
+        assert str(concepts.get_cell("background", "weight")) == "1 kept (doesn't matter)"
+        assert str(concepts.get_cell("shape", "weight")) == "1 (default)"

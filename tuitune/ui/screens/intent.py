@@ -69,7 +69,7 @@ class IntentScreen(ProjectScreen):
                 yield Picture(self.app.settings.image_protocol, id="ref-preview")  # type: ignore[attr-defined]
                 yield Static("", id="spec-head")
                 yield Label("Concepts", classes="pane-title")
-                yield SpecTable(id="spec-table")
+                yield SpecTable(id="spec-table", fit_width=True)
 
     def populate(self) -> None:
         self.backend = self.saved_selection().get("backend") or self._project_backend()
