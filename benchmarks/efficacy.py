@@ -12,8 +12,10 @@ the shipped toyworld model with the sample project's train.toml hyperparameters 
              the character, no preservation (what kohya / OneTrainer masked loss does)
   tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
              operation (keep crops, modify recolours, delete inpainting); captions from the caption
-             optimiser; the ``[loss]`` table from the loss plan (watermark weight 0 + preserved; the background,
-             which doesn't matter, weight 1 + preserved; lambda 1)
+             optimiser, trained with the tag dropout a project run gets on them (every tag after the trigger
+             dropped, so the trigger alone carries the character); the ``[loss]`` table from the loss plan
+             (watermark weight 0 + preserved; the background, which doesn't matter, weight 1 + preserved;
+             lambda 1)
 
 All arms use the same true masks (so detection quality is not measured here) and are scored with the same
 intent, held-out prompts, seeds, keep references and the analytic vision backend ("toyworld"). The table is
@@ -60,6 +62,13 @@ def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[
                              "background": {"weight": 0.0, "preserve": 0.0}}}
         return copy_pictures(workdir / arm / "images"), SAMPLE / "ground_truth", loss
     return prepare_tuitune(spec, workdir / arm, augment_seed)
+
+
+def data_options(arm: str, spec: Any) -> dict[str, Any]:
+    """``[data]`` options of one arm over train.toml's: tuitune trains its captions as a project run would."""
+    from tuitune.project.train_run import intent_caption_options
+
+    return intent_caption_options(spec) if arm == "tuitune" else {}
 
 
 def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:
@@ -136,7 +145,8 @@ def main(argv: list[str] | None = None) -> int:
         if not run.lora_path.is_file():
             shutil.rmtree(run.path, ignore_errors=True)
             data, masks, loss = prepare_arm(arm, spec, args.workdir, args.augment_seed)
-            config = train_config(args.model, data, masks, loss, args.steps, args.workdir / arm / "cache")
+            config = train_config(args.model, data, masks, loss, args.steps, args.workdir / arm / "cache",
+                                  data_options=data_options(arm, spec))
             print(f"{arm}: training {args.steps} steps on {data}", flush=True)
             outcome = train(config, run)
             if outcome.state != "finished":

@@ -103,3 +103,43 @@ def test_training_batches_drop_tags_per_step_reproducibly_and_keep_the_noise(tin
     untouched = plain.make(indices, seed=5, micro=3)
     assert torch.equal(untouched.noise, steps[3].noise) and torch.equal(untouched.timesteps, steps[3].timesteps)
     assert untouched.captions == [r.caption for r in plain.records]
+
+
+def _spec(trigger_words: list[str] | None = None):
+    from tuitune.intent.rules import RuleParser
+
+    spec = RuleParser().parse("zxq is my character: a ring. Keep its shape. Its colour can vary (red or blue). "
+                              "Delete the watermark in the corner.", None, [])
+    return spec.model_copy(update={"trigger_words": trigger_words}) if trigger_words else spec
+
+
+@pytest.mark.parametrize("triggers", [["zxq"], ["zxq", "sks"]])
+def test_an_optimised_caption_under_the_project_default_trains_on_the_trigger_words(triggers):
+    from tuitune.intent.captions import optimise
+    from tuitune.project.train_run import intent_caption_options
+
+    spec = _spec(triggers)
+    caption = optimise("zxq, a red ring on a yellow background, with a watermark", spec)
+    assert caption != " ".join(triggers)  # the optimiser still describes the colour and the background
+    options = intent_caption_options(spec)
+    rng = tag_generator(0, 0)
+    trained = {drop_tags(caption, options["keep_tokens"], options["caption_tag_dropout"], rng) for _ in range(20)}
+    assert trained == {", ".join(triggers)}
+
+
+def test_a_project_run_gets_tag_dropout_only_on_captions_from_its_intent(tmp_path):
+    from tuitune.data.importer import import_folder
+    from tuitune.project.train_run import INTENT_TAG_DROPOUT, job_config
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    config = {"model": {"base": "toyworld"}}
+    spec = _spec()
+    # No dataset yet: a run copies images/ with the user's own captions, which it leaves whole.
+    assert job_config(root, config, spec)["data"]["caption_tag_dropout"] == 0.0
+    import_folder(make_dataset(tmp_path / "pictures", count=2), root)
+    data = job_config(root, config, spec)["data"]
+    assert (data["keep_tokens"], data["caption_tag_dropout"]) == (1, INTENT_TAG_DROPOUT)
+    assert job_config(root, config, None)["data"]["caption_tag_dropout"] == 0.0  # no intent, no optimised captions
+    chosen = job_config(root, {**config, "data": {"caption_tag_dropout": 0.3}}, spec)["data"]
+    assert chosen["caption_tag_dropout"] == 0.3  # the user's own setting wins

@@ -203,6 +203,12 @@ def optimise(caption: str, spec: IntentSpec, values: Mapping[str, str] | None = 
     return ", ".join(p for p in parts if p)
 
 
+def trigger_tags(spec: IntentSpec) -> int:
+    """How many leading comma-separated tags of an optimised caption are trigger words (``optimise`` writes the
+    first trigger word, then the others as one tag): the ``keep_tokens`` a tag-dropout run keeps."""
+    return min(len(spec.trigger_words), 2)
+
+
 def caption_file(image: Path) -> Path:
     return image.with_suffix(".txt")
 
