@@ -106,6 +106,14 @@ async def test_eval_rows_fill_a_table_with_the_recommended_checkpoint_and_new_ro
             eval_text(screen).split()))
         assert "★final" in eval_text(screen)
 
+        # The user deletes eval.jsonl to evaluate afresh: the new file's rows replace the old ones.
+        (run / "eval.jsonl").unlink()
+        append(run, eval_row("step_40", 40, {**good, "intent score": 0.6}, settings="s2"))
+        await wait_for(pilot, lambda: "step_40 has the highest intent score 0.600" in " ".join(
+            eval_text(screen).split()))
+        rows = [line for line in drawn(screen.query_one(".eval-grid")).splitlines()[2:] if line.strip()]
+        assert len(rows) == 1 and "40" in rows[0]
+
 
 async def test_a_run_without_eval_rows_shows_no_table(project: Path) -> None:
     app = app_for(project)

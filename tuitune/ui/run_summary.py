@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from tuitune.evaluate.recommend import latest_rows, recommend
 from tuitune.evaluate.report import COLUMNS
-from tuitune.jobs.rundir import RunDir, RunState
+from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
 
 # Metric rows may name the same quantity differently across trainers; first match wins.
 LOSS_KEYS = ("loss", "train_loss", "loss/total")
@@ -200,6 +201,26 @@ class EvalHistory:
         if any(line.other_settings for line in lines):
             notes.append("° evaluated with other settings than the newest evaluation: not compared")
         return EvalView(lines, notes)
+
+
+class EvalFeed:
+    """A training run's eval.jsonl, read a few new rows at a time; a file replaced by a shorter one (deleted to
+    evaluate afresh) is read again from its start."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.tail = JsonlTail(path)
+        self.history = EvalHistory()
+
+    def read(self) -> EvalView | None:
+        try:
+            size = self.path.stat().st_size
+        except FileNotFoundError:
+            size = 0
+        if size < self.tail.offset:
+            self.tail, self.history = JsonlTail(self.path), EvalHistory()
+        self.history.add(self.tail.read_new())
+        return self.history.view()
 
 
 def latest_samples(run: RunDir) -> tuple[int | None, list]:

@@ -16,7 +16,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressB
 
 from tuitune.evaluate.queue_job import EVAL_FILE
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
-from tuitune.ui.run_summary import EvalHistory, MetricsHistory, RunSummary, latest_samples, summary_of
+from tuitune.ui.run_summary import EvalFeed, MetricsHistory, RunSummary, latest_samples, summary_of
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
 from tuitune.ui.widgets.eval_table import EvalTable
@@ -67,7 +67,7 @@ class TrainScreen(ProjectScreen):
         self.selected: str | None = None
         self._tails: dict[str, JsonlTail] = {}
         self._histories: dict[str, MetricsHistory] = {}
-        self._evals: dict[str, tuple[JsonlTail, EvalHistory]] = {}
+        self._evals: dict[str, EvalFeed] = {}
         self._read_lock = threading.Lock()  # a timer poll and a direct refresh must not share a tail at once
         self._shown_rows: list[tuple[str, RunState, str]] = []
         self._select_timer: Timer | None = None
@@ -214,12 +214,11 @@ class TrainScreen(ProjectScreen):
                 history = self._histories.setdefault(run.name, MetricsHistory())
                 history.add(tail.read_new())
                 # Evaluation jobs append to the training run's eval.jsonl: only the rows new since the last poll.
-                eval_tail, evals = self._evals.setdefault(
-                    run.name, (JsonlTail(run.path / EVAL_FILE), EvalHistory()))
-                evals.add(eval_tail.read_new())
+                if run.name not in self._evals:
+                    self._evals[run.name] = EvalFeed(run.path / EVAL_FILE)
                 state = next(s for n, s, _ in snapshot.rows if n == selected)
                 snapshot.summary = summary_of(run.name, state, run.read_status(), history, run.checkpoint_steps(),
-                                              evals.view())
+                                              self._evals[run.name].read())
                 snapshot.samples = latest_samples(run)
             return snapshot
 
