@@ -61,3 +61,22 @@ def test_a_project_with_every_item_set_aside_says_so(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="disabled or held out"):
         prepare_data(run.path, tables["dataset"])
     assert not (run.path / "data").exists()
+
+
+def test_caption_tag_dropout_field_blank_leaves_the_intent_default_and_a_value_wins(tmp_path: Path) -> None:
+    from tuitune.intent.spec import IntentSpec
+    from tuitune.project.train_run import INTENT_TAG_DROPOUT
+    from tuitune.ui.train_settings import SETTINGS, form_overrides, form_values, run_config
+
+    root = tmp_path / "proj"
+    with make_sample(root, "toyworld-watermark") as project:
+        spec = IntentSpec.from_json(project.db.specs()[-1].spec_json)
+    config, _ = base_config(root)
+    raw = form_values(config)
+    field = next(s for s in SETTINGS if s.key == "caption_tag_dropout")
+    assert raw[field] == ""  # shown blank ("auto"), not as TrainConfig's 0.0 that would switch the default off
+    assert run_config(root, raw, spec)["data"]["caption_tag_dropout"] == INTENT_TAG_DROPOUT
+    assert run_config(root, {**raw, field: "0.25"}, spec)["data"]["caption_tag_dropout"] == 0.25
+    assert form_overrides({field: ""}) == {"data": {"caption_tag_dropout": None}}  # removed from train.toml
+    with pytest.raises(ValueError, match="caption tag drop"):
+        run_config(root, {**raw, field: "lots"}, spec)

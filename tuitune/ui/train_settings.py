@@ -24,6 +24,8 @@ class Setting:
     kind: type  # int, float, str, bool
     choices: tuple[str, ...] = ()
     help: str = ""
+    # Left blank, the setting is not written and the engine picks it (shown as the field's placeholder).
+    blank: str = ""
 
     @property
     def ident(self) -> str:
@@ -46,6 +48,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("train", "grad_checkpointing", "grad checkpointing", bool),
     Setting("train", "min_snr_gamma", "min-SNR γ (0=off)", float),
     Setting("train", "noise_offset", "noise offset", float),
+    Setting("data", "caption_tag_dropout", "caption tag drop", float,
+            help="share of caption tags after the trigger left out each step (1: the trigger alone); blank: 1 when "
+                 "the captions come from the intent, else 0",
+            blank="auto"),
     Setting("loss", "preservation", "preservation λ", float),
     Setting("checkpoints", "every", "checkpoint every", int),
     Setting("checkpoints", "keep", "checkpoints kept", int),
@@ -63,7 +69,7 @@ def form_values(config: dict[str, Any]) -> dict[Setting, Any]:
         if value is None:
             model = TrainConfig.model_fields[setting.section].annotation
             field = model.model_fields[setting.key]  # type: ignore[union-attr]
-            value = None if field.is_required() else field.get_default(call_default_factory=True)
+            value = None if field.is_required() or setting.blank else field.get_default(call_default_factory=True)
         values[setting] = "" if value is None else value
     return values
 
@@ -73,6 +79,8 @@ def parse_field(setting: Setting, raw: Any) -> Any:
     if setting.kind is bool:
         return bool(raw)
     text = str(raw).strip()
+    if setting.blank and not text:
+        return None
     if setting.kind is int:
         try:
             return int(text)
@@ -99,12 +107,17 @@ def run_config(project_root: Path, raw_values: dict[Setting, Any], spec: Any = N
 
     config, _ = base_config(project_root)
     for setting, raw in raw_values.items():
-        config.setdefault(setting.section, {})[setting.key] = parse_field(setting, raw)
+        value = parse_field(setting, raw)
+        if value is not None:
+            config.setdefault(setting.section, {})[setting.key] = value
+        elif setting.blank:
+            config.get(setting.section, {}).pop(setting.key, None)  # blank: the engine's choice, not train.toml's
     return job_config(project_root, config, spec, spec_version=getattr(spec, "version", None))
 
 
 def form_overrides(raw_values: dict[Setting, Any]) -> dict[str, Any]:
-    """The form as a ``train.toml`` table, so the next run starts from what the user chose."""
+    """The form as ``train.toml`` tables, so the next run starts from what the user chose; a field left blank
+    is None there (to be removed from the file: the engine chooses it)."""
     out: dict[str, Any] = {}
     for setting, raw in raw_values.items():
         out.setdefault(setting.section, {})[setting.key] = parse_field(setting, raw)

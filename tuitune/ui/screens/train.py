@@ -116,7 +116,8 @@ class TrainScreen(ProjectScreen):
                              allow_blank=False, classes="setting", compact=True,
                              tooltip=f"{setting.label}: {', '.join(setting.choices)}")
             else:
-                yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None)
+                yield Input(id=setting.ident, classes="setting", compact=True, tooltip=setting.help or None,
+                            placeholder=setting.blank)
 
     def populate(self) -> None:
         self._fill_form()
@@ -422,7 +423,12 @@ class TrainScreen(ProjectScreen):
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return  # a file the user broke by hand is theirs to fix; never overwrite it
         for section, table in form_overrides(raw).items():
-            current.setdefault(section, {}).update(table)
+            kept = current.setdefault(section, {})
+            for key, value in table.items():
+                if value is None:
+                    kept.pop(key, None)
+                else:
+                    kept[key] = value
         atomic.write_text(path, tomli_w.dumps(current))
 
     def _started(self, name: str) -> None:
