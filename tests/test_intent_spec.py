@@ -14,7 +14,7 @@ from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError, IntentQuestion
 from tuitune.intent.parser import make_parser
 from tuitune.intent.regions import parse_ref
-from tuitune.intent.spec import Concept, IntentSpec, Operation, diff, loss_defaults
+from tuitune.intent.spec import DONT_CARE_LOSS, Concept, IntentSpec, Operation, diff, loss_defaults
 
 
 def test_validation_rejects_duplicate_names_and_bad_trigger_words():
@@ -46,7 +46,9 @@ def test_loss_defaults_follow_the_shared_mapping():
         return loss_defaults(Concept(name="x", granularity="instance", operation=op, **kw))
 
     assert weights("keep") == (1.0, 0.0) and weights("modify") == (1.0, 0.0) and weights("delete") == (0.0, 1.0)
-    assert weights("modify", loss_weight=0.1, preserve=1.0) == (0.1, 1.0)
+    # "Doesn't matter" (the spec's marker: modify, weight 0.1, preserve 1) is learned whole and kept near the base.
+    assert weights("modify", loss_weight=0.1, preserve=1.0) == DONT_CARE_LOSS
+    assert weights("modify", loss_weight=0.5, preserve=1.0) == (0.5, 1.0)  # a weight the user chose is kept
 
 
 def test_dialogue_keeps_every_version_and_survives_json(tmp_path):

@@ -95,13 +95,14 @@ async def test_filter_in_a_thread_narrows_and_clears(many: Path, monkeypatch: py
         await wait_for(pilot, lambda: screen.current.stem == "pic02")
         await press_to_focus(pilot, "slash", focused="dataset-filter")
         await pilot.press(*"red disc 1")
-        await wait_for(pilot, lambda: not screen.filtering)
+        # The box's last change reaches the screen after the key itself: wait for that query's result.
+        await wait_for(pilot, lambda: screen.query_text == "red disc 1" and not screen.filtering)
         # The newest query wins: the results match what is typed, not a query typed on the way.
         assert [i.stem for i in screen.shown] == ["pic12", "pic16"]
         assert count_text(screen).startswith("2 of 41 items")
         for _ in "disc 1":
             await pilot.press("backspace")
-        await wait_for(pilot, lambda: not screen.filtering)
+        await wait_for(pilot, lambda: screen.query_text == "red " and not screen.filtering)
         assert [i.stem for i in screen.shown] == [f"pic{n:02d}" for n in range(0, 40, 4)]
         await pilot.press("ctrl+u")  # the filter box cleared: every item again
         await wait_for(pilot, lambda: not screen.filtering and len(screen.shown) == 41)
