@@ -143,3 +143,15 @@ def test_a_project_run_gets_tag_dropout_only_on_captions_from_its_intent(tmp_pat
     assert job_config(root, config, None)["data"]["caption_tag_dropout"] == 0.0  # no intent, no optimised captions
     chosen = job_config(root, {**config, "data": {"caption_tag_dropout": 0.3}}, spec)["data"]
     assert chosen["caption_tag_dropout"] == 0.3  # the user's own setting wins
+
+
+def test_partial_tag_dropout_does_not_grow_the_text_cache_step_after_step(tiny, tmp_path):
+    dropped = _maker(tiny, tmp_path, keep_tokens=1, caption_tag_dropout=0.5)
+    indices = list(range(len(dropped.records)))
+    seen = {c for micro in range(12) for c in dropped.make(indices, seed=5, micro=micro).captions}
+    # New tag mixes keep coming, but only captions that come back (the records' own, "") stay in memory.
+    assert len(seen) > len(indices) + 1
+    assert len(dropped.text_cache.memory) <= len(indices) + 1
+    full = _maker(tiny, tmp_path, keep_tokens=1, caption_tag_dropout=1.0)
+    full.make(indices, seed=5, micro=0)
+    assert len(full.text_cache.memory) == 1  # the trigger-only caption, the same every step, is cached

@@ -86,6 +86,7 @@ class BatchMaker:
         self.use_weight = needs_weight_map(config.loss, any(r.masks for r in records))
         self.use_preserve = config.loss.preservation > 0
         self.mask_warnings: list[str] = []
+        self._record_captions: set[str] | None = None
 
     # --- cached pieces -----------------------------------------------------------------------------
     def latent(self, index: int) -> torch.Tensor:
@@ -105,7 +106,8 @@ class BatchMaker:
         self.latent_cache.put(key, {"latent": latent})
         return self.latent_cache.memory[key]["latent"]
 
-    def text(self, caption: str) -> dict[str, torch.Tensor]:
+    def text(self, caption: str, keep: bool = True) -> dict[str, torch.Tensor]:
+        """The caption's embeddings; ``keep=False`` encodes without caching (a caption unlikely to come back)."""
         key = self.text_cache.key(caption, self.text_id)
         hit = self.text_cache.get(key)
         if hit is not None:
@@ -115,8 +117,20 @@ class BatchMaker:
         value = {"hidden": embeds.hidden[0].float()}
         if embeds.pooled is not None:
             value["pooled"] = embeds.pooled[0].float()
+        if not keep:
+            return value
         self.text_cache.put(key, value)
         return self.text_cache.memory[key]
+
+    def _cacheable(self, caption: str) -> bool:
+        """Whether to keep a caption's embeddings: a record's own caption, the empty one, or the one a full tag
+        dropout always makes. A partial dropout makes a new tag mix almost every step; caching each would grow
+        memory (and the disk cache) without bound."""
+        if not 0 < self.config.data.caption_tag_dropout < 1:
+            return True
+        if self._record_captions is None:
+            self._record_captions = {r.caption for r in self.records} | {""}
+        return caption in self._record_captions
 
     def maps(self, index: int, latent_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
         if index not in self._maps:
@@ -148,7 +162,7 @@ class BatchMaker:
                         for c in captions]
         embeds = None
         if self.cache_text:
-            rows = [self.text(c) for c in captions]
+            rows = [self.text(c, keep=self._cacheable(c)) for c in captions]
             embeds = PromptEmbeds(hidden=torch.stack([r["hidden"] for r in rows]).to(self.device),
                                   pooled=torch.stack([r["pooled"] for r in rows]).to(self.device)
                                   if "pooled" in rows[0] else None)
