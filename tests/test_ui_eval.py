@@ -162,3 +162,16 @@ def test_cli_detach_queues_the_same_job(project: Path, capsys) -> None:
     assert "queued" in capsys.readouterr().out
     assert cli.main(["eval", str(project / "runs" / "train-b"), "--detach"]) == 2
     assert "has no checkpoint yet" in capsys.readouterr().err
+
+
+def test_eval_feed_reads_a_replaced_file_from_its_start_even_when_it_is_longer(tmp_path: Path) -> None:
+    from tuitune.ui.run_summary import EvalFeed
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text(json.dumps(eval_row("step_10", 10, {"intent score": 0.2})) + "\n", encoding="utf-8")
+    feed = EvalFeed(path)
+    assert [line.checkpoint for line in feed.read().lines] == ["step_10"]
+    path.unlink()  # evaluated afresh: a new file, longer than the old one by the next read
+    rows = [eval_row("step_20", 20, {"intent score": 0.4}), eval_row("step_30", 30, {"intent score": 0.5})]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert [line.checkpoint for line in feed.read().lines] == ["step_20", "step_30"]

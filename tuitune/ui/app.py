@@ -13,6 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
+from tuitune.cli import UserError
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
 from tuitune.ui import build_ahead
 from tuitune.ui.palette import ActionsProvider
@@ -222,7 +223,8 @@ class TuituneApp(App[int]):
         if self.project is not None:
             try:
                 self.project.save_ui_state(self.ui_state())
-            except OSError as exc:
+            except (OSError, UserError) as exc:  # UserError: the project DB stayed busy (a job writing to it)
+                self._ui_dirty = True  # tried again on the next save tick
                 self.notify(f"Could not save the screen you were on: {exc}", severity="warning")
 
     def _save_if_dirty(self) -> None:

@@ -203,22 +203,31 @@ class EvalHistory:
         return EvalView(lines, notes)
 
 
+HEAD_BYTES = 256
+
+
 class EvalFeed:
-    """A training run's eval.jsonl, read a few new rows at a time; a file replaced by a shorter one (deleted to
-    evaluate afresh) is read again from its start."""
+    """A training run's eval.jsonl, read a few new rows at a time; a file replaced (deleted to evaluate afresh)
+    is read again from its start, whether the new one is shorter or not."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.tail = JsonlTail(path)
         self.history = EvalHistory()
+        self.head = b""  # the file's first bytes when it was first read: a replaced file starts otherwise
 
     def read(self) -> EvalView | None:
         try:
-            size = self.path.stat().st_size
+            with self.path.open("rb") as file:
+                head = file.read(HEAD_BYTES)
+                size = file.seek(0, 2)
         except FileNotFoundError:
-            size = 0
-        if size < self.tail.offset:
+            head, size = b"", 0
+        # A new file may reuse the old one's inode and be longer, so its first bytes are what tell.
+        replaced = bool(self.head) and head[:len(self.head)] != self.head[:len(head)]
+        if replaced or size < self.tail.offset:
             self.tail, self.history = JsonlTail(self.path), EvalHistory()
+        self.head = head
         self.history.add(self.tail.read_new())
         return self.history.view()
 
