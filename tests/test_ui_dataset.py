@@ -131,15 +131,13 @@ async def test_dataset_lists_unreadable_filters_overlays_and_saves_caption(proje
     assert (project / "images" / "item0.txt").read_text().strip() == "zxq red square"
 
 
-async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    from tuitune.data.concepts import VisionBackends, detect_concepts, load_mask
-    from tuitune.data.dataset import Dataset
+def detected_project(tmp_path: Path) -> Path:
+    """A project of two pictures whose "card" instances were detected (one per picture)."""
+    from tuitune.data.concepts import VisionBackends, detect_concepts
     from tuitune.data.importer import iter_import
     from tuitune.intent.spec import IntentSpec
     from tuitune.project.project import Project
 
-    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
     pics, root = tmp_path / "pics", tmp_path / "proj"
     pics.mkdir()
     for n in range(2):
@@ -150,6 +148,16 @@ async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_pa
     spec = IntentSpec.model_validate({"trigger_words": ["zxq"], "concepts": [
         {"name": "card", "granularity": "instance", "operation": "delete"}]})
     detect_concepts(root, spec, VisionBackends.load("whole-image", "box"))
+    return root
+
+
+async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuitune.data.concepts import load_mask
+    from tuitune.data.dataset import Dataset
+
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = detected_project(tmp_path)
     app = app_for(root)
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_dataset(pilot)
@@ -162,3 +170,28 @@ async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_pa
         await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[3]) == "no")
         stem = screen.current.stem
     assert not load_mask(Dataset(root), stem, "card").any()  # training reads the decision
+
+
+async def test_a_decision_saved_but_not_recorded_in_a_busy_project_shows_what_is_on_disk(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tuitune.cli import UserError
+    from tuitune.data.concepts import set_decision
+    from tuitune.ui.project_view import ProjectView
+
+    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
+    root = detected_project(tmp_path)
+
+    def busy_after_the_mask(view, stem, concept, index, accepted):
+        set_decision(view.root, stem, concept, index, accepted)  # masks.json and the mask file are written
+        raise UserError("The project database is busy; try again in a moment.")
+
+    monkeypatch.setattr(ProjectView, "set_instance_accepted", busy_after_the_mask)
+    app = app_for(root)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_dataset(pilot)
+        table = screen.query_one("#dataset-instances")
+        await wait_for(pilot, lambda: table.row_count == 1)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: any("database is busy" in n.message for n in app._notifications))
+        # The table follows masks.json, so the next i flips it back instead of saving the same value again.
+        await wait_for(pilot, lambda: str(table.get_row_at(0)[3]) == "no")

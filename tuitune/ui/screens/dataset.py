@@ -69,6 +69,7 @@ class DatasetScreen(ProjectScreen):
         self._spec_value = None
         self._filter_request = 0
         self.filtering = False  # a filter runs in a thread; ``shown`` is the previous query's until it ends
+        self._deciding = False  # an accept/reject is being saved (one at a time, so none overtakes another)
 
     def body(self) -> ComposeResult:
         with Horizontal(id="dataset-body"):
@@ -370,14 +371,38 @@ class DatasetScreen(ProjectScreen):
         if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; the decision was not saved.", severity="warning")
             return
+        if self._deciding:
+            self.notify("Still saving the last decision; press i again in a moment.", severity="warning")
+            return
         entry = self.masks_index.get(item.stem, {}).get(concept, {})
         instance = entry.get("instances", [])[int(index)]
-        accepted = not instance.get("accepted", True)
+        self._deciding = True
+        self._decide(item, concept, int(index), not instance.get("accepted", True))
+
+    @work(thread=True, group="dataset-decide")
+    def _decide(self, item: DatasetItem, concept: str, index: int, accepted: bool) -> None:
+        """Save one decision off the UI thread: it waits for masks.json's lock, draws the mask, writes the DB."""
+        error = None
         try:
-            self.project.set_instance_accepted(item.stem, concept, int(index), accepted)
+            self.project.set_instance_accepted(item.stem, concept, index, accepted)
         except (UserError, OSError, IndexError) as exc:  # busy project, a detection that changed the file
-            self.notify(f"Could not change the instance: {exc}", severity="error")
+            error = str(exc)
+        try:
+            fresh = self.project.masks_index()  # what is on disk, whichever step failed
+        except (OSError, ValueError):
+            fresh = None
+        self.app.call_from_thread(self._decided, item, error, fresh)
+
+    def _decided(self, item: DatasetItem, error: str | None, fresh: dict | None) -> None:
+        self._deciding = False
+        if error is not None:
+            self.notify(f"Could not change the instance: {error}", severity="error")
+        if fresh is None or not self.ready:
             return
-        instance["accepted"] = accepted
-        self._show(item)
-        table.move_cursor(row=min(table.row_count - 1, table.cursor_row))
+        self.masks_index = fresh
+        current = self.current
+        if current is not None and current.stem == item.stem:
+            table = self.query_one("#dataset-instances", DataTable)
+            row = table.cursor_row
+            self._show(current)
+            table.move_cursor(row=min(table.row_count - 1, row))
