@@ -183,7 +183,9 @@ def _merge_detected(
                 wanted = decided.get(_box_key(inst))
                 if wanted is not None and wanted != inst["accepted"]:
                     inst["accepted"], changed = wanted, True
-            if changed:
+            # Touched by the user during the run: their mask file was drawn from the old entry, so it is drawn
+            # again from this one, whether or not the run found the same boxes.
+            if changed or now != old:
                 entry["path"] = _render(dataset, stem, concept, entry["instances"], _shape(dataset, entry))
             current.setdefault(stem, {})[concept] = entry
     return current
