@@ -160,6 +160,9 @@ def test_cli_detach_queues_the_same_job(project: Path, capsys) -> None:
     assert config["job"]["kind"] == "evaluate"
     assert config["evaluate"] == {"run": str((project / "runs" / "train-a").resolve()), "detector": "toyworld"}
     assert "queued" in capsys.readouterr().out
+    # A second evaluation of the same run while the first is queued would append the same rows twice.
+    assert cli.main(["eval", str(project / "runs" / "train-a"), "--detach"]) == 2
+    assert f"{jobs[0].name} is already evaluating train-a" in capsys.readouterr().err
     assert cli.main(["eval", str(project / "runs" / "train-b"), "--detach"]) == 2
     assert "has no checkpoint yet" in capsys.readouterr().err
 

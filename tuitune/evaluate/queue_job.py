@@ -36,7 +36,24 @@ def queue_evaluation(run_path: Path, settings: dict[str, Any] | None = None) -> 
 
     run = RunDir(Path(run_path).resolve())
     check_evaluable(run)
+    pending = pending_evaluation(run)
+    if pending is not None:
+        raise UserError(f"{pending.name} is already evaluating {run.name} ({pending.state()}); wait for it to "
+                        "finish, or stop it first.")
     config = {"evaluate": {"run": str(run.path), **(settings or {})}}
     # Queued, not started at once: evaluation draws with the model, so it waits for a training run that
     # holds the GPU, like every other GPU job in that folder.
     return submit(run.path.parent, "evaluate", config, name=f"{run.name}-eval-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def pending_evaluation(run: RunDir) -> RunDir | None:
+    """An evaluate job of ``run`` that is queued or running (two would append the same rows twice)."""
+    for folder in sorted(run.path.parent.glob(f"{run.name}-eval-*")):
+        job = RunDir(folder)
+        try:
+            config = tomllib.loads(job.run_toml.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            continue
+        if Path(config.get("evaluate", {}).get("run", "")) == run.path and not job.state().is_final:
+            return job
+    return None
