@@ -195,3 +195,16 @@ async def test_a_decision_saved_but_not_recorded_in_a_busy_project_shows_what_is
         await wait_for(pilot, lambda: any("database is busy" in n.message for n in app._notifications))
         # The table follows masks.json, so the next i flips it back instead of saving the same value again.
         await wait_for(pilot, lambda: str(table.get_row_at(0)[3]) == "no")
+
+
+def test_the_picture_check_finds_a_truncated_jpeg_that_verify_lets_through(tmp_path: Path) -> None:
+    from tuitune.ui.widgets.thumb_grid import check_picture
+
+    Image.effect_noise((200, 150), 64).convert("RGB").save(tmp_path / "whole.jpg", quality=90)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2])  # a copy that stopped half way
+    with Image.open(tmp_path / "cut.jpg") as img:
+        img.verify()  # PIL's own check sees nothing wrong
+    check_picture(tmp_path / "whole.jpg")
+    with pytest.raises(OSError, match="truncated"):
+        check_picture(tmp_path / "cut.jpg")
