@@ -11,9 +11,13 @@ pytestmark = pytest.mark.anyio
 
 
 
-async def test_picking_an_older_version_shows_what_changed_since(tmp_path: Path, monkeypatch) -> None:
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
-    project = make_project(tmp_path / "proj")
+    return make_project(tmp_path / "proj")
+
+
+async def test_picking_an_older_version_shows_what_changed_since(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await switch_to(pilot, "2", "concepts")
@@ -55,10 +59,7 @@ def _detected(root: Path, per_item: dict[str, dict[str, list[bool]]]) -> None:
         for stem, concepts in per_item.items()})
 
 
-async def test_found_counts_follow_masks_json_while_shown_and_after_a_visit_elsewhere(
-        tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setenv("TUITUNE_IMAGE_PROTOCOL", "halfcell")
-    project = make_project(tmp_path / "proj")
+async def test_found_counts_follow_masks_json_while_shown_and_after_a_visit_elsewhere(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await switch_to(pilot, "2", "concepts")

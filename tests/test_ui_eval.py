@@ -115,21 +115,25 @@ async def test_eval_rows_fill_a_table_with_the_recommended_checkpoint_and_new_ro
         assert len(rows) == 1 and "40" in rows[0]
 
 
+async def open_train_on_train_a(pilot):
+    """Switch to Train and wait until it shows the run the project selected (train-a)."""
+    await pilot.press("4")
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.summary is not None and screen.summary.name == "train-a")
+    return screen
+
+
 async def test_a_run_without_eval_rows_shows_no_table(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("4")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.summary is not None and screen.summary.name == "train-a")
+        screen = await open_train_on_train_a(pilot)
         assert not screen.query_one("#eval-table").display
 
 
 async def test_e_queues_an_evaluate_job_for_the_selected_training_run(project: Path) -> None:
     app = app_for(project)
     async with app.run_test(size=(120, 36)) as pilot:
-        await pilot.press("4")
-        screen = app.screen
-        await wait_for(pilot, lambda: screen.summary is not None and screen.summary.name == "train-a")
+        screen = await open_train_on_train_a(pilot)
         await pilot.press("e")
         await wait_for(pilot, lambda: len(screen._shown_rows) == 3)
         jobs = [p for p in (project / "runs").iterdir() if p.name.startswith("train-a-eval-")]
