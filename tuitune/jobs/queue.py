@@ -6,7 +6,6 @@ it survives any process dying; a flock on ``runs/.queue.lock`` keeps two starter
 
 from __future__ import annotations
 
-import fcntl
 import re
 import time
 from collections.abc import Iterator
@@ -16,8 +15,11 @@ from typing import Any
 
 import tomli_w
 
+from tuitune import atomic
 from tuitune.jobs.launch import launch, read_run_toml
 from tuitune.jobs.rundir import RunDir, RunState
+
+QUEUE_LOCK_TIMEOUT = 30.0  # seconds; starters hold it for milliseconds
 
 ACTIVE = {RunState.STARTING, RunState.RUNNING, RunState.PAUSED, RunState.STOPPING}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -122,9 +124,6 @@ def start_next(runs_root: Path) -> RunDir | None:
 
 @contextmanager
 def _queue_lock(runs_root: Path) -> Iterator[None]:
-    with open(runs_root / ".queue.lock", "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+    # The same sidecar lock as every locked file update: ``runs/.queue.lock``.
+    with atomic.exclusive(runs_root / "queue", timeout=QUEUE_LOCK_TIMEOUT):
+        yield
