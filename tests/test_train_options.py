@@ -65,6 +65,23 @@ def test_text_encoder_lora_trains_and_both_exports_load_back(world, tmp_path, mo
     assert torch.allclose(from_ours, from_kohya, atol=1e-5)
 
 
+def test_text_encoder_lora_refused_by_transformers_fails_at_start_in_one_sentence(world, tmp_path, monkeypatch):
+    """transformers 5.24 asked for a peft that did not exist yet: the run says so before training, no traceback."""
+    from importlib.metadata import version
+
+    from transformers.integrations import peft as hf_peft
+
+    monkeypatch.setattr(hf_peft, "MIN_PEFT_VERSION", "99.0.0")
+    config = _config(world, tmp_path, lora={"text_encoder": True}, train={"steps": 2})
+    with pytest.raises(TrainError) as caught:
+        train(config, tmp_path / "run")
+    message = str(caught.value)
+    assert f"transformers {version('transformers')} needs peft >= 99.0.0" in message
+    assert f"peft {version('peft')}" in message and "text_encoder = false" in message
+    assert "\n" not in message
+    assert not list((tmp_path / "run").glob("checkpoints/*"))
+
+
 def test_bf16_mixed_precision_trains_on_cpu(world, tmp_path):
     runs = {}
     for precision in ("no", "bf16"):

@@ -30,9 +30,9 @@ def open_command(args: argparse.Namespace) -> int:
     except ModuleNotFoundError:
         print(summary)
         return 0
-    if not sys.stdout.isatty():
-        print(summary)
-        return 0
+    if not (sys.stdout.isatty() and sys.stdin.isatty()):
+        raise UserError(f"tuitune's app needs a terminal, and this one's input or output is piped or a file; "
+                        f"run it in a terminal (ssh -t, tmux), or `tuitune info {root}` for a summary.")
     return int(launch.run_app(root, readonly=readonly) or 0)
 
 

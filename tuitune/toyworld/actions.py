@@ -19,7 +19,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "tuitune.cli", "toyworld", "pretrain", "--out", str(out),
                 "--steps", str(args.steps), "--vae-steps", str(args.vae_steps),
                 "--decoder-steps", str(args.decoder_steps),
-                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads)]
+                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads), "--device", args.device, "--vae-from", args.vae_from]
         with open(out / "pretrain.out", "ab") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -30,7 +30,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
 
     cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, decoder_steps=args.decoder_steps,
                          batch_size=args.batch_size,
-                         seed=args.seed, threads=args.threads)
+                         seed=args.seed, threads=args.threads, device=args.device,
+                         vae_from=str(Path(args.vae_from).expanduser().resolve()) if args.vae_from else "")
     pretrain(out, cfg)
     return 0
 

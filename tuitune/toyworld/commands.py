@@ -20,6 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--vae-from", default="",
+                   help="start the VAE from this pipeline folder's VAE (with --vae-steps 0 it is used as it is)")
+    p.add_argument("--device", default="cpu",
+                   help="cpu (default) or cuda; on a GPU give a bigger --batch-size and more --steps")
     p.add_argument("--background", action="store_true",
                    help="run detached; follow progress in OUT/pretrain.log")
     p.set_defaults(handler=lazy("tuitune.toyworld.actions:pretrain_command"))

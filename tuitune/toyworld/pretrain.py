@@ -1,4 +1,8 @@
-"""Trains the toyworld model from scratch on CPU: VAE first, then the UNet; resumable, logged to a file."""
+"""Trains the toyworld model from scratch: VAE first, then the UNet with the text encoder; resumable, logged.
+
+The text encoder starts from random weights and learns with the UNet (no weight decay, so token embeddings the
+world never uses -- a user's trigger word -- stay as they were drawn). The same code runs on a GPU with
+``device="cuda"`` and a bigger batch."""
 
 from __future__ import annotations
 
@@ -39,6 +43,11 @@ class PretrainConfig:
     min_snr_gamma: float = 5.0
     checkpoint_every: int = 250
     threads: int = 2
+    text_encoder_lr: float = 5e-4  # 0 keeps the random text encoder frozen (the first toyworld model)
+    min_radius: float = 11.0  # object sizes in pixels of the 64x64 world: big enough for corners to survive
+    max_radius: float = 17.0  # the VAE's 4x downsampling
+    device: str = "cpu"
+    vae_from: str = ""  # a pipeline folder whose VAE starts training (vae_steps 0: used as it is)
 
 
 def images_to_tensor(images: list) -> torch.Tensor:
@@ -58,6 +67,11 @@ class Log:
             fh.write(line + "\n")
         if self.echo:
             print(line, flush=True)
+
+
+def _sampler(cfg: PretrainConfig, seed: int, max_objects: int = 1) -> WorldSampler:
+    return WorldSampler(seed=seed, watermark_rate=cfg.watermark_rate, max_objects=max_objects,
+                        min_radius=cfg.min_radius, max_radius=cfg.max_radius)
 
 
 def _lr_at(step: int, total: int, cfg: PretrainConfig) -> float:
@@ -94,20 +108,26 @@ def _write_progress(work: Path, **fields: object) -> None:
 def train_vae(work: Path, cfg: PretrainConfig, log: Callable[[str], None]):
     vae = architecture.build_vae()
     final = work / "vae.safetensors"
+    device = torch.device(cfg.device)
+    if cfg.vae_from and not final.exists() and not (work / "vae_state.pt").exists():
+        source = Path(cfg.vae_from) / "vae" / "diffusion_pytorch_model.safetensors"
+        vae.load_state_dict({k: v.float() for k, v in load_file(source).items()})
+        log(f"VAE: starting from {source}")
     if final.exists():
         vae.load_state_dict(load_file(final))
         log("VAE: already trained, loaded")
         return vae.eval()
+    vae.to(device)
     opt = torch.optim.AdamW(vae.parameters(), lr=cfg.lr, weight_decay=0.0)
     ckpt = work / "vae_state.pt"
     start, _ = _resume(ckpt, vae, opt, "VAE", log)
-    sampler = WorldSampler(seed=cfg.seed + 1 + start, watermark_rate=cfg.watermark_rate, max_objects=2)
+    sampler = _sampler(cfg, cfg.seed + 1 + start, max_objects=2)
     vae.train()
     t0 = time.time()
     for step in range(start, cfg.vae_steps):
         for group in opt.param_groups:
             group["lr"] = _lr_at(step, cfg.vae_steps, cfg)
-        x = images_to_tensor([sampler.sample().image for _ in range(cfg.vae_batch_size)])
+        x = images_to_tensor([sampler.sample().image for _ in range(cfg.vae_batch_size)]).to(device)
         posterior = vae.encode(x).latent_dist
         recon = vae.decode(posterior.sample()).sample
         # L1 keeps edges and the thin watermark sharp; MSE alone blurs them.
@@ -125,6 +145,7 @@ def train_vae(work: Path, cfg: PretrainConfig, log: Callable[[str], None]):
             _write_progress(work, stage="vae", step=done, total=cfg.vae_steps, loss=rec.item())
         if done % cfg.checkpoint_every == 0 and done < cfg.vae_steps:
             _save_checkpoint(ckpt, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": done})
+    vae.cpu()
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, final)
     log(f"VAE: trained in {(time.time() - t0) / 60:.1f} min")
     return vae.eval()
@@ -139,15 +160,17 @@ def refine_decoder(work: Path, vae, cfg: PretrainConfig, log: Callable[[str], No
         return vae.eval()
     if cfg.decoder_steps <= 0:
         return vae
+    device = torch.device(cfg.device)
+    vae.to(device)
     params = list(vae.decoder.parameters()) + list(vae.post_quant_conv.parameters())
     opt = torch.optim.AdamW(params, lr=cfg.final_lr, weight_decay=0.0)
     ckpt = work / "decoder_state.pt"
     start, _ = _resume(ckpt, vae, opt, "decoder", log)
-    sampler = WorldSampler(seed=cfg.seed + 3000 + start, watermark_rate=cfg.watermark_rate, max_objects=2)
+    sampler = _sampler(cfg, cfg.seed + 3000 + start, max_objects=2)
     vae.train()
     t0 = time.time()
     for step in range(start, cfg.decoder_steps):
-        x = images_to_tensor([sampler.sample().image for _ in range(cfg.vae_batch_size)])
+        x = images_to_tensor([sampler.sample().image for _ in range(cfg.vae_batch_size)]).to(device)
         with torch.no_grad():
             z = vae.encode(x).latent_dist.sample()
         recon = vae.decode(z).sample
@@ -162,6 +185,7 @@ def refine_decoder(work: Path, vae, cfg: PretrainConfig, log: Callable[[str], No
                 f"eta {rate * (cfg.decoder_steps - done) / 60:.1f} min")
         if done % cfg.checkpoint_every == 0 and done < cfg.decoder_steps:
             _save_checkpoint(ckpt, {"model": vae.state_dict(), "opt": opt.state_dict(), "step": done})
+    vae.cpu()
     save_file({k: v.contiguous() for k, v in vae.state_dict().items()}, final)
     log(f"decoder: refined in {(time.time() - t0) / 60:.1f} min")
     return vae.eval()
@@ -177,7 +201,7 @@ class LatentSet:
 
 @torch.no_grad()
 def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> LatentSet:
-    sampler = WorldSampler(seed=cfg.seed + 1000, watermark_rate=cfg.watermark_rate)
+    sampler = _sampler(cfg, cfg.seed + 1000)
     rng = random.Random(cfg.seed + 2000)
     means, stds, ids, captions, index = [], [], [], [], {}
     t0 = time.time()
@@ -198,60 +222,83 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
     return LatentSet(torch.cat(means), torch.cat(stds), torch.tensor(ids), captions)
 
 
-@torch.no_grad()
-def embed_captions(tokenizer, text_encoder, captions: list[str]) -> torch.Tensor:
-    out = []
-    for start in range(0, len(captions), 256):
-        tokens = tokenizer(captions[start : start + 256], padding="max_length", truncation=True,
-                           max_length=tokenizer.model_max_length, return_tensors="pt")
-        out.append(text_encoder(tokens.input_ids)[0])
-    return torch.cat(out)
+def _token_ids(tokenizer, captions: list[str]) -> torch.Tensor:
+    return tokenizer(captions, padding="max_length", truncation=True, max_length=tokenizer.model_max_length,
+                     return_tensors="pt").input_ids
 
 
 def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, log: Callable[[str], None]):
+    """Train the UNet (and, when ``text_encoder_lr`` > 0, the text encoder with it); EMA weights of both."""
+    device = torch.device(cfg.device)
     data = encode_dataset(vae, cfg, log)
     scaling = float(1.0 / data.mean.std())
     log(f"latent scaling factor {scaling:.4f}")
-    cond = embed_captions(tokenizer, text_encoder, data.captions)
-    uncond = embed_captions(tokenizer, text_encoder, [""])
+    caption_ids = _token_ids(tokenizer, data.captions).to(device)
+    empty_ids = _token_ids(tokenizer, [""]).to(device)
     scheduler = architecture.build_scheduler()
-    alphas = scheduler.alphas_cumprod
-    unet = architecture.build_unet()
-    opt = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=1e-2)
-    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    alphas = scheduler.alphas_cumprod.to(device)
+    unet = architecture.build_unet().to(device)
+    text_encoder.to(device)
+    train_text = cfg.text_encoder_lr > 0
+    groups = [{"params": list(unet.parameters()), "lr": cfg.lr, "weight_decay": 1e-2, "base_lr": cfg.lr}]
+    if train_text:
+        text_encoder.requires_grad_(True).train()
+        # No decay: embeddings of tokens the world never uses (a user's trigger word) keep their values.
+        groups.append({"params": list(text_encoder.parameters()), "lr": cfg.text_encoder_lr, "weight_decay": 0.0,
+                       "base_lr": cfg.text_encoder_lr})
+    opt = torch.optim.AdamW(groups)
+    models = {"unet": unet, "text_encoder": text_encoder} if train_text else {"unet": unet}
+    ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in models.items()}
     ckpt = work / "unet_state.pt"
-    start, state = _resume(ckpt, unet, opt, "UNet", log)
-    ema = state.get("ema", ema)
+    start, state = 0, {}
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=True, map_location=device)
+        for name, m in models.items():
+            m.load_state_dict(state["models"][name])
+        opt.load_state_dict(state["opt"])
+        ema = state["ema"]
+        start = int(state["step"])
+        log(f"UNet: resuming at step {start}")
     gen = torch.Generator().manual_seed(cfg.seed + start)
+    mean, std, ids_of = data.mean.to(device), data.std.to(device), data.caption_ids.to(device)
     unet.train()
     t0 = time.time()
+
+    def checkpoint(done: int) -> None:
+        _save_checkpoint(ckpt, {"models": {n: m.state_dict() for n, m in models.items()}, "opt": opt.state_dict(),
+                                "ema": ema, "step": done})
+
     for step in range(start, cfg.unet_steps):
         for group in opt.param_groups:
-            group["lr"] = _lr_at(step, cfg.unet_steps, cfg)
-        idx = torch.randint(0, len(data.caption_ids), (cfg.batch_size,), generator=gen)
-        latents = (data.mean[idx] + data.std[idx] * torch.randn(data.mean[idx].shape, generator=gen)) * scaling
-        text = cond[data.caption_ids[idx]]
-        drop = torch.rand(cfg.batch_size, generator=gen) < cfg.caption_dropout
-        text = torch.where(drop[:, None, None], uncond.expand_as(text), text)
-        noise = torch.randn(latents.shape, generator=gen)
-        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen)
+            group["lr"] = _lr_at(step, cfg.unet_steps, cfg) * group["base_lr"] / cfg.lr
+        idx = torch.randint(0, len(ids_of), (cfg.batch_size,), generator=gen).to(device)
+        eps = torch.randn(mean[idx].shape, generator=gen).to(device)
+        latents = (mean[idx] + std[idx] * eps) * scaling
+        tokens = caption_ids[ids_of[idx]]
+        drop = (torch.rand(cfg.batch_size, generator=gen) < cfg.caption_dropout).to(device)
+        tokens = torch.where(drop[:, None], empty_ids.expand_as(tokens), tokens)
+        noise = torch.randn(latents.shape, generator=gen).to(device)
+        t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen).to(device)
         noisy = scheduler.add_noise(latents, noise, t)
+        with torch.set_grad_enabled(train_text):
+            text = text_encoder(tokens)[0]
         pred = unet(noisy, t, text).sample
         snr = alphas[t] / (1 - alphas[t])
         weight = torch.clamp(snr, max=cfg.min_snr_gamma) / snr
         loss = (F.mse_loss(pred, noise, reduction="none").mean(dim=(1, 2, 3)) * weight).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_([p for g in groups for p in g["params"]], 1.0)
         opt.step()
         # Warm-up keeps the average from remembering the random initial weights for long.
         decay = min(cfg.ema_decay, (1 + step) / (10 + step))
         with torch.no_grad():
-            for k, v in unet.state_dict().items():
-                if v.dtype.is_floating_point:
-                    ema[k].mul_(decay).add_(v, alpha=1 - decay)
-                else:
-                    ema[k].copy_(v)
+            for name, m in models.items():
+                for k, v in m.state_dict().items():
+                    if v.dtype.is_floating_point:
+                        ema[name][k].mul_(decay).add_(v, alpha=1 - decay)
+                    else:
+                        ema[name][k].copy_(v)
         done = step + 1
         if done % 25 == 0 or done == cfg.unet_steps:
             rate = (time.time() - t0) / (done - start)
@@ -259,14 +306,14 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
                 f"{rate:.2f} s/step, eta {rate * (cfg.unet_steps - done) / 60:.1f} min")
             _write_progress(work, stage="unet", step=done, total=cfg.unet_steps, loss=loss.item())
         if done % cfg.checkpoint_every == 0 and done < cfg.unet_steps:
-            _save_checkpoint(ckpt, {"model": unet.state_dict(), "opt": opt.state_dict(), "ema": ema,
-                                    "step": done})
+            checkpoint(done)
     if start < cfg.unet_steps:
-        _save_checkpoint(ckpt, {"model": unet.state_dict(), "opt": opt.state_dict(), "ema": ema,
-                                "step": max(start, cfg.unet_steps)})
-    unet.load_state_dict(ema)
+        checkpoint(max(start, cfg.unet_steps))
+    for name, m in models.items():
+        m.load_state_dict(ema[name])
+    text_encoder.requires_grad_(False).eval()
     log(f"UNet: trained in {(time.time() - t0) / 60:.1f} min")
-    return unet.eval(), scaling
+    return unet.eval().cpu(), scaling
 
 
 def _load_or_build_text_encoder(work: Path, cfg: PretrainConfig):

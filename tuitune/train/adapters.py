@@ -9,6 +9,35 @@ import torch
 
 from tuitune.train.base_model import BaseModel
 from tuitune.train.config import LoraSection
+from tuitune.train.errors import TrainError
+
+
+def check_text_encoder_lora() -> None:
+    """Stop before loading anything when transformers will refuse to put a LoRA on its text encoders.
+
+    transformers' ``add_adapter`` demands a minimum peft version of its own (5.24 asked for peft 0.22 before
+    one was released); the run should say so in one sentence, not fail with a traceback after the model
+    loaded."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from packaging.version import Version
+
+    try:
+        from transformers.integrations import peft as hf_peft
+    except ImportError as exc:  # a transformers without its peft integration
+        raise TrainError(f"text-encoder LoRA needs transformers' peft integration, which this transformers lacks "
+                         f"({exc}); reinstall from the lock (bash scripts/setup) or set text_encoder = false "
+                         "under [lora].") from None
+    need = getattr(hf_peft, "MIN_PEFT_VERSION", None)
+    try:
+        have = version("peft")
+    except PackageNotFoundError:
+        have = None
+    installed = version("transformers")
+    if have is None or (need is not None and Version(have) < Version(need)):
+        raise TrainError(f"text-encoder LoRA cannot run here: transformers {installed} needs peft >= {need} and "
+                         f"peft {have or 'is not installed'}; install the locked versions (bash scripts/setup) "
+                         "or set text_encoder = false under [lora].")
 
 
 def add_lora(base: BaseModel, lora: LoraSection, seed: int) -> tuple[list[Any], list[str]]:

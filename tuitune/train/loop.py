@@ -88,7 +88,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     from diffusers.training_utils import cast_training_params
 
     from tuitune.train import checkpoints
-    from tuitune.train.adapters import add_lora, register_checkpoint_hooks
+    from tuitune.train.adapters import add_lora, check_text_encoder_lora, register_checkpoint_hooks
     from tuitune.train.base_model import load_base
     from tuitune.train.batches import BatchMaker
     from tuitune.train.dataset import BatchOrder, scan_folder
@@ -103,6 +103,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     main = accelerator.is_main_process
     if not resume and checkpoints.latest(rd) is not None:
         raise TrainError(f"{rd.path} already holds checkpoints; pass --resume to continue it or pick a new --run-dir.")
+    if lora.text_encoder:
+        check_text_encoder_lora()
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
     base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config))

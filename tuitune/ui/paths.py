@@ -1,15 +1,21 @@
-"""Where the app's stylesheets live: ``tuitune/ui/styles/``, shipped as package data (any install works)."""
+"""Where the app's stylesheets live: the repository's ``styles/``, installed as the package ``tuitune.styles``."""
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 STYLE_FILES = ("app.tcss", "screens.tcss")
 
 
 def styles_dir() -> Path:
-    """The ``styles`` folder inside this package (installed with it as package data)."""
-    return Path(__file__).resolve().parent / "styles"
+    """The installed ``tuitune.styles`` folder (the repository's ``styles/`` in an editable install)."""
+    spec = importlib.util.find_spec("tuitune.styles")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    if not locations:
+        raise FileNotFoundError("tuitune's stylesheets (package tuitune.styles) are not installed; "
+                                "reinstall tuitune (`bash scripts/setup` from the repo)")
+    return Path(locations[0])
 
 
 def stylesheets() -> list[Path]:
@@ -17,6 +23,6 @@ def stylesheets() -> list[Path]:
     missing = [name for name in STYLE_FILES if not (folder / name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"stylesheet {missing[0]} is missing from {folder}; reinstall tuitune (`pip install .` from the repo)"
+            f"stylesheet {missing[0]} is missing from {folder}; reinstall tuitune (`bash scripts/setup` from the repo)"
         )
     return [folder / name for name in STYLE_FILES]
