@@ -2,6 +2,8 @@
 caption naming the new value; delete -> the region inpainted (OpenCV Telea), its loss weight zero by the loss plan.
 
 Derived items are written under ``derived/`` with their masks and provenance; running again replaces them.
+Stems and paths read from dataset.json are checked (``tuitune.paths``) first: removing the previous derived
+items deletes only files under ``derived/`` and ``masks/``, never a path an entry makes up.
 """
 
 from __future__ import annotations
@@ -20,9 +22,10 @@ from PIL import Image, ImageColor
 
 from tuitune import atomic
 from tuitune.data.concepts import load_mask
-from tuitune.data.dataset import Dataset, DatasetItem, concept_filename
+from tuitune.data.dataset import DATASET_FILE, Dataset, DatasetItem, concept_filename
 from tuitune.intent.captions import optimise
 from tuitune.intent.spec import Concept, IntentSpec, Operation
+from tuitune.paths import inside
 
 
 @dataclass
@@ -45,10 +48,11 @@ def augment(
     settings = settings or AugmentSettings()
     dataset = Dataset(Path(dataset_dir))
     originals = [i for i in dataset.items() if i.derived_from is None]
+    pictures = dataset.pictures(originals)  # every item checked before anything is removed or written
     _remove_previous(dataset)
     derived: list[DatasetItem] = []
     for n, item in enumerate(originals, start=1):
-        image = Image.open(dataset.image_path(item)).convert("RGB")
+        image = Image.open(pictures[item.stem]).convert("RGB")
         shape = (image.height, image.width)
         masks = {c.name: m for c in spec.concepts if (m := load_mask(dataset, item.stem, c.name, shape)) is not None}
         for concept in spec.concepts:
@@ -154,7 +158,7 @@ def _delete_inpaint(dataset: Dataset, item: DatasetItem, image: Image.Image, mas
 def _write(dataset: Dataset, parent: DatasetItem, suffix: str, picture: Image.Image, masks: dict[str, np.ndarray],
            caption: str, provenance: dict[str, Any]) -> DatasetItem:
     stem = f"{parent.stem}__{suffix}".replace(" ", "_")
-    path = dataset.derived_dir / f"{stem}.png"
+    path = inside(dataset.root, dataset.derived_dir / f"{stem}.png", follow_links=False)
     atomic.write_bytes(path, _png(picture))
     for name, mask in masks.items():
         atomic.write_bytes(dataset.mask_path(stem, name), _png(Image.fromarray(np.where(mask, 255, 0).astype(np.uint8))))
@@ -167,16 +171,30 @@ def _write(dataset: Dataset, parent: DatasetItem, suffix: str, picture: Image.Im
 
 def _remove_previous(dataset: Dataset) -> None:
     """Drop the derived items from dataset.json first, then their files, so it never lists a missing file."""
-    gone: list[DatasetItem] = []
+    gone: list[Path] = []
 
     def drop(current: list[DatasetItem]) -> list[DatasetItem]:
-        gone[:] = [i for i in current if i.derived_from is not None]
+        # Checked before dataset.json changes: a crafted entry stops the run with nothing removed.
+        derived = [i for i in current if i.derived_from is not None]
+        dataset.pictures(derived)
+        originals = {i.stem for i in current if i.derived_from is None}
+        gone[:] = [f for i in derived if (f := _derived_file(dataset, i)) is not None]
+        gone.extend(inside(dataset.root, dataset.masks_dir / i.stem, follow_links=False)
+                    for i in derived if i.stem not in originals)  # an original's masks stay, whatever names them
         return [i for i in current if i.derived_from is None]
 
     dataset.update_items(drop)
-    for item in gone:
-        (dataset.root / item.path).unlink(missing_ok=True)
-        shutil.rmtree(dataset.masks_dir / item.stem, ignore_errors=True)
+    for path in gone:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _derived_file(dataset: Dataset, item: DatasetItem) -> Path | None:
+    """The derived item's picture to remove: only a file under ``derived/``, never another one it names."""
+    path = inside(dataset.root, item.path, f"{DATASET_FILE} item {item.stem!r} path", follow_links=False)
+    return path if path.parent.resolve().is_relative_to(dataset.derived_dir.resolve()) else None
 
 
 def _colour(name: str) -> tuple[int, int, int] | None:

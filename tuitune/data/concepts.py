@@ -3,6 +3,8 @@
 Run it as a job: ``iter_detect`` yields progress after each image; ``detect_concepts`` takes a callback.
 Every instance is kept with its box, score, similarity and accepted flag, and its own mask under
 ``cache/instances/``, so the user can flip a decision later (``set_decision``) without detecting again.
+Stems and paths read from dataset.json and masks.json are checked (``tuitune.paths``) before any file is read
+or written, so a crafted entry stops the run with a sentence instead of reaching outside the dataset folder.
 """
 
 from __future__ import annotations
@@ -17,9 +19,10 @@ import numpy as np
 from PIL import Image
 
 from tuitune import atomic
-from tuitune.data.dataset import Dataset, DatasetItem, MasksIndex, concept_filename
+from tuitune.data.dataset import MASKS_FILE, Dataset, DatasetItem, MasksIndex, concept_filename
 from tuitune.data.loss_plan import is_background
 from tuitune.intent.spec import Concept, Granularity, IntentSpec
+from tuitune.paths import inside, safe_stem
 from tuitune.vision.protocols import Detector, Embedder, Segmenter, cosine, crop
 
 
@@ -80,13 +83,14 @@ def iter_detect(
     settings = settings or DetectSettings()
     dataset = Dataset(Path(dataset_dir))
     items = [i for i in dataset.items() if i.derived_from is None]
+    pictures = dataset.pictures(items)  # every item checked before anything is written
     chosen = [c for c in spec.concepts if concepts is None or c.key in {n.casefold() for n in concepts}]
     refs = _reference_vectors(chosen, regions, backends.embedder)
     before = dataset.masks_index()  # to tell, at the end, which decisions the user made during the run
     detected: dict[str, dict[str, Any]] = {}
     try:
         for n, item in enumerate(items, start=1):
-            image = Image.open(dataset.image_path(item)).convert("RGB")
+            image = Image.open(pictures[item.stem]).convert("RGB")
             entries = _detect_image(dataset, item, image, chosen, backends, refs, settings)
             detected.setdefault(item.stem, {}).update(entries)
             yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()})
@@ -196,8 +200,13 @@ def _box_key(instance: dict[str, Any]) -> tuple[float, ...]:
 
 
 def _shape(dataset: Dataset, entry: dict[str, Any]) -> tuple[int, int]:
-    with Image.open(dataset.root / entry["instances"][0]["mask"]) as im:
+    with Image.open(_instance_mask(dataset, entry["instances"][0])) as im:
         return im.height, im.width
+
+
+def _instance_mask(dataset: Dataset, instance: dict[str, Any]) -> Path:
+    """An instance's mask file as masks.json names it, checked to be inside the dataset folder."""
+    return inside(dataset.root, instance.get("mask"), f"{MASKS_FILE} instance mask")
 
 
 def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int, accepted: bool,
@@ -212,12 +221,13 @@ def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int
         try:
             entry = index[stem][concept]
             entry["instances"][instance]["accepted"] = bool(accepted)
-        except (KeyError, IndexError):
+        except (KeyError, IndexError, TypeError):
             from tuitune.cli import UserError
 
             raise UserError(
                 f"No instance {instance} of {concept!r} in {stem}; run `tuitune dataset detect` first."
             ) from None
+        safe_stem(stem, f"{MASKS_FILE} stem")  # it names the mask folder written next
         # Rendered under the masks.json lock, so the mask file always matches the decisions stored.
         entry["path"] = _render(dataset, stem, concept, entry["instances"], _shape(dataset, entry))
         return index
@@ -233,7 +243,7 @@ def load_mask(dataset: Dataset, stem: str, concept: str, shape: tuple[int, int] 
     path = dataset.mask_path(stem, concept)
     if not path.exists():
         return None
-    with Image.open(path) as im:
+    with Image.open(inside(dataset.root, path)) as im:
         mask = np.asarray(im.convert("L")) > 127
     if shape is not None and mask.shape != shape:
         mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.Resampling.NEAREST))
@@ -244,7 +254,7 @@ def _render(dataset: Dataset, stem: str, concept: str, instances: list[dict[str,
     union = np.zeros(shape, dtype=bool)
     for inst in instances:
         if inst["accepted"]:
-            with Image.open(dataset.root / inst["mask"]) as im:
+            with Image.open(_instance_mask(dataset, inst)) as im:
                 union |= np.asarray(im.convert("L")) > 127
     path = dataset.mask_path(stem, concept)
     _write_mask(path, union)
@@ -307,7 +317,8 @@ def _accepted(entry: dict[str, Any]) -> int:
 
 
 def _instance_path(dataset: Dataset, stem: str, concept: str, i: int) -> Path:
-    return dataset.root / "cache" / "instances" / stem / concept_filename(concept) / f"{i}.png"
+    path = dataset.root / "cache" / "instances" / safe_stem(stem, "The stem") / concept_filename(concept) / f"{i}.png"
+    return inside(dataset.root, path, follow_links=False)
 
 
 def _write_mask(path: Path, mask: np.ndarray) -> None:

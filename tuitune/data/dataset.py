@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
+from tuitune.paths import inside, safe_stem
 
 DATASET_FILE = "dataset.json"
 MASKS_FILE = "masks.json"
@@ -85,7 +86,10 @@ class Dataset:
         return self.root / "cache" / "thumbs"
 
     def mask_path(self, stem: str, concept: str) -> Path:
-        return self.masks_dir / stem / f"{concept_filename(concept)}.png"
+        """``masks/<stem>/<concept>.png``; a user error when ``stem`` is not a plain name or a link on the way
+        leads outside the dataset folder (callers check stems read from a file first, naming that file)."""
+        path = self.masks_dir / safe_stem(stem, "The stem") / f"{concept_filename(concept)}.png"
+        return inside(self.root, path, follow_links=False)
 
     # --- items -------------------------------------------------------------------------------------
     def items(self) -> list[DatasetItem]:
@@ -111,7 +115,17 @@ class Dataset:
         return [DatasetItem.from_dict(row) for row in written["items"]]
 
     def image_path(self, item: DatasetItem) -> Path:
+        """Where dataset.json says the item's picture is, unchecked (for listing); read it via ``pictures``."""
         return self.root / item.path
+
+    def pictures(self, items: list[DatasetItem]) -> dict[str, Path]:
+        """Each item's stem -> its picture, resolved; a user error naming dataset.json and the key when a stem
+        is not a plain name or a path leads outside the dataset folder (also through a link)."""
+        found: dict[str, Path] = {}
+        for item in items:
+            stem = safe_stem(item.stem, f"{DATASET_FILE} stem")
+            found[stem] = inside(self.root, item.path, f"{DATASET_FILE} item {stem!r} path")
+        return found
 
     # --- masks index -------------------------------------------------------------------------------
     def masks_index(self) -> MasksIndex:

@@ -3,13 +3,20 @@
 Written into a hidden sibling folder first and renamed into place at the end, so an interrupted export never
 leaves a folder that looks complete. Pictures the project sets aside (disabled, or held out of the ``train``
 split) never reach it, nor do the pictures augmented from them.
+
+Every export holds a ``.tuitune-export`` marker (JSON: the dataset folder and the time). ``overwrite`` replaces
+only a folder holding that marker, and never the dataset folder itself, a folder above it, the home folder or
+the filesystem root; anything else stays untouched and the export stops with a sentence. The pictures and
+masks come from paths in dataset.json and masks/, each checked to stay inside the dataset folder first.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,13 +24,15 @@ import tomli_w
 
 from tuitune import atomic
 from tuitune.cli import UserError
-from tuitune.data.dataset import Dataset, DatasetItem
+from tuitune.data.dataset import DATASET_FILE, Dataset, DatasetItem
 from tuitune.data.loss_plan import loss_table
 from tuitune.data.project_link import set_aside_images
 from tuitune.intent.captions import optimise
 from tuitune.intent.spec import IntentSpec
+from tuitune.paths import inside
 
 LOSS_FILE = "tuitune_loss.toml"
+EXPORT_MARKER = ".tuitune-export"  # in every export: the one kind of folder ``overwrite`` may replace
 
 
 @dataclass
@@ -54,20 +63,27 @@ def export(
         raise UserError(
             f"Every item in {dataset.root.name} is disabled or held out; enable some pictures for training."
         )
+    pictures = dataset.pictures(kept)
+    masks = {item.stem: _mask_files(dataset, item.stem) for item in kept}
+    for item in kept:
+        _check_repeats(item)
     target = Path(out).expanduser().resolve()
-    if target.exists() and any(target.iterdir()) and not overwrite:
-        raise UserError(f"{target} is not empty; pick a new folder or pass --overwrite to replace it.")
+    _check_target(target, dataset.root, overwrite)
     staging = target.parent / f".{target.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    if staging.exists():
+        _check_replaceable(staging, dataset.root, "is in the way of the export")
+        shutil.rmtree(staging)
     staging.mkdir(parents=True)
+    atomic.write_json(staging / EXPORT_MARKER, {"made_by": "tuitune dataset export",
+                                                 "dataset": str(dataset.root.resolve()), "time": time.time()})
     report = ExportReport(folder=target, left_out=len(items) - len(kept))
     items = kept
     trigger = spec.trigger_words[0] if spec and spec.trigger_words else ""
     try:
         for item in items:
             group = f"{item.repeats}_{_folder_name(item.group or trigger or 'images')}"
-            source = dataset.root / item.path
-            dest = staging / group / f"{item.stem}{source.suffix.lower()}"
+            source = pictures[item.stem]
+            dest = staging / group / f"{item.stem}{Path(item.path).suffix.lower()}"
             dest.parent.mkdir(parents=True, exist_ok=True)
             _link_or_copy(source, dest)
             caption = item.caption
@@ -76,13 +92,11 @@ def export(
             atomic.write_text(dest.with_suffix(".txt"), caption + "\n")
             report.images += 1
             report.groups[group] = report.groups.get(group, 0) + 1
-            mask_dir = dataset.masks_dir / item.stem
-            if mask_dir.is_dir():
-                for mask in sorted(mask_dir.glob("*.png")):
-                    mask_dest = staging / "masks" / item.stem / mask.name
-                    mask_dest.parent.mkdir(parents=True, exist_ok=True)
-                    _link_or_copy(mask, mask_dest)
-                    report.masks += 1
+            for name, mask in masks[item.stem]:
+                mask_dest = staging / "masks" / item.stem / name
+                mask_dest.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(mask, mask_dest)
+                report.masks += 1
         if spec is not None:
             atomic.write_text(staging / LOSS_FILE, tomli_w.dumps({"loss": loss_table(spec)}))
         if target.exists():
@@ -105,6 +119,65 @@ def set_aside_stems(root: Path, items: list[DatasetItem]) -> set[str]:
         if not more:
             return aside
         aside |= more
+
+
+def _mask_files(dataset: Dataset, stem: str) -> list[tuple[str, Path]]:
+    """The item's mask files (name, resolved file); a link among them leading outside stops the export."""
+    folder = dataset.masks_dir / stem
+    if not folder.is_dir():
+        return []
+    return [(mask.name, inside(dataset.root, mask)) for mask in sorted(folder.glob("*.png"))]
+
+
+def _check_repeats(item: DatasetItem) -> None:
+    # The count names the exported folder (N_name/), so it must be a number and nothing else.
+    if isinstance(item.repeats, bool) or not isinstance(item.repeats, int) or item.repeats < 1:
+        raise UserError(f"{DATASET_FILE} item {item.stem!r} repeats {item.repeats!r} is not a whole number of 1 or "
+                        "more; fix that entry and try again.")
+
+
+def _check_target(target: Path, root: Path, overwrite: bool) -> None:
+    """Refuse, touching nothing, an export into a folder it must not replace; see the module docstring."""
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target} is a file, not a folder; pick a new folder to export into.")
+    if not target.exists() or not any(target.iterdir()):
+        _refuse_protected(target, root)
+        return
+    if not overwrite:
+        raise UserError(f"{target} is not empty; pick a new folder or pass --overwrite to replace it.")
+    _check_replaceable(target, root, "was not made by `tuitune dataset export`")
+
+
+def _check_replaceable(folder: Path, root: Path, why: str) -> None:
+    """A folder ``export`` may delete: an earlier export (it holds the marker), or an empty folder."""
+    _refuse_protected(folder, root)
+    if not folder.is_dir() or folder.is_symlink():
+        raise UserError(f"{folder} {why} and is not a folder; move it away or pick a new folder.")
+    if any(folder.iterdir()) and not _is_export(folder):
+        raise UserError(f"{folder} {why} (it has no {EXPORT_MARKER} file), so it is not replaced; pick a new "
+                        "folder or empty it yourself.")
+
+
+def _refuse_protected(folder: Path, root: Path) -> None:
+    folder, root = folder.resolve(), Path(root).resolve()
+    try:
+        home: Path | None = Path.home().resolve()
+    except RuntimeError:  # no home folder known
+        home = None
+    if root.is_relative_to(folder):
+        what = "is the dataset folder itself" if folder == root else f"holds the dataset {root}"
+        raise UserError(f"{folder} {what}, so the export will not replace it; pick a new folder outside the dataset.")
+    if folder == Path(folder.anchor) or (home is not None and home.is_relative_to(folder)):
+        raise UserError(f"{folder} is the home folder or above it, so the export will not replace it; "
+                        "pick a new folder.")
+
+
+def _is_export(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / EXPORT_MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(marker, dict) and marker.get("made_by") == "tuitune dataset export"
 
 
 def _folder_name(name: str) -> str:

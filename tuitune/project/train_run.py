@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.cli import UserError
+from tuitune.paths import inside, safe_stem
 
 TRAIN_CONFIG_FILE = "train.toml"
 RUN_DATA = "data"  # the run's exported training folder, beside run.toml
@@ -205,21 +206,53 @@ class _DBOnly:
 
 
 def _copy_plain_folder(root: Path, target: Path, masks: Path, set_aside: set[str]) -> str:
-    """A project whose images were put in ``images/`` by hand: train on them and on ``masks/`` as they are."""
+    """A project whose images were put in ``images/`` by hand: train on them and on ``masks/`` as they are.
+
+    A link under ``images/`` leading outside the project stops it (it would train on that file), and so does
+    a set-aside row of tuitune.db whose image is not a file under ``images/`` (it would remove another file).
+    """
     images = root / "images"
     if not images.is_dir() or not any(images.iterdir()):
         raise UserError(f"{root} has no images to train on; import pictures into the project first.")
+    _check_links(root, images)
+    left_out = [_copied_name(root, images, image) for image in sorted(set_aside)]
     staging = target.with_name(f".{target.name}.partial")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(images, staging)
     if masks.is_dir():
         shutil.copytree(masks, staging / "masks")
-    for image in set_aside:
-        inside = Path(image)
-        if inside.parts[:1] == ("images",) and len(inside.parts) > 1:
-            copied = staging.joinpath(*inside.parts[1:])
-            copied.unlink(missing_ok=True)
-            copied.with_suffix(".txt").unlink(missing_ok=True)
-            shutil.rmtree(staging / "masks" / inside.stem, ignore_errors=True)
+    for name in left_out:
+        if name is None:
+            continue
+        copied = staging / name
+        copied.unlink(missing_ok=True)
+        copied.with_suffix(".txt").unlink(missing_ok=True)
+        shutil.rmtree(staging / "masks" / name.stem, ignore_errors=True)
     os.replace(staging, target)
     return f"training data copied from images/ to {RUN_DATA}/"
+
+
+def _check_links(root: Path, images: Path) -> None:
+    for folder, dirnames, filenames in os.walk(images, followlinks=False):
+        for name in dirnames + filenames:
+            if (Path(folder) / name).is_symlink():
+                inside(root, Path(folder) / name)
+
+
+def _copied_name(root: Path, images: Path, image: str) -> Path | None:
+    """Where a set-aside image (a tuitune.db row) sits in the copy of ``images/``; None when it is not under
+    ``images/`` (so not in the copy: nothing to remove). A row under ``images/`` leading out of it is refused."""
+    from tuitune.project.db import DB_FILE
+
+    stored = Path(image)
+    if stored.is_absolute():
+        try:
+            stored = stored.resolve().relative_to(root.resolve())
+        except ValueError:
+            return None  # a picture the user named outside the project on purpose
+    if stored.parts[:1] != ("images",) or len(stored.parts) < 2:
+        return None
+    inside(images, root / stored, f"{DB_FILE} item image", follow_links=False)
+    name = Path(os.path.normpath(Path(*stored.parts[1:])))  # the copy holds no links: plain names suffice
+    safe_stem(name.stem, f"{DB_FILE} item image {image!r}, whose stem")
+    return name
