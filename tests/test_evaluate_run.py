@@ -110,3 +110,40 @@ def test_cli_eval_prints_table_and_missing_run_is_one_sentence(run_dir, tmp_path
     assert missing.returncode == 2 and "no checkpoint at step 99" in missing.stderr
     rows = [json.loads(line) for line in (run.path / "eval.jsonl").read_text().splitlines()]
     assert rows[-1]["checkpoint"] == "step_10"
+
+
+def _row(label, step, score, found, samples=12, missing=None):
+    keep = {"name": "keep fidelity", "value": 0.8 if found is not None else None,
+            "reason": "" if found is not None else "no reference regions for 'ring'",
+            "details": {"concepts": {"ring": {"value": 0.8, "missed": samples - found, "samples": samples}}
+                        if found is not None else {"ring": {"value": None, "reason": "no reference regions"}}}}
+    parts = {"keep fidelity": 0.8} if found is not None else {}
+    score_metric = {"name": "intent score", "value": score, "reason": "parts",
+                    "details": {"parts": parts, "missing": missing or {},
+                                "confidence": 1.0 if not missing else 0.75}}
+    return {"checkpoint": label, "step": step, "status": "ok", "metrics": [keep, score_metric]}
+
+
+def test_a_checkpoint_that_lost_the_kept_concept_is_never_recommended_over_one_that_kept_it():
+    # step_200 scores higher but draws the ring in 2 of 12 trigger samples; step_100 draws it in 10 of 12.
+    pick = recommend([_row("step_100", 100, 0.60, found=10), _row("step_200", 200, 0.90, found=2)])
+    assert pick.checkpoint == "step_100"
+    assert "step_200 scores 0.900 but drew 'ring' in 2/12 trigger samples" in pick.reason
+    # A keep that could not be measured ranks between the two, and the recommendation says so.
+    unknown = _row("step_300", 300, 0.95, found=None, missing={"keep fidelity": "no reference regions"})
+    assert recommend([_row("step_200", 200, 0.90, found=2), unknown]).checkpoint == "step_300"
+    pick = recommend([unknown])
+    assert "unknown" in pick.reason and pick.confidence < 1.0
+    assert recommend([_row("step_100", 100, 0.60, found=10), unknown]).checkpoint == "step_100"
+
+
+def test_intent_score_names_a_part_it_could_not_measure_and_lowers_confidence():
+    from tuitune.evaluate.metrics import MetricResult, intent_score
+
+    parts = [MetricResult("keep fidelity", None, "no reference regions for 'ring'"),
+             MetricResult("modify flexibility", None, "the spec has no modify concepts with alternatives"),
+             MetricResult("delete absence", 1.0), MetricResult("drift outside focus", 0.05)]
+    score = intent_score(parts)
+    assert score.details["confidence"] == pytest.approx(2 / 3)
+    assert "not measured: keep fidelity (no reference regions for 'ring')" in score.reason
+    assert "confidence 2/3" in score.reason and "modify" not in score.details["missing"]

@@ -164,3 +164,33 @@ def test_a_version_2_database_gains_the_eval_table_and_keeps_its_data(tmp_path):
         [record] = project.db.evals("r1")
         assert record.step is None and record.recommended and record.score == 0.7
     assert (tmp_path / "p" / "tuitune.db.schema2.bak").is_file()
+
+
+def test_keep_references_come_from_the_projects_accepted_instances(tmp_path: Path) -> None:
+    """No numbered regions, no training masks: the project's accepted instances of the concept serve, and a
+    rejected instance or a picture outside the project does not."""
+    import json
+
+    from PIL import Image
+
+    from tuitune.evaluate.references import resolve_references
+    from tuitune.intent.spec import Concept
+
+    root = tmp_path / "proj"
+    (root / "images").mkdir(parents=True)
+    items = []
+    for i, colour in enumerate(("red", "blue", "green")):
+        Image.new("RGB", (64, 64), colour).save(root / "images" / f"p{i}.png")
+        items.append({"stem": f"p{i}", "path": f"images/p{i}.png", "caption": "", "repeats": 1, "width": 64,
+                      "height": 64, "hash": str(i)})
+    (root / "dataset.json").write_text(json.dumps({"version": 1, "items": items}), encoding="utf-8")
+    box = [8, 8, 40, 40]
+    masks = {"p0": {"ring": {"instances": [{"box": box, "accepted": True}]}},
+             "p1": {"ring": {"instances": [{"box": box, "accepted": False}]}},
+             "p2": {"ring": {"instances": [{"box": box, "accepted": True}]}}}
+    (root / "masks.json").write_text(json.dumps({"version": 1, "masks": masks}), encoding="utf-8")
+    ring = Concept(name="ring", granularity="instance", operation="keep")
+    refs, source = resolve_references([ring], tmp_path / "none", tmp_path / "none", project_root=root)
+    assert source == {"ring": "the project's accepted instances"}
+    colours = sorted(crop.getpixel((crop.width // 2, crop.height // 2)) for crop in refs["ring"])
+    assert colours == [(0, 128, 0), (255, 0, 0)]  # green and red; the rejected blue one is not a reference

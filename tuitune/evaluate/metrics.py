@@ -293,32 +293,51 @@ def neutral_drift(samples: Sequence[Sample]) -> MetricResult:
     return MetricResult(name, float(np.mean(values)), "", {"samples": len(values)})
 
 
+# The parts of the intent score, and the metric each comes from.
+SCORE_PARTS = ("keep fidelity", "modify flexibility", "delete absence", "preservation")
+# n/a reasons that mean "the spec asks nothing of this part" (not applicable), not "could not be measured".
+_NOT_ASKED = ("the spec has no keep concepts", "the spec has no modify concepts with alternatives",
+              "the spec has no delete concepts")
+
+
 def intent_score(parts: Sequence[MetricResult]) -> MetricResult:
-    """Mean of the available parts mapped to [0, 1], higher is better.
+    """Mean of the available parts mapped to [0, 1], higher is better, with the confidence it deserves.
 
     keep fidelity (cosine, clipped to [0, 1]), modify flexibility, delete absence, and preservation =
     1 - mean drift / DRIFT_FULL_SCALE (clipped), where mean drift averages the available drift metrics.
+    A part the spec asks for that could not be measured is named in ``missing`` and lowers ``confidence``
+    (measured parts / parts the spec asks for); a part the spec does not ask for (no delete concepts) is
+    left out without lowering it.
     """
     by_name = {p.name: p for p in parts}
     components: dict[str, float] = {}
     left_out: dict[str, str] = {}
+    missing: dict[str, str] = {}
     for key in ("keep fidelity", "modify flexibility", "delete absence"):
         part = by_name.get(key)
         if part is not None and part.value is not None:
             components[key] = min(1.0, max(0.0, part.value))
         elif part is not None:
             left_out[key] = part.reason
+            if part.reason not in _NOT_ASKED:
+                missing[key] = part.reason
     drifts = [by_name[k] for k in ("drift outside focus", "drift on neutral prompts") if k in by_name]
     drift_values = [d.value for d in drifts if d.value is not None]
     if drift_values:
         components["preservation"] = max(0.0, 1.0 - float(np.mean(drift_values)) / DRIFT_FULL_SCALE)
     else:
-        left_out["preservation"] = "; ".join(d.reason for d in drifts) or "no drift measured"
+        left_out["preservation"] = missing["preservation"] = "; ".join(d.reason for d in drifts) or "no drift measured"
     if not components:
-        return _na("intent score", "no part of the score could be computed", left_out=left_out)
+        return _na("intent score", "no part of the score could be computed", left_out=left_out, missing=missing)
     value = float(np.mean(list(components.values())))
+    asked = len(components) + len(missing)
+    confidence = len(components) / asked
     shown = ", ".join(f"{k} {v:.2f}" for k, v in components.items())
-    return MetricResult("intent score", value, shown, {"parts": components, "left_out": left_out})
+    if missing:
+        shown += "; not measured: " + ", ".join(f"{k} ({why})" for k, why in missing.items())
+        shown += f"; confidence {len(components)}/{asked}"
+    return MetricResult("intent score", value, shown, {"parts": components, "left_out": left_out,
+                                                        "missing": missing, "confidence": confidence})
 
 
 def evaluate_samples(

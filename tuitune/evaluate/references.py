@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from tuitune.data.dataset import Dataset, concept_filename
 from tuitune.evaluate.crops import context_crop
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import Concept
@@ -38,7 +39,7 @@ def references_from_masks(
     for concept in concepts:
         crops: list[Image.Image] = []
         for stem, image_path in images.items():
-            mask_path = Path(masks_folder) / stem / f"{concept.name}.png"
+            mask_path = Path(masks_folder) / stem / f"{concept_filename(concept.name)}.png"
             if not mask_path.is_file():
                 continue
             with Image.open(mask_path) as m:
@@ -51,6 +52,38 @@ def references_from_masks(
             if image.size != (mask.shape[1], mask.shape[0]):
                 image = image.resize((mask.shape[1], mask.shape[0]))
             crops.append(context_crop(image, (float(xs.min()), float(ys.min()), float(xs.max() + 1), float(ys.max() + 1))))
+            if len(crops) >= limit:
+                break
+        if crops:
+            refs[concept.name] = crops
+    return refs
+
+
+def references_from_instances(
+    project_root: Path, concepts: Iterable[Concept], limit: int = 8
+) -> dict[str, list[Image.Image]]:
+    """Crops of each concept's accepted instances in the project (masks.json): the pictures the reference
+    filter or the user kept as showing the concept, so "keep" has references without numbered regions."""
+    dataset = Dataset(Path(project_root))
+    index = dataset.masks_index()
+    # Checked: a picture named in dataset.json is read only when it lies inside the project.
+    paths = dataset.pictures(dataset.items())
+    refs: dict[str, list[Image.Image]] = {}
+    for concept in concepts:
+        crops: list[Image.Image] = []
+        for stem, entries in sorted(index.items()):
+            entry = entries.get(concept.name) if isinstance(entries, dict) else None
+            image_path = paths.get(stem)
+            if not isinstance(entry, dict) or image_path is None or not image_path.is_file():
+                continue
+            boxes = [inst.get("box") for inst in entry.get("instances", [])
+                     if isinstance(inst, dict) and inst.get("accepted") and inst.get("source") is None]
+            boxes = [b for b in boxes if isinstance(b, list | tuple) and len(b) == 4]
+            if not boxes:
+                continue
+            with Image.open(image_path) as im:
+                image = im.convert("RGB")
+            crops.append(context_crop(image, tuple(float(v) for v in boxes[0])))
             if len(crops) >= limit:
                 break
         if crops:
@@ -105,9 +138,11 @@ def resolve_references(
     regions: Sequence[Region] = (),
     detector: Detector | None = None,
     threshold: float = 0.25,
+    project_root: Path | None = None,
 ) -> tuple[dict[str, list[Image.Image]], dict[str, str]]:
     """Reference crops per concept and where they came from, best source first: the intent's numbered
     regions the concept points at, then the training masks named after it, then detection in the training
+    images, then (for a project's run) the project's accepted instances of it, then detection in the training
     images. Returns ``(references, source)``; a concept with no source is absent from both."""
     refs: dict[str, list[Image.Image]] = {}
     source: dict[str, str] = {}
@@ -115,6 +150,9 @@ def resolve_references(
         ("intent regions", lambda todo: references_from_regions(regions, todo)),
         ("training masks", lambda todo: references_from_masks(images_folder, masks_folder, todo)),
     ]
+    if project_root is not None:
+        steps.append(("the project's accepted instances",
+                      lambda todo: references_from_instances(project_root, todo)))
     if detector is not None:
         steps.append(("detected in training images",
                       lambda todo: references_from_detection(images_folder, todo, detector, threshold)))

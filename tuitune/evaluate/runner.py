@@ -205,7 +205,8 @@ def evaluate_run(
     keeps = spec.by_operation(Operation.KEEP)
     if references is None:
         references, reference_source = resolve_references(
-            keeps, images_folder, masks_folder, intent.regions, backends.detector, backends.detect_threshold)
+            keeps, images_folder, masks_folder, intent.regions, backends.detector, backends.detect_threshold,
+            project_root=intent.project_root)
     else:
         reference_source = {name: "given by the caller" for name in references}
     if generator is None:

@@ -1,7 +1,8 @@
 """Trains the toyworld model from scratch: VAE first, then the UNet with the text encoder; resumable, logged.
 
-The text encoder starts from random weights and learns with the UNet (no weight decay, so token embeddings the
-world never uses -- a user's trigger word -- stay as they were drawn). The same code runs on a GPU with
+The text encoder starts from random weights; its transformer layers and position embeddings learn with the UNet
+while the 49,408 token embeddings stay as drawn, so a word the world never uses (a user's trigger word) keeps
+a random, distinct embedding, and the resumable state stays small. The same code runs on a GPU with
 ``device="cuda"`` and a bigger batch."""
 
 from __future__ import annotations
@@ -243,18 +244,22 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     groups = [{"params": list(unet.parameters()), "lr": cfg.lr, "weight_decay": 1e-2, "base_lr": cfg.lr}]
     if train_text:
         text_encoder.requires_grad_(True).train()
-        # No decay: embeddings of tokens the world never uses (a user's trigger word) keep their values.
-        groups.append({"params": list(text_encoder.parameters()), "lr": cfg.text_encoder_lr, "weight_decay": 0.0,
-                       "base_lr": cfg.text_encoder_lr})
+        text_encoder.text_model.embeddings.token_embedding.requires_grad_(False)
+        groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad],
+                       "lr": cfg.text_encoder_lr, "weight_decay": 0.0, "base_lr": cfg.text_encoder_lr})
     opt = torch.optim.AdamW(groups)
     models = {"unet": unet, "text_encoder": text_encoder} if train_text else {"unet": unet}
-    ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items()} for name, m in models.items()}
+    # Only what trains is averaged and checkpointed (the frozen token table is rebuilt from the seed).
+    trained = {name: {n for n, p in m.named_parameters() if p.requires_grad} | {n for n, _ in m.named_buffers()}
+               for name, m in models.items()}
+    ema = {name: {k: v.detach().clone() for k, v in m.state_dict().items() if k in trained[name]}
+           for name, m in models.items()}
     ckpt = work / "unet_state.pt"
     start, state = 0, {}
     if ckpt.exists():
         state = torch.load(ckpt, weights_only=True, map_location=device)
         for name, m in models.items():
-            m.load_state_dict(state["models"][name])
+            m.load_state_dict(state["models"][name], strict=False)
         opt.load_state_dict(state["opt"])
         ema = state["ema"]
         start = int(state["step"])
@@ -265,8 +270,9 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     t0 = time.time()
 
     def checkpoint(done: int) -> None:
-        _save_checkpoint(ckpt, {"models": {n: m.state_dict() for n, m in models.items()}, "opt": opt.state_dict(),
-                                "ema": ema, "step": done})
+        _save_checkpoint(ckpt, {"models": {n: {k: v for k, v in m.state_dict().items() if k in trained[n]}
+                                           for n, m in models.items()},
+                                "opt": opt.state_dict(), "ema": ema, "step": done})
 
     for step in range(start, cfg.unet_steps):
         for group in opt.param_groups:
@@ -295,6 +301,8 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         with torch.no_grad():
             for name, m in models.items():
                 for k, v in m.state_dict().items():
+                    if k not in trained[name]:
+                        continue
                     if v.dtype.is_floating_point:
                         ema[name][k].mul_(decay).add_(v, alpha=1 - decay)
                     else:
@@ -310,7 +318,7 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     if start < cfg.unet_steps:
         checkpoint(max(start, cfg.unet_steps))
     for name, m in models.items():
-        m.load_state_dict(ema[name])
+        m.load_state_dict(ema[name], strict=False)
     text_encoder.requires_grad_(False).eval()
     log(f"UNet: trained in {(time.time() - t0) / 60:.1f} min")
     return unet.eval().cpu(), scaling
