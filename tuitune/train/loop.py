@@ -235,7 +235,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
         status.write(state=str(state), pid=os.getpid(), step=step, total_steps=total,
                      message="" if state is RunState.FINISHED else "stopped on request")
         rd.append_event(str(state), step=step)
-    if trackers:
-        accelerator.end_training()
     accelerator.wait_for_everyone()
+    if trackers:
+        # Last: with more than one process accelerate's end_training also ends the process group.
+        accelerator.end_training()
     return TrainOutcome(state=str(state), step=step, lora_path=rd.lora_path if state is RunState.FINISHED else None)
