@@ -41,7 +41,10 @@ def write_sample_project(root: Path, count: int = 32, seed: int = 7, overwrite: 
         drawn = sampler.sample(colour=colours[i % len(colours)], watermark=i % 4 != 3, trigger=TRIGGER)
         stem = f"{TRIGGER}_{i:02d}"
         put(root / "images" / f"{stem}.png", drawn.image.save)
-        put(root / "images" / f"{stem}.txt", lambda p, c=drawn.caption: p.write_text(c + "\n", encoding="utf-8"))
+        # The captions never mention the watermark, as most people's don't: a plain LoRA then learns the mark
+        # as part of what the trigger word draws, which is what "delete" has to prevent.
+        caption = drawn.scene.caption(TRIGGER, mention_watermark=False)
+        put(root / "images" / f"{stem}.txt", lambda p, c=caption: p.write_text(c + "\n", encoding="utf-8"))
         truth = {"character": drawn.object_masks[0], "background": drawn.background_mask}
         if drawn.watermark_mask is not None:
             truth["watermark"] = drawn.watermark_mask

@@ -58,12 +58,14 @@ class Scene:
     split: str = "vertical"  # two-tone only: "vertical" = left/right halves, "horizontal" = top/bottom
     watermark: bool = False
 
-    def caption(self, trigger: str | None = None) -> str:
+    def caption(self, trigger: str | None = None, mention_watermark: bool = True) -> str:
+        """What the scene shows in words; ``mention_watermark=False`` leaves a watermark unsaid, as most
+        people's captions (and taggers) do."""
         things = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in self.objects)
         if trigger:
             things = f"{trigger}, {things}"
         text = f"{things} on {article(self.background[0])} {' and '.join(self.background)} background"
-        if self.watermark:
+        if self.watermark and mention_watermark:
             text += ", with a watermark"
         return text
 
