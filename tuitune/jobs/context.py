@@ -143,11 +143,20 @@ class JobContext:
 
     # --- checkpoints -------------------------------------------------------------------------------
     def resume_checkpoint(self) -> tuple[int, Path] | None:
-        """The latest complete checkpoint to resume from, or None to start from the beginning."""
+        """The newest intact checkpoint to resume from, or None to start from the beginning.
+
+        A newer checkpoint that fails its checksums is moved aside and said in a ``checkpoint_damaged`` event.
+        """
         if not self.resume:
             return None
-        steps = self.run.checkpoint_steps()
-        return (steps[-1], self.run.checkpoint_dir(steps[-1])) if steps else None
+        if self.is_main:
+            step, notes = self.run.newest_intact_checkpoint()
+            for note in notes:
+                self.event("checkpoint_damaged", message=note)
+        else:
+            steps = self.run.checkpoint_steps()
+            step = steps[-1] if steps else None
+        return (step, self.run.checkpoint_dir(step)) if step is not None else None
 
     def partial_checkpoint_dir(self, step: int) -> Path:
         """Where every rank writes checkpoint ``step`` before ``commit_checkpoint`` makes it count."""
@@ -159,21 +168,11 @@ class JobContext:
         return path
 
     def commit_checkpoint(self, step: int, keep: int | None = None) -> Path:
-        """Rename the partial checkpoint into place, mark it complete, and drop old ones beyond ``keep``."""
+        """Checksum the partial checkpoint, rename it into place, mark it complete, drop old ones beyond ``keep``."""
         final = self.run.checkpoint_dir(step)
         if not self.is_main:
             return final
-        partial = self.run.checkpoints_dir / f".step_{step}.partial"
-        _fsync_tree(partial)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        marker = final / "COMPLETE"
-        with open(marker, "w", encoding="utf-8") as fh:
-            fh.write(f"{step}\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_dir(self.run.checkpoints_dir)
+        self.run.seal_checkpoint(self.run.checkpoints_dir / f".step_{step}.partial", step)
         if keep is None:
             keep = int(self.run_config().get("checkpoints", {}).get("keep", 3))
         for old in self.run.checkpoint_steps()[: -max(keep, 1)]:
@@ -184,10 +183,9 @@ class JobContext:
         return final
 
     def clean_partial_checkpoints(self) -> None:
-        """Remove half-written checkpoints a killed worker left behind."""
-        if self.is_main and self.run.checkpoints_dir.is_dir():
-            for child in self.run.checkpoints_dir.glob(".step_*.partial"):
-                shutil.rmtree(child, ignore_errors=True)
+        """Remove half-written checkpoints a killed worker or a failed write left behind."""
+        if self.is_main:
+            self.run.remove_partial_checkpoints()
 
 
 def _broadcast(value: ControlRequest | None, world_size: int) -> ControlRequest | None:
@@ -201,21 +199,3 @@ def _broadcast(value: ControlRequest | None, world_size: int) -> ControlRequest 
     box = [str(value) if value is not None else None]
     dist.broadcast_object_list(box, src=0)
     return ControlRequest(box[0]) if box[0] else None
-
-
-def _fsync_tree(path: Path) -> None:
-    for root, _dirs, files in os.walk(path):
-        for name in files:
-            fd = os.open(os.path.join(root, name), os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

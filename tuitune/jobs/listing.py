@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,7 @@ class RunSummary:
     checkpoint_steps: tuple[int, ...]
     created: float | None
     heartbeat: float | None
+    problem: str | None = None  # what is wrong with status.json; the state was then read from the run's files
 
     @property
     def resume_step(self) -> int | None:
@@ -44,30 +46,45 @@ class RunSummary:
             text += " (the worker is gone)"
         elif self.message and self.state is RunState.FAILED:
             text += f": {self.message}"
+        if self.problem:
+            text = f"damaged: {self.problem}, so this is read from the run's files: {text}"
         return text
 
 
 def summarize(run: RunDir) -> RunSummary:
+    state, problem = run.state_and_problem()
     status = run.read_status()
+    rows = run.read_metrics()
     loss = None
-    for row in reversed(run.read_metrics()):
+    for row in reversed(rows):
         if isinstance(row.get("loss"), int | float):
             loss = float(row["loss"])
             break
+    step = status.get("step")
+    if step is None:  # a damaged status.json: the metrics tell how far it got
+        step = max((r["step"] for r in rows if isinstance(r.get("step"), int)), default=0)
     total = status.get("total_steps")
     return RunSummary(
         name=run.name,
         path=run.path,
-        kind=str(status.get("kind", "")),
-        state=run.state(),
-        step=int(status.get("step") or 0),
+        kind=str(status.get("kind") or _kind_in_run_toml(run)),
+        state=state,
+        step=int(step or 0),
         total_steps=int(total) if total else None,
         message=str(status.get("message") or ""),
         last_loss=loss,
         checkpoint_steps=tuple(run.checkpoint_steps()),
         created=status.get("created"),
         heartbeat=status.get("heartbeat"),
+        problem=problem,
     )
+
+
+def _kind_in_run_toml(run: RunDir) -> str:
+    try:
+        return str(tomllib.loads(run.run_toml.read_text(encoding="utf-8")).get("job", {}).get("kind", ""))
+    except (OSError, ValueError, AttributeError):
+        return ""
 
 
 def list_runs(runs_root: Path) -> list[RunSummary]:

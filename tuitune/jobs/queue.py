@@ -1,7 +1,8 @@
 """The run queue of one runs folder: one GPU job at a time, the next queued run starts when it ends.
 
 The queue is the run directories themselves (state ``queued`` in status.json, ordered by ``queued_at``), so
-it survives any process dying; a flock on ``runs/.queue.lock`` keeps two starters from racing.
+it survives any process dying; a flock on ``runs/.queue.lock`` keeps two starters from racing. A run whose
+status.json is damaged never reads as queued (see ``rundir``), so a lost status never starts a run again.
 """
 
 from __future__ import annotations
@@ -31,7 +32,15 @@ def run_dirs(runs_root: Path) -> list[RunDir]:
     if not runs_root.is_dir():
         return []
     found = [RunDir(p) for p in runs_root.iterdir() if p.is_dir() and (p / "run.toml").is_file()]
-    return sorted(found, key=lambda r: (r.read_status().get("created", 0), r.name))
+    return sorted(found, key=lambda r: (r.read_status().get("created") or _made(r), r.name))
+
+
+def _made(run: RunDir) -> float:
+    """When a run whose status.json lost its ``created`` was made: its run.toml's time."""
+    try:
+        return run.run_toml.stat().st_mtime
+    except OSError:
+        return 0.0
 
 
 def is_exclusive(config: dict[str, Any]) -> bool:
@@ -61,9 +70,10 @@ def create_run(
     job = {**config.get("job", {}), "kind": kind, "name": run.name, "gpu": gpu, "run_dir": str(run.path.resolve())}
     from tuitune import atomic
 
-    atomic.write_text(run.run_toml, tomli_w.dumps({"job": job, **frozen}))
     now = time.time()
+    # status.json first: a reader lists a folder once it has run.toml, and must never find it without a status.
     run.write_status(state=RunState.QUEUED, created=now, queued_at=now, kind=kind, step=0, message="queued")
+    atomic.write_text(run.run_toml, tomli_w.dumps({"job": job, **frozen}))
     run.append_event("queued")
     return run
 
@@ -102,7 +112,7 @@ def active_run(runs_root: Path) -> RunDir | None:
 
 def queued_runs(runs_root: Path) -> list[RunDir]:
     queued = [r for r in run_dirs(runs_root) if r.state() is RunState.QUEUED]
-    return sorted(queued, key=lambda r: (r.read_status().get("queued_at", 0), r.name))
+    return sorted(queued, key=lambda r: (r.read_status().get("queued_at") or 0, r.name))
 
 
 def start_next(runs_root: Path) -> RunDir | None:

@@ -8,16 +8,28 @@ Layout of one run directory::
     events.jsonl      append-only, one JSON object per line (checkpoint, sample, error, ...)
     control.json      written by anyone who wants the worker to stop / pause / sample now
     samples/step_N/   PNGs made during training
-    checkpoints/step_N/  accelerate state + LoRA at step N
+    checkpoints/step_N/  accelerate state + LoRA at step N, ``checksums.json``, then ``COMPLETE``
     lora.safetensors  the final LoRA
 
 Readers never need the writer to be alive: everything is in these files.
+
+- A run is what its folder holds. A status.json that is missing, empty, not JSON or without a state is
+  damaged: the state is then read from the other files (a final ``lora.safetensors`` means finished, else the
+  last lifecycle event, else crashed or stopped) and never reads as queued, so the queue never starts it
+  again. A status.json that says queued beside a final LoRA reads as finished.
+- A checkpoint counts once its ``COMPLETE`` marker exists and every file has the size ``checksums.json``
+  lists (cheap, for listings); a resume checks every byte against the sha256 and moves a damaged one aside
+  to ``step_N.damaged``, saying so.
+- A resume replays the steps after its checkpoint, so metrics.jsonl may hold a step twice: readers keep one
+  row per step, the newest.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +40,8 @@ from typing import Any
 from tuitune import atomic
 
 HEARTBEAT_STALE_SECONDS = 30.0
+CHECKSUMS = "checksums.json"  # inside each checkpoint: relative path -> bytes and sha256 of every file
+COMPLETE = "COMPLETE"
 # Step progress reaches status.json at most this often; each write is an fsync, and a fast run takes many steps.
 STATUS_INTERVAL_SECONDS = 1.0
 
@@ -86,6 +100,34 @@ class JsonlTail:
                 continue
             if isinstance(value, dict):
                 rows.append(value)
+        return rows
+
+
+@dataclass
+class MetricsTail(JsonlTail):
+    """metrics.jsonl, one row per step: a resume replays the steps after its checkpoint; the newest row wins.
+
+    A tail cannot take back a row it has handed out, so a replayed step it gave before is left out (an exact
+    resume replays the same numbers); within one read the newest row of a step is the one returned.
+    """
+
+    seen: set[int] = field(default_factory=set, repr=False)
+
+    def read_new(self) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        at: dict[int, int] = {}
+        for row in super().read_new():
+            step = row.get("step")
+            if not isinstance(step, int) or isinstance(step, bool):
+                rows.append(row)
+            elif step in self.seen:
+                continue
+            elif step in at:
+                rows[at[step]] = row
+            else:
+                at[step] = len(rows)
+                rows.append(row)
+        self.seen.update(at)
         return rows
 
 
@@ -175,26 +217,80 @@ class RunDir:
         return status
 
     def read_status(self) -> dict[str, Any]:
-        try:
-            value = json.loads(self.status_json.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            return {}
-        return value if isinstance(value, dict) else {}
+        """status.json as a dict; a damaged file reads as {} and a field of the wrong type is left out."""
+        return self._load_status()[0]
+
+    def status_problem(self) -> str | None:
+        """What is wrong with status.json, in a few words, or None when it is sound."""
+        return self.state_and_problem()[1]
 
     def state(self, now: float | None = None) -> RunState:
         """The state a reader should show: a live state whose worker is gone reads as crashed."""
-        status = self.read_status()
-        try:
-            state = RunState(status.get("state", RunState.QUEUED))
-        except ValueError:
-            return RunState.CRASHED
+        return self.state_and_problem(now)[0]
+
+    def state_and_problem(self, now: float | None = None) -> tuple[RunState, str | None]:
+        """The state to show and, when status.json is damaged, what is wrong with it (the state then comes
+        from the rest of the folder, never ``queued``)."""
+        status, problem = self._load_status()
+        if "state" not in status:
+            return self._state_from_files(), problem or "status.json names no state"
+        state = RunState(status["state"])
+        if state is RunState.QUEUED and self.lora_path.is_file():
+            return (
+                RunState.FINISHED,
+                problem or "status.json says queued beside the run's final lora.safetensors",
+            )
         if state.is_final or state is RunState.QUEUED:
-            return state
+            return state, problem
         now = time.time() if now is None else now
-        stale = now - float(status.get("heartbeat", 0)) > HEARTBEAT_STALE_SECONDS
+        stale = now - float(status.get("heartbeat") or 0) > HEARTBEAT_STALE_SECONDS
         if not pid_alive(status.get("pid")) and (stale or status.get("pid")):
+            return RunState.CRASHED, problem
+        return state, problem
+
+    def _load_status(self) -> tuple[dict[str, Any], str | None]:
+        try:
+            raw = self.status_json.read_bytes()
+        except FileNotFoundError:
+            return {}, "status.json is missing"
+        except OSError as exc:
+            return {}, f"status.json cannot be read ({exc.strerror or exc})"
+        if not raw.strip():
+            return {}, "status.json is empty"
+        try:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError):
+            return {}, "status.json is not valid JSON"
+        if not isinstance(value, dict):
+            return {}, "status.json does not hold a JSON object"
+        problem = None
+        for key, kinds in STATUS_FIELDS.items():
+            if key in value and value[key] is not None and not isinstance(value[key], kinds):
+                problem = problem or f"status.json has a {key} of the wrong type ({value[key]!r:.40})"
+                del value[key]
+        if "state" in value and value["state"] not in _STATE_VALUES:
+            problem = problem or f"status.json names an unknown state ({value['state']!r:.40})"
+            del value["state"]
+        return value, problem
+
+    def _state_from_files(self) -> RunState:
+        """The state a run's folder shows without its status.json: what it holds, then what it last told."""
+        if self.lora_path.is_file():
+            return RunState.FINISHED
+        last, pid = None, None
+        for event in self.read_events():
+            kind = event.get("kind")
+            if kind in _ENDED or kind in _BEGAN or kind == "queued":
+                last = kind
+            if kind in ("launched", "started") and isinstance(event.get("pid"), int):
+                pid = event["pid"]
+        if last in _ENDED:
+            return _ENDED[last]
+        if last in _BEGAN:
+            return RunState.RUNNING if pid_alive(pid) else RunState.CRASHED
+        if self.checkpoint_steps(checked=False) or self.metrics_jsonl.is_file():
             return RunState.CRASHED
-        return state
+        return RunState.STOPPED  # it never ran; only the user's resume starts it
 
     # --- metrics and events ------------------------------------------------------------------------
     def append_metric(self, row: dict[str, Any]) -> None:
@@ -204,13 +300,14 @@ class RunDir:
         _append_jsonl(self.events_jsonl, {"time": time.time(), "kind": kind, **fields})
 
     def read_metrics(self) -> list[dict[str, Any]]:
-        return JsonlTail(self.metrics_jsonl).read_new()
+        """Every metric row, one per step (the newest, after a resume replayed some)."""
+        return MetricsTail(self.metrics_jsonl).read_new()
 
     def read_events(self) -> list[dict[str, Any]]:
         return JsonlTail(self.events_jsonl).read_new()
 
-    def metrics_tail(self) -> JsonlTail:
-        return JsonlTail(self.metrics_jsonl)
+    def metrics_tail(self) -> MetricsTail:
+        return MetricsTail(self.metrics_jsonl)
 
     def events_tail(self) -> JsonlTail:
         return JsonlTail(self.events_jsonl)
@@ -236,21 +333,88 @@ class RunDir:
             return None
 
     # --- checkpoints -------------------------------------------------------------------------------
-    def checkpoint_steps(self) -> list[int]:
-        """Steps of complete checkpoints (a folder is complete once its ``COMPLETE`` marker exists)."""
+    def checkpoint_steps(self, *, checked: bool = True) -> list[int]:
+        """Steps of complete checkpoints: a ``COMPLETE`` marker and, when ``checked``, every file at the size
+        its checksums.json lists (a stat per file; ``checkpoint_problem`` reads every byte)."""
         steps = []
         if not self.checkpoints_dir.is_dir():
             return steps
         for child in self.checkpoints_dir.iterdir():
-            if child.name.startswith("step_") and (child / "COMPLETE").exists():
-                try:
-                    steps.append(int(child.name.removeprefix("step_")))
-                except ValueError:
-                    continue
+            if not child.name.startswith("step_") or not (child / COMPLETE).exists():
+                continue
+            try:
+                step = int(child.name.removeprefix("step_"))
+            except ValueError:
+                continue
+            if not checked or _checkpoint_problem(child, full=False) is None:
+                steps.append(step)
         return sorted(steps)
 
     def checkpoint_dir(self, step: int) -> Path:
         return self.checkpoints_dir / f"step_{step}"
+
+    def checkpoint_problem(self, step: int, *, full: bool = True) -> str | None:
+        """What is wrong with checkpoint ``step`` in a few words, or None when every file matches its
+        checksum (a checkpoint written before checkpoints carried checksums has nothing to check against)."""
+        folder = self.checkpoint_dir(step)
+        if not (folder / COMPLETE).exists():
+            return "it is not complete"
+        return _checkpoint_problem(folder, full)
+
+    def seal_checkpoint(self, partial: Path, step: int) -> Path:
+        """Make the fully written folder ``partial`` checkpoint ``step``: checksums, fsync, rename, ``COMPLETE``."""
+        final = self.checkpoint_dir(step)
+        _write_checksums(partial)
+        _fsync_tree(partial)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(partial, final)
+        with open(final / COMPLETE, "w", encoding="utf-8") as fh:
+            fh.write(f"{step}\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        _fsync_dir(final)
+        _fsync_dir(self.checkpoints_dir)
+        return final
+
+    def remove_partial_checkpoints(self) -> None:
+        """Remove the folders of checkpoint writes that did not finish (a kill or a failed write)."""
+        if self.checkpoints_dir.is_dir():
+            for pattern in (".step_*.partial", "step_*.tmp"):
+                for child in self.checkpoints_dir.glob(pattern):
+                    shutil.rmtree(child, ignore_errors=True)
+
+    def newest_intact_checkpoint(self) -> tuple[int | None, list[str]]:
+        """The step a resume continues from: the newest checkpoint whose every byte matches its checksums.
+
+        Each newer checkpoint that does not is moved aside to ``step_N.damaged`` (kept to look at, never
+        offered again) and told in one sentence, returned with the step. Only the run's worker calls this.
+        """
+        damaged: list[tuple[int, str, Path]] = []
+        found = None
+        for step in reversed(self.checkpoint_steps(checked=False)):
+            problem = self.checkpoint_problem(step)
+            if problem is None:
+                found = step
+                break
+            aside = self.checkpoints_dir / f"step_{step}.damaged"
+            suffix = 2
+            while aside.exists():
+                aside = self.checkpoints_dir / f"step_{step}.damaged-{suffix}"
+                suffix += 1
+            os.replace(self.checkpoint_dir(step), aside)
+            damaged.append((step, problem, aside))
+        then = (
+            f"the run resumes from step {found}, the newest intact checkpoint"
+            if found is not None
+            else "no intact checkpoint is left, so the run starts again from step 0"
+        )
+        notes = [
+            f"Checkpoint step {step} is damaged ({problem}); it is kept as "
+            f"{aside.relative_to(self.path)} and {then}."
+            for step, problem, aside in damaged
+        ]
+        return found, notes
 
     def sample_dir(self, step: int) -> Path:
         return self.samples_dir / f"step_{step}"
@@ -306,5 +470,94 @@ def _append_jsonl(path: Path, row: dict[str, Any]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
         os.write(fd, line.encode("utf-8"))
+    finally:
+        os.close(fd)
+
+
+_NUMBER = (int, float)
+# The fields of status.json a reader relies on and the JSON types it accepts for them.
+STATUS_FIELDS: dict[str, tuple[type, ...]] = {
+    "state": (str,), "message": (str,), "kind": (str,),
+    "pid": (int,), "pgid": (int,), "step": _NUMBER, "total_steps": _NUMBER, "checkpoint_step": _NUMBER,
+    "heartbeat": _NUMBER, "created": _NUMBER, "queued_at": _NUMBER, "started": _NUMBER, "ended": _NUMBER,
+}  # fmt: skip
+_STATE_VALUES = {str(s) for s in RunState}
+# Lifecycle events and the state each leaves a run in, for reading a run whose status.json is damaged.
+_ENDED = {
+    "finished": RunState.FINISHED,
+    "stopped": RunState.STOPPED,
+    "dequeued": RunState.STOPPED,
+    "failed": RunState.FAILED,
+}
+_BEGAN = {"launched", "started", "resume", "resumed"}
+
+
+def _checkpoint_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in (CHECKSUMS, COMPLETE))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_checksums(folder: Path) -> None:
+    files = {
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        for p in _checkpoint_files(folder)
+    }
+    with open(folder / CHECKSUMS, "w", encoding="utf-8") as fh:
+        json.dump({"files": files}, fh, indent=1, sort_keys=True)
+
+
+def _checkpoint_problem(folder: Path, full: bool) -> str | None:
+    try:
+        raw = (folder / CHECKSUMS).read_bytes()
+    except FileNotFoundError:
+        return None  # written before checkpoints carried checksums
+    except OSError as exc:
+        return f"its {CHECKSUMS} cannot be read: {exc.strerror or exc}"
+    try:
+        files = json.loads(raw.decode("utf-8"))["files"]
+        entries = [(str(name), int(entry["bytes"]), str(entry["sha256"])) for name, entry in files.items()]
+    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
+        return f"its {CHECKSUMS} is not readable"
+    for name, size, _ in entries:
+        path = folder / name
+        if Path(name).is_absolute() or ".." in Path(name).parts:
+            return f"its {CHECKSUMS} names {name!r:.60}, outside the checkpoint"
+        try:
+            actual = path.stat().st_size
+        except OSError:
+            return f"{name} is missing"
+        if actual != size:
+            return f"{name} has {actual:,} bytes where its checksum was taken over {size:,}"
+    if full:
+        for name, _, digest in entries:
+            try:
+                if _sha256(folder / name) != digest:
+                    return f"{name} does not match its checksum"
+            except OSError as exc:
+                return f"{name} cannot be read: {exc.strerror or exc}"
+    return None
+
+
+def _fsync_tree(folder: Path) -> None:
+    for path in folder.rglob("*"):
+        if path.is_file():
+            with open(path, "rb") as fh:
+                os.fsync(fh.fileno())
+        elif path.is_dir():
+            _fsync_dir(path)
+    _fsync_dir(folder)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
     finally:
         os.close(fd)

@@ -10,7 +10,6 @@ import argparse
 import errno
 import importlib
 import os
-import re
 import signal
 import sys
 import traceback
@@ -20,6 +19,7 @@ from types import FrameType, ModuleType
 from tuitune.jobs.context import JobContext
 from tuitune.jobs.relocate import rebase_moved_run
 from tuitune.jobs.rundir import RunDir, RunState
+from tuitune.jobs.write_failure import write_failure
 
 # Job kinds and the module whose ``run(ctx)`` does the work.
 # A kind may name several modules: the first that exists and has ``run`` is used.
@@ -52,6 +52,8 @@ def explain_os_error(exc: OSError, ctx: JobContext) -> str:
         return f"A file grew past the allowed size{where}; raise the file-size limit (ulimit -f), {then}."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"Permission denied{where}; make the run folder writable, {then}."
+    if exc.errno is None:  # torch's zip writer does not say why
+        return f"A file write failed{where} (disk full? file-size limit?); free space or raise ulimit -f, {then}."
     return f"{exc.strerror or exc}{where}; fix that, {then}."
 
 
@@ -82,8 +84,8 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     except MemoryError:
         return RunState.FAILED, "Out of memory; lower the batch size or resolution, then resume."
     except Exception as exc:
-        wrapped = _os_error_inside(exc)
-        if wrapped is not None:  # e.g. safetensors reports "I/O error: ... (os error 28)" in its own type
+        wrapped = write_failure(exc)
+        if wrapped is not None:  # safetensors' "(os error 28)", torch's "[enforce fail at ...]"
             traceback.print_exc()
             ctx.clean_partial_checkpoints()
             return RunState.FAILED, explain_os_error(wrapped, ctx)
@@ -95,20 +97,6 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
         where = f" at step {steps[-1]}" if steps else ""
         return RunState.STOPPED, f"Stopped{where}; `tuitune resume {ctx.run.name}` continues."
     return RunState.FINISHED, "finished"
-
-
-def _os_error_inside(exc: BaseException) -> OSError | None:
-    """The OSError behind ``exc``: in its cause chain, or named as "os error N" by a native library."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    match = re.search(r"os error (\d+)", str(exc))
-    if match:
-        number = int(match[1])
-        return OSError(number, os.strerror(number))
-    return None
 
 
 def _job_module(names: tuple[str, ...]) -> ModuleType | None:

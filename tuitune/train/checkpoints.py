@@ -1,20 +1,21 @@
-"""Atomic training checkpoints: accelerate state + LoRA into ``step_N.tmp/``, renamed, then ``COMPLETE``."""
+"""Atomic training checkpoints: accelerate state + LoRA into ``step_N.tmp/``, checksummed, renamed, then ``COMPLETE``."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from tuitune.jobs.rundir import RunDir
+from tuitune.jobs.rundir import COMPLETE, RunDir
+from tuitune.jobs.write_failure import reason_and_fix, write_failure
 from tuitune.train.errors import TrainError
 
 
 def write_checkpoint(run_dir: RunDir, step: int, save_state: Callable[[Path], None],
                      save_lora: Callable[[Path], None], is_main: bool, wait: Callable[[], None],
                      keep: int) -> Path:
-    """Save step ``step``; a failure leaves earlier checkpoints untouched and raises a TrainError."""
+    """Save step ``step``; a failed write leaves earlier checkpoints untouched, removes its temp folder and
+    raises a TrainError of one sentence."""
     final = run_dir.checkpoint_dir(step)
     tmp = final.with_name(final.name + ".tmp")
     try:
@@ -26,20 +27,27 @@ def write_checkpoint(run_dir: RunDir, step: int, save_state: Callable[[Path], No
         wait()
         if is_main:
             save_lora(tmp / "lora.safetensors")
-            _fsync_tree(tmp)
-            if final.exists():
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-            (final / "COMPLETE").write_text(f"{step}\n", encoding="utf-8")
-            _fsync_dir(final)
+            run_dir.seal_checkpoint(tmp, step)
             prune(run_dir, keep)
-    except OSError as exc:
+    except Exception as exc:
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise TrainError(f"Could not write the checkpoint for step {step} ({exc.strerror or exc}); the previous "
-                         "checkpoint is intact: free disk space and resume with --resume.") from None
+            if final.exists() and not (final / COMPLETE).exists():  # renamed, but never marked complete
+                shutil.rmtree(final, ignore_errors=True)
+        failure = write_failure(exc)
+        if failure is None:
+            raise
+        raise TrainError(_write_failed(run_dir, step, failure)) from exc
     wait()
     return final
+
+
+def _write_failed(run_dir: RunDir, step: int, failure: OSError) -> str:
+    reason, fix = reason_and_fix(failure)
+    steps = [s for s in run_dir.checkpoint_steps() if s != step]
+    then = (f"then resume the run: it continues from step {steps[-1]}, the last intact checkpoint" if steps
+            else "then start the run again: it has no earlier checkpoint")
+    return f"Could not write the checkpoint for step {step}: {reason}; {fix}, {then}."
 
 
 def prune(run_dir: RunDir, keep: int) -> None:
@@ -47,26 +55,9 @@ def prune(run_dir: RunDir, keep: int) -> None:
     steps = run_dir.checkpoint_steps()
     for step in steps[:-keep] if keep > 0 else []:
         shutil.rmtree(run_dir.checkpoint_dir(step), ignore_errors=True)
-    for child in run_dir.checkpoints_dir.glob("step_*.tmp"):
-        shutil.rmtree(child, ignore_errors=True)
+    run_dir.remove_partial_checkpoints()
 
 
 def latest(run_dir: RunDir) -> int | None:
     steps = run_dir.checkpoint_steps()
     return steps[-1] if steps else None
-
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -44,14 +44,16 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
     from tuitune.train.hardware import choose_device
 
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
+    _refuse_fresh_start_over_a_run(rd, resume)  # before anything is written: that run stays as it was
     rd.create()
+    total = steps or config.train.steps
+    status = PacedStatus(rd)
+    # The status before run.toml: a reader lists the folder once run.toml exists and must find a state.
+    status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
     if not rd.run_toml.exists():
         from tuitune import atomic
 
         atomic.write_text(rd.run_toml, config.frozen().to_toml())
-    total = steps or config.train.steps
-    status = PacedStatus(rd)
-    status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
     try:
         with StopSignals() as signals:
             if stop_early is not None and stop_early():
@@ -64,6 +66,15 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
     except Exception as exc:
         _fail(status, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
         raise
+
+
+def _refuse_fresh_start_over_a_run(rd: RunDir, resume: bool) -> None:
+    if resume:
+        return
+    if rd.checkpoint_steps(checked=False):
+        raise TrainError(f"{rd.path} already holds checkpoints; pass --resume to continue it or pick a new --run-dir.")
+    if rd.lora_path.is_file():
+        raise TrainError(f"{rd.path} already holds a finished run (lora.safetensors); pick a new --run-dir.")
 
 
 def _fail(status: PacedStatus, message: str) -> None:
@@ -101,8 +112,6 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     trackers = "tensorboard" if importlib.util.find_spec("tensorboard") else None
     accelerator = make_accelerator(tc, device_name, str(rd.path), trackers)
     main = accelerator.is_main_process
-    if not resume and checkpoints.latest(rd) is not None:
-        raise TrainError(f"{rd.path} already holds checkpoints; pass --resume to continue it or pick a new --run-dir.")
     if lora.text_encoder:
         check_text_encoder_lora()
     set_seed(tc.seed)
@@ -142,6 +151,12 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     plain = [accelerator.unwrap_model(m) for m in models]
     register_checkpoint_hooks(accelerator, plain, names)
     start = 0
+    if resume and main:
+        # Every byte against its checksum; a damaged newer checkpoint is moved aside, said, and skipped.
+        for note in rd.newest_intact_checkpoint()[1]:
+            log.warning(note)
+            rd.append_event("checkpoint_damaged", message=note)
+    accelerator.wait_for_everyone()
     found = checkpoints.latest(rd) if resume else None
     if found is not None:
         accelerator.load_state(str(rd.checkpoint_dir(found)))
