@@ -137,8 +137,8 @@ def test_augment_by_operation_and_export_for_the_trainer(world, tmp_path: Path) 
         assert np.abs(picture[wm] - 245).mean() < 20  # filled with the white background, the mark is gone
 
     table = loss_table(SPEC)
-    assert table["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0}
-    assert table["concepts"]["shape"] == {"weight": 1.0, "preserve": 0.0}
+    assert table["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0, "mask": "watermark", "operation": "delete"}
+    assert table["concepts"]["shape"] == {"weight": 1.0, "preserve": 0.0, "mask": "shape", "operation": "keep"}
     # The unnamed rest doesn't matter: learned with the picture, held to the base model.
     assert (table["background_weight"], table["background_preserve"]) == DONT_CARE_LOSS
 

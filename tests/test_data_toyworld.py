@@ -103,7 +103,7 @@ def test_sample_project_from_intent_text_to_a_trained_lora(tmp_path: Path) -> No
     captions = {p.stem: p.read_text().strip() for p in out.glob("*/*.txt")}
     assert captions["zxq_00"] == "zxq, red, on a yellow background"
     loss = tomllib.loads((out / LOSS_FILE).read_text())["loss"]
-    assert loss["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0}
+    assert loss["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0, "mask": "watermark", "operation": "delete"}
     data = config_dict(build_sd1(tmp_path / "sd1"), out, train={"steps": 2, "lr": 1e-3}, loss=loss)
     outcome = train(TrainConfig.from_dict(data, base_dir=tmp_path), tmp_path / "run")
     assert outcome.state == "finished"

@@ -88,7 +88,8 @@ def test_project_train_run_trains_on_the_augmented_dataset(tmp_path: Path) -> No
     assert warning is None
     tables = job_config(root, config, spec, spec_version=spec.version)
     assert tables["data"]["folder"] == "data" and tables["train"]["cache_dir"] == "../../cache"
-    assert tables["loss"]["concepts"]["watermark"] == {"weight": 0.0, "preserve": 1.0}
+    watermark = tables["loss"]["concepts"]["watermark"]
+    assert watermark["weight"] == 0.0 and watermark["preserve"] == 1.0 and watermark["mask"] == "watermark"
     run = create_run(root / "runs", "train", tables)
     prepare_data(run.path, tables["dataset"])
 

@@ -18,13 +18,13 @@ Readers take no lock: the files are replaced atomically.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
+from tuitune.intent.spec import concept_filename  # noqa: F401  (the mask file name of a concept)
 from tuitune.paths import inside, safe_stem
 
 DATASET_FILE = "dataset.json"
@@ -52,10 +52,6 @@ class DatasetItem:
         return cls(**known)
 
 
-def concept_filename(concept: str) -> str:
-    """A file name for a concept that every OS accepts; the concept name is otherwise kept as typed."""
-    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", concept.strip()).strip(". ")
-    return cleaned or "concept"
 
 
 MasksIndex = dict[str, dict[str, Any]]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tuitune.intent.spec import DONT_CARE_LOSS, Concept, Granularity, IntentSpec, loss_defaults
+from tuitune.intent.spec import DONT_CARE_LOSS, Concept, Granularity, IntentSpec, is_dont_care, loss_defaults
 
 # Imagery concepts that mean "whatever is not the subject"; their mask is the area no other concept covers.
 BACKGROUND_WORDS = frozenset({"background", "backdrop", "backgrounds", "surroundings", "scene", "scenery",
@@ -16,10 +16,17 @@ def is_background(concept: Concept) -> bool:
     return concept.granularity is Granularity.IMAGERY and bool(set(concept.name.casefold().split()) & BACKGROUND_WORDS)
 
 
-def concept_loss(concept: Concept) -> dict[str, float]:
-    """``{"weight": W, "preserve": P}`` inside the concept's mask (the spec's defaults and overrides)."""
+def concept_loss(concept: Concept) -> dict[str, Any]:
+    """The concept's ``[loss.concepts]`` entry: W and P inside its mask (the spec's defaults and overrides),
+    the mask file the exporter writes for it, its operation and whether the user said it doesn't matter."""
+    from tuitune.data.dataset import concept_filename
+
     weight, preserve = loss_defaults(concept)
-    return {"weight": float(weight), "preserve": float(preserve)}
+    entry: dict[str, Any] = {"weight": float(weight), "preserve": float(preserve),
+                             "mask": concept_filename(concept.name), "operation": concept.operation.value}
+    if is_dont_care(concept):
+        entry["dont_care"] = True
+    return entry
 
 
 def loss_table(spec: IntentSpec, preservation: float = 1.0) -> dict[str, Any]:

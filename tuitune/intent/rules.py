@@ -11,7 +11,7 @@ from tuitune.intent.errors import IntentError, IntentQuestion
 from tuitune.intent.lexicon import Cue
 from tuitune.intent.parser import TokenCallback, check_references, check_text, next_version
 from tuitune.intent.regions import Region
-from tuitune.intent.spec import DONT_CARE_WEIGHT, Concept, Granularity, IntentSpec, Operation
+from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
 from tuitune.intent.triggers import find_triggers
 
 
@@ -292,22 +292,19 @@ def _merge(
                 concepts.pop(index)
                 continue
             item.operation = Operation.DELETE  # "forget the logo" about something new: don't learn it
-        weight, preserve = (DONT_CARE_WEIGHT, 1.0) if item.ignore else (None, None)
         if index is None:
             concepts.append(
                 Concept(
                     name=item.name, granularity=granularity_of(item.name, spec_domain), operation=item.operation,
                     references=item.references, alternatives=item.alternatives if item.operation is
-                    Operation.MODIFY else [], value=item.value, loss_weight=weight, preserve=preserve,
+                    Operation.MODIFY else [], value=item.value, dont_care=bool(item.ignore),
                 )
             )
             continue
         old = concepts[index]
-        update: dict[str, object] = {"operation": item.operation, "loss_weight": weight, "preserve": preserve}
-        if old.operation is not item.operation and old.loss_weight is not None and not item.ignore:
-            update["loss_weight"] = None
-        elif old.operation is item.operation and not item.ignore:
-            update["loss_weight"], update["preserve"] = old.loss_weight, old.preserve
+        update: dict[str, object] = {"operation": item.operation, "dont_care": bool(item.ignore)}
+        if item.ignore or old.operation is not item.operation:
+            update["loss_weight"], update["preserve"] = None, None
         if item.references:
             update["references"] = sorted(set(old.references) | set(item.references))
         if item.value:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,6 +24,12 @@ class Operation(StrEnum):
     DELETE = "delete"
 
 
+def concept_filename(concept: str) -> str:
+    """The mask file name of a concept (without .png), one every OS accepts; otherwise the name as typed."""
+    cleaned = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', "_", concept.strip()).strip(". ")
+    return cleaned or "concept"
+
+
 class Concept(BaseModel):
     """One thing the user named and what should happen to it."""
 
@@ -38,6 +45,16 @@ class Concept(BaseModel):
     preserve: float | None = Field(
         default=None, ge=0.0, le=1.0, description="Override of the preservation value P inside the mask."
     )
+    dont_care: bool = Field(default=False, description="True when the user said it doesn't matter.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_dont_care(cls, data: Any) -> Any:
+        """Specs saved before the flag marked "doesn't matter" as modify + loss_weight 0.1 + preserve 1."""
+        if (isinstance(data, dict) and "dont_care" not in data and data.get("operation") in ("modify", Operation.MODIFY)
+                and data.get("loss_weight") == DONT_CARE_WEIGHT and data.get("preserve") == 1.0):
+            return {**data, "dont_care": True, "loss_weight": None, "preserve": None}
+        return data
 
     @field_validator("name")
     @classmethod
@@ -109,10 +126,16 @@ class IntentSpec(BaseModel):
     @model_validator(mode="after")
     def _unique_names(self) -> IntentSpec:
         seen: set[str] = set()
+        files: dict[str, str] = {}
         for concept in self.concepts:
             if concept.key in seen:
                 raise ValueError(f"concept {concept.name!r} appears twice; merge the two entries")
             seen.add(concept.key)
+            file = concept_filename(concept.name).casefold()
+            if file in files:
+                raise ValueError(f"concepts {files[file]!r} and {concept.name!r} would share the mask file "
+                                 f"{concept_filename(concept.name)}.png; rename one of them")
+            files[file] = concept.name
         return self
 
     def concept(self, name: str) -> Concept | None:
@@ -131,8 +154,8 @@ class IntentSpec(BaseModel):
         return cls.model_validate_json(text)
 
 
-# How a spec marks a concept the user said does not matter (what the parsers write): loss_weight 0.1 and
-# preserve 1 on a modify concept. Specs saved with these values keep meaning "doesn't matter".
+# How specs saved before the ``dont_care`` flag marked a concept the user said does not matter: loss_weight
+# exactly 0.1 and preserve 1 on a modify concept. Such specs are read with the flag set (Concept's validator).
 DONT_CARE_WEIGHT = 0.1
 # What a "doesn't matter" region gets in the loss, (W, P). Full weight: the trigger's pictures are learned
 # whole, so the character is learned in its context instead of as the only thing the loss sees (at W 0.1 the
@@ -156,11 +179,8 @@ def loss_defaults(concept: Concept) -> tuple[float, float]:
 
 
 def is_dont_care(concept: Concept) -> bool:
-    """A concept the user said does not matter, e.g. the background: a modify concept with the spec's marker
-    values (loss_weight at most ``DONT_CARE_WEIGHT``, preserve 1)."""
-    return concept.operation is Operation.MODIFY and concept.preserve == 1.0 and (
-        concept.loss_weight is not None and concept.loss_weight <= DONT_CARE_WEIGHT
-    )
+    """A concept the user said does not matter, e.g. the background (its ``dont_care`` flag)."""
+    return concept.dont_care
 
 
 def _describe(concept: Concept) -> str:

@@ -80,8 +80,27 @@ class TrainSection(_Section):
 
 
 class ConceptLoss(_Section):
+    """One concept's part of the loss: its mask file (``masks/<stem>/<mask>.png``), W and P inside it."""
+
     weight: float = Field(1.0, ge=0.0)
     preserve: float = Field(0.0, ge=0.0)
+    mask: str | None = None  # the mask file's name without .png; None = the concept's name as a file name
+    operation: str | None = None  # keep | modify | delete, as the intent said (shown in errors and reports)
+    dont_care: bool = False  # the user said it doesn't matter (W and P are what that means)
+
+    @field_validator("mask")
+    @classmethod
+    def _plain_mask_name(cls, value: str | None) -> str | None:
+        if value is not None and (not value.strip() or any(c in value for c in "/\\\x00") or value in (".", "..")):
+            raise ValueError(f"mask {value!r} must be a file name without a folder")
+        return value
+
+    @field_validator("operation")
+    @classmethod
+    def _known_operation(cls, value: str | None) -> str | None:
+        if value is not None and value not in ("keep", "modify", "delete"):
+            raise ValueError(f"unknown operation {value!r}; use keep, modify or delete")
+        return value
 
 
 class LossSection(_Section):

@@ -105,6 +105,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     from tuitune.train.dataset import BatchOrder, scan_folder
     from tuitune.train.export import save_lora
     from tuitune.train.hardware import make_accelerator, make_optimizer, memory_mb, weight_dtype
+    from tuitune.train.loss import check_masks
 
     tc, lora = config.train, config.lora
     # --- accelerator, base model, adapters -----------------------------------------------------------
@@ -129,6 +130,11 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
 
     # --- data --------------------------------------------------------------------------------------------
     scan = scan_folder(config.data_folder, config.masks_folder, config.data.repeats)
+    mask_files: dict[str, list[str]] = {}
+    for record in scan.records:
+        for stem in record.masks:
+            mask_files.setdefault(stem, []).append(record.path.name)
+    check_masks(mask_files, config.loss)  # the loss contract: every mask has its entry, every entry a mask
     if main:
         for path, reason in scan.skipped:
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")

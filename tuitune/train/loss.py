@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from tuitune.train.config import LossSection
+from tuitune.train.config import ConceptLoss, LossSection
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +45,61 @@ def load_mask(path: Path, image_size: tuple[int, int], warnings: list[str] | Non
     return np.asarray(mask, dtype=np.uint8) >= 128
 
 
+def mask_file(name: str, concept: ConceptLoss) -> str:
+    """The mask file stem of a ``[loss.concepts]`` entry: its ``mask`` key, else its name as a file name."""
+    from tuitune.data.dataset import concept_filename
+
+    return concept.mask if concept.mask is not None else concept_filename(name)
+
+
+def concepts_by_mask(loss: LossSection) -> dict[str, tuple[str, ConceptLoss]]:
+    """Mask file stem -> (concept name, its loss entry); two entries naming one file are an error."""
+    from tuitune.train.errors import TrainError
+
+    found: dict[str, tuple[str, ConceptLoss]] = {}
+    for name, concept in loss.concepts.items():
+        stem = mask_file(name, concept)
+        if stem in found:
+            raise TrainError(f"[loss.concepts] {found[stem][0]!r} and {name!r} both use the mask file {stem}.png; "
+                             "give one of them its own mask = \"NAME\".")
+        found[stem] = (name, concept)
+    return found
+
+
+def check_masks(mask_files: dict[str, list[str]], loss: LossSection) -> None:
+    """The loss contract at the start of a run: with ``[loss.concepts]`` set, every mask file belongs to an
+    entry and every entry has a mask in at least one picture. ``mask_files`` is mask stem -> pictures with it.
+    Without ``[loss.concepts]`` masks are plain weight masks (W 1 inside, the background's values outside)."""
+    from tuitune.train.errors import TrainError
+
+    if not loss.concepts:
+        return
+    known = concepts_by_mask(loss)
+    for stem, pictures in sorted(mask_files.items()):
+        if stem not in known:
+            listed = ", ".join(f"{mask_file(n, c)}.png" for n, c in loss.concepts.items())
+            raise TrainError(f"mask file {stem}.png (picture {pictures[0]}) belongs to no [loss.concepts] entry "
+                             f"(they use {listed}); add an entry for it or remove the mask.")
+    for stem, (name, _) in known.items():
+        if stem not in mask_files:
+            raise TrainError(f"[loss.concepts] {name!r} has no mask: no picture has masks/<picture>/{stem}.png; "
+                             "run detection for it or remove the entry.")
+
+
 def pixel_maps(masks: dict[str, np.ndarray], loss: LossSection, shape_hw: tuple[int, int]
                ) -> tuple[np.ndarray, np.ndarray]:
-    """W and P at pixel level: inside masks the largest covering concept value, outside the background value."""
+    """W and P at pixel level: inside masks the largest covering concept value, outside the background value.
+
+    ``masks`` is keyed by mask file stem; each is looked up through ``[loss.concepts]`` (``check_masks`` made
+    sure every one has an entry). Without ``[loss.concepts]`` every mask is a plain weight mask (W 1, P 0)."""
     weight = np.full(shape_hw, -np.inf, np.float32)
     preserve = np.full(shape_hw, -np.inf, np.float32)
-    for name, mask in masks.items():
-        spec = loss.concepts.get(name)
-        w, p = (spec.weight, spec.preserve) if spec is not None else (1.0, 0.0)
+    known = concepts_by_mask(loss) if loss.concepts else {}
+    for stem, mask in masks.items():
+        if loss.concepts:
+            w, p = known[stem][1].weight, known[stem][1].preserve
+        else:
+            w, p = 1.0, 0.0
         weight[mask] = np.maximum(weight[mask], w)
         preserve[mask] = np.maximum(preserve[mask], p)
     covered = np.isfinite(weight)
