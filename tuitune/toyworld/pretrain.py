@@ -244,7 +244,7 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     groups = [{"params": list(unet.parameters()), "lr": cfg.lr, "weight_decay": 1e-2, "base_lr": cfg.lr}]
     if train_text:
         text_encoder.requires_grad_(True).train()
-        text_encoder.text_model.embeddings.token_embedding.requires_grad_(False)
+        text_encoder.get_input_embeddings().requires_grad_(False)
         groups.append({"params": [p for p in text_encoder.parameters() if p.requires_grad],
                        "lr": cfg.text_encoder_lr, "weight_decay": 0.0, "base_lr": cfg.text_encoder_lr})
     opt = torch.optim.AdamW(groups)
