@@ -88,7 +88,8 @@ def prepare_tuitune(spec: Any, workdir: Path, augment_seed: int = 0, sample: Pat
 
 
 def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any], steps: int, cache: Path,
-                 sample: Path = SAMPLE, data_options: dict[str, Any] | None = None) -> Any:
+                 sample: Path = SAMPLE, data_options: dict[str, Any] | None = None, seed: int | None = None,
+                 lora_options: dict[str, Any] | None = None) -> Any:
     """The sample project's train.toml with other data, masks and loss (and ``[data]`` options such as tag
     dropout); checkpoints and samples off."""
     import tomllib
@@ -106,6 +107,9 @@ def train_config(model: str, data: Path, masks: Path | None, loss: dict[str, Any
         raw["data"]["masks"] = str(masks)
     raw["loss"] = loss
     raw["train"] = {**raw["train"], "steps": steps, "cache_dir": str(cache)}
+    if seed is not None:
+        raw["train"]["seed"] = seed
+    raw["lora"] = {**raw["lora"], **(lora_options or {})}
     raw["checkpoints"] = {"every": 0, "keep": 1}
     raw["samples"] = {**raw["samples"], "every": 0}
     return TrainConfig.from_dict(raw, base_dir=sample)
