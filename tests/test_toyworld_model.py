@@ -62,6 +62,23 @@ def test_pretrain_writes_a_loadable_pipeline_and_resumes(tmp_path):
     assert pipe.scheduler.config.beta_schedule == "linear"
     image = pipe("a red circle", height=64, width=64, num_inference_steps=2, output_type="pil").images[0]
     assert image.size == (64, 64)
+    # The text encoder's layers learned with the UNet; its token table stayed as drawn from the seed.
+    from tuitune.toyworld.architecture import build_text_encoder
+
+    drawn = build_text_encoder(seed=cfg.seed).state_dict()
+    trained = {k: v.float() for k, v in pipe.text_encoder.state_dict().items()}
+    table = next(k for k in drawn if k.endswith("token_embedding.weight"))
+    assert torch.equal(trained[table], drawn[table].half().float())
+    layer = next(k for k in drawn if k.endswith("layers.0.self_attn.q_proj.weight"))
+    assert not torch.equal(trained[layer], drawn[layer].half().float())
+
+    # A snapshot of the newest checkpoint is a pipeline too, while the state stays resumable.
+    from tuitune.cli import main
+
+    assert main(["toyworld", "pretrain", "--out", str(tmp_path), "--snapshot", str(tmp_path / "snap")]) == 0
+    snap = StableDiffusionPipeline.from_pretrained(tmp_path / "snap", torch_dtype=torch.float32)
+    assert torch.equal(snap.unet.state_dict()["conv_in.weight"], pipe.unet.state_dict()["conv_in.weight"].float())
+    assert main(["toyworld", "pretrain", "--out", str(tmp_path / "none"), "--snapshot", str(tmp_path / "x")]) == 2
 
 
 @shipped

@@ -14,6 +14,15 @@ def pretrain_command(args: argparse.Namespace) -> int:
     out = Path(args.out).expanduser().resolve()
     if out.exists() and not out.is_dir():
         raise UserError(f"{out} is a file; give --out a folder (new or one from an earlier pretrain run).")
+    if args.snapshot:
+        from tuitune.toyworld.pretrain import snapshot
+
+        try:
+            step = snapshot(out, Path(args.snapshot).expanduser().resolve())
+        except (FileNotFoundError, ValueError) as exc:
+            raise UserError(f"{exc}; wait for the first checkpoint (every 250 steps) and try again.") from None
+        print(f"wrote step {step} of {out} as a pipeline in {args.snapshot}")
+        return 0
     if args.background:
         out.mkdir(parents=True, exist_ok=True)
         argv = [sys.executable, "-m", "tuitune.cli", "toyworld", "pretrain", "--out", str(out),

@@ -26,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="cpu (default) or cuda; on a GPU give a bigger --batch-size and more --steps")
     p.add_argument("--background", action="store_true",
                    help="run detached; follow progress in OUT/pretrain.log")
+    p.add_argument("--snapshot", metavar="DIR",
+                   help="write the newest checkpoint's averaged weights as a pipeline folder DIR and exit "
+                        "(check a pretraining while it goes on: tuitune toyworld check --model DIR)")
     p.set_defaults(handler=lazy("tuitune.toyworld.actions:pretrain_command"))
 
     p = sub.add_parser("check", help="how often the model draws the prompted colour and shape")

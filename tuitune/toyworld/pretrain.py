@@ -334,10 +334,48 @@ def _load_or_build_text_encoder(work: Path, cfg: PretrainConfig):
     return encoder
 
 
-def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
-    """Train (or resume) and write a StableDiffusionPipeline folder to ``out``; returns ``out``."""
+def _save_pipeline(out: Path, vae, text_encoder, tokenizer, unet, scaling: float) -> None:
     from diffusers import DPMSolverMultistepScheduler, StableDiffusionPipeline
 
+    vae.register_to_config(scaling_factor=scaling)
+    scheduler = DPMSolverMultistepScheduler.from_config(architecture.build_scheduler().config,
+                                                        algorithm_type="dpmsolver++")
+    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
+                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
+                                   requires_safety_checker=False)
+    pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
+
+
+def snapshot(out: Path, into: Path) -> int:
+    """Write the averaged weights of the newest UNet checkpoint of the pretraining in ``out`` as a pipeline
+    folder ``into`` (to check or sample it while training goes on); returns the checkpoint's step."""
+    work = out / "pretrain-state"
+    state_path = work / "unet_state.pt"
+    if not state_path.is_file():
+        raise FileNotFoundError(f"{out} has no UNet checkpoint yet (pretrain-state/unet_state.pt)")
+    cfg = PretrainConfig(**json.loads((work / "config.json").read_text(encoding="utf-8")))
+    state = torch.load(state_path, weights_only=True, map_location="cpu")
+    text_encoder = _load_or_build_text_encoder(work, cfg)
+    unet = architecture.build_unet()
+    models = {"unet": unet, "text_encoder": text_encoder}
+    for name, weights in state["ema"].items():
+        models[name].load_state_dict(weights, strict=False)
+    vae = architecture.build_vae()
+    vae.load_state_dict(load_file(work / "vae.safetensors"))
+    scaling = _scaling_from_log(out)
+    _save_pipeline(into, vae.eval(), text_encoder.eval(), architecture.build_tokenizer(), unet.eval(), scaling)
+    return int(state["step"])
+
+
+def _scaling_from_log(out: Path) -> float:
+    for line in reversed((out / "pretrain.log").read_text(encoding="utf-8").splitlines()):
+        if "latent scaling factor" in line:
+            return float(line.rsplit(" ", 1)[1])
+    raise ValueError(f"{out / 'pretrain.log'} does not say the latent scaling factor yet")
+
+
+def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
+    """Train (or resume) and write a StableDiffusionPipeline folder to ``out``; returns ``out``."""
     torch.set_num_threads(cfg.threads)
     work = out / "pretrain-state"
     work.mkdir(parents=True, exist_ok=True)
@@ -350,13 +388,7 @@ def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
     vae = train_vae(work, cfg, log)
     unet, scaling = train_unet(work, vae, tokenizer, text_encoder, cfg, log)
     vae = refine_decoder(work, vae, cfg, log)
-    vae.register_to_config(scaling_factor=scaling)
-    scheduler = DPMSolverMultistepScheduler.from_config(architecture.build_scheduler().config,
-                                                        algorithm_type="dpmsolver++")
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.to(torch.float16).save_pretrained(out, safe_serialization=True)
+    _save_pipeline(out, vae, text_encoder, tokenizer, unet, scaling)
     _write_progress(work, stage="done", step=cfg.unet_steps, total=cfg.unet_steps)
     log(f"done in {(time.time() - t0) / 60:.1f} min (this session); pipeline saved to {out}")
     return out
