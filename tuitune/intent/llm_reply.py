@@ -91,8 +91,11 @@ def _json_object(reply: str) -> dict[str, Any]:
 
 def _check_conflicts(data: dict[str, Any]) -> None:
     """The same concept twice with different operations is the person's ambiguity, not the model's."""
+    concepts = data.get("concepts")
+    if not isinstance(concepts, list):
+        return  # the wrong shape is the model's mistake: validation names it for the repair turn
     seen: dict[str, str] = {}
-    for concept in data.get("concepts") or []:
+    for concept in concepts:
         if not isinstance(concept, dict):
             continue
         name = " ".join(str(concept.get("name", "")).split()).casefold()
