@@ -3,6 +3,10 @@
 Run it as a job: ``iter_detect`` yields progress after each image; ``detect_concepts`` takes a callback.
 Every instance is kept with its box, score, similarity and accepted flag, and its own mask under
 ``cache/instances/``, so the user can flip a decision later (``set_decision``) without detecting again.
+A decision the user made is marked (``"decided": "user"``) and survives detecting again: it goes to the new
+instance whose box overlaps it most (IoU at least ``MATCH_IOU``), and one detection no longer finds is kept as
+it was, its mask file with it; each image's progress says how many decisions were kept. A mask the user
+imported (``"source": "imported"``) is not detected over.
 Stems and paths read from dataset.json and masks.json are checked (``tuitune.paths``) before any file is read
 or written, so a crafted entry stops the run with a sentence instead of reaching outside the dataset folder.
 """
@@ -20,10 +24,14 @@ from PIL import Image
 
 from tuitune import atomic
 from tuitune.data.dataset import MASKS_FILE, Dataset, DatasetItem, MasksIndex, concept_filename
+from tuitune.data.importer import IMPORTED
 from tuitune.data.loss_plan import is_background
 from tuitune.intent.spec import Concept, Granularity, IntentSpec
 from tuitune.paths import inside, safe_stem
 from tuitune.vision.protocols import Detector, Embedder, Segmenter, cosine, crop
+
+USER = "user"  # an instance's "decided": the user accepted or rejected it, and detection keeps that
+MATCH_IOU = 0.5  # a box found again counts as the same instance from this overlap on
 
 
 class ReferenceRegion(Protocol):
@@ -66,6 +74,7 @@ class DetectProgress:
     total: int
     stem: str
     found: dict[str, int] = field(default_factory=dict)  # concept -> accepted instances in this image
+    decisions_kept: int = 0  # the user's decisions (and imported masks) in this image that detecting again kept
 
 
 def iter_detect(
@@ -86,17 +95,19 @@ def iter_detect(
     pictures = dataset.pictures(items)  # every item checked before anything is written
     chosen = [c for c in spec.concepts if concepts is None or c.key in {n.casefold() for n in concepts}]
     refs = _reference_vectors(chosen, regions, backends.embedder)
-    before = dataset.masks_index()  # to tell, at the end, which decisions the user made during the run
+    before = dataset.masks_index()  # the user's decisions so far, carried onto what this run finds
     detected: dict[str, dict[str, Any]] = {}
     try:
         for n, item in enumerate(items, start=1):
             image = Image.open(pictures[item.stem]).convert("RGB")
-            entries = _detect_image(dataset, item, image, chosen, backends, refs, settings)
+            earlier = before.get(item.stem, {})
+            entries, kept = _detect_image(dataset, item, image, chosen, backends, refs, settings,
+                                          earlier if isinstance(earlier, dict) else {})
             detected.setdefault(item.stem, {}).update(entries)
-            yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()})
+            yield DetectProgress(n, len(items), item.stem, {k: _accepted(v) for k, v in entries.items()}, kept)
     finally:
         # Merged into masks.json as it is at this moment, under its lock: decisions made meanwhile (the app,
-        # `tuitune dataset decide`) are kept, also on instances this run detected again.
+        # `tuitune dataset decide`) are kept too, also on instances this run detected again.
         index = dataset.update_masks_index(lambda current: _merge_detected(dataset, before, current, detected))
         from tuitune.data import project_link
 
@@ -125,11 +136,20 @@ def _detect_image(
     backends: VisionBackends,
     refs: dict[str, list[np.ndarray]],
     settings: DetectSettings,
-) -> dict[str, dict[str, Any]]:
+    earlier: dict[str, Any],
+) -> tuple[dict[str, dict[str, Any]], int]:
+    """This image's entries, with the user's decisions among ``earlier`` (its masks.json entries) carried
+    over, and how many were kept."""
     shape = (image.height, image.width)
-    found: dict[str, list[tuple[dict[str, Any], np.ndarray]]] = {}
+    found: dict[str, list[tuple[dict[str, Any], np.ndarray | None]]] = {}
     leftovers: list[Concept] = []
+    imported = {concept_filename(name): entry for name, entry in earlier.items()
+                if isinstance(entry, dict) and entry.get("source") == IMPORTED}
+    kept = 0
     for concept in concepts:
+        if concept_filename(concept.name) in imported:
+            kept += 1  # the user's own mask: left as it is
+            continue
         detections = [d for d in backends.detector.detect(image, concept.name) if d.score >= settings.min_score]
         if not detections and is_background(concept):
             leftovers.append(concept)
@@ -138,61 +158,121 @@ def _detect_image(
             whole = np.ones(shape, dtype=bool)
             found[concept.name] = [({"box": [0, 0, image.width, image.height], "score": 1.0, "similarity": None,
                                      "accepted": True, "source": "whole image"}, whole)]
-            continue
-        rows = []
-        masks = _segment_all(backends.segmenter, image, [d.box for d in detections[: settings.max_instances]])
-        for det, mask in zip(detections, masks, strict=False):
-            similarity = _similarity(backends.embedder, image, det.box, mask, refs.get(concept.key, []))
-            accepted = similarity is None or similarity >= settings.similarity_threshold
-            rows.append(({"box": [round(float(v), 2) for v in det.box], "score": round(float(det.score), 4),
-                          "similarity": None if similarity is None else round(similarity, 4),
-                          "accepted": bool(accepted and mask.any())}, mask))
-        found[concept.name] = rows
+        else:
+            rows: list[tuple[dict[str, Any], np.ndarray | None]] = []
+            masks = _segment_all(backends.segmenter, image, [d.box for d in detections[: settings.max_instances]])
+            for det, mask in zip(detections, masks, strict=False):
+                similarity = _similarity(backends.embedder, image, det.box, mask, refs.get(concept.key, []))
+                accepted = similarity is None or similarity >= settings.similarity_threshold
+                rows.append(({"box": [round(float(v), 2) for v in det.box], "score": round(float(det.score), 4),
+                              "similarity": None if similarity is None else round(similarity, 4),
+                              "accepted": bool(accepted and mask.any())}, mask))
+            found[concept.name] = rows
+        kept += _carry_rows(found[concept.name], _instances(earlier.get(concept.name)))
     for concept in leftovers:
-        # "The background" is what no other concept covers.
+        # "The background" is what no other concept covers (as the user decided it).
         covered = np.zeros(shape, dtype=bool)
         for rows in found.values():
             for info, mask in rows:
                 if info["accepted"]:
-                    covered |= mask
+                    covered |= mask if mask is not None else _instance_array(dataset, info, shape)
+        for entry in imported.values():
+            covered |= _mask_array(dataset, entry.get("path"), shape)
         found[concept.name] = [({"box": [0, 0, image.width, image.height], "score": 1.0, "similarity": None,
                                  "accepted": True, "source": "not covered by other concepts"}, ~covered)]
+        kept += _carry_rows(found[concept.name], _instances(earlier.get(concept.name)))
     entries: dict[str, dict[str, Any]] = {}
     for name, rows in found.items():
-        instances = []
-        for i, (info, mask) in enumerate(rows):
-            path = _instance_path(dataset, item.stem, name, i)
+        # Files of earlier instances stay as they are: a decided one kept without a match still needs its own.
+        taken = {str(inst.get("mask")) for inst in _instances(earlier.get(name))}
+        instances, number = [], 0
+        for info, mask in rows:
+            if mask is None:
+                instances.append(info)
+                continue
+            path = _instance_path(dataset, item.stem, name, number)
+            while path.relative_to(dataset.root).as_posix() in taken:
+                number += 1
+                path = _instance_path(dataset, item.stem, name, number)
+            number += 1
             _write_mask(path, mask)
             instances.append({**info, "mask": path.relative_to(dataset.root).as_posix()})
         entries[name] = {"path": _render(dataset, item.stem, name, instances, shape), "instances": instances}
-    return entries
+    return entries, kept
 
 
-def _merge_detected(
-    dataset: Dataset, before: MasksIndex, current: MasksIndex, detected: MasksIndex
-) -> MasksIndex:
-    """``current`` with this run's entries in; where the user flipped an instance after the run began
-    (``current`` differs from ``before``) and the run found the same box again, the user's decision wins."""
+def _instances(entry: object) -> list[dict[str, Any]]:
+    instances = entry.get("instances") if isinstance(entry, dict) else None
+    return [i for i in instances if isinstance(i, dict)] if isinstance(instances, list) else []
+
+
+def _carry_rows(rows: list[tuple[dict[str, Any], np.ndarray | None]], earlier: list[dict[str, Any]]) -> int:
+    """``rows`` (new instances) with the decisions the user made on ``earlier`` ones; see ``carry_decisions``."""
+    carried, kept = carry_decisions(earlier, [info for info, _mask in rows])
+    masks = [mask for _info, mask in rows]
+    rows[:] = [(info, masks[i] if i < len(masks) else None) for i, info in enumerate(carried)]
+    return kept
+
+
+def carry_decisions(earlier: list[dict[str, Any]], found: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+    """The instances ``found`` by detecting again, with the user's decisions among ``earlier`` kept.
+
+    Each decided instance goes to the found one whose box overlaps it most (IoU >= MATCH_IOU, one to one, the
+    best overlaps first), which takes its accepted flag; a decided instance matching none is appended as it
+    was. Returns the instances and how many decisions were kept.
+    """
+    decided = [inst for inst in earlier if inst.get("decided") == USER]
+    result = [dict(inst) for inst in found]
+    if not decided:
+        return result, 0
+    pairs = sorted(((_iou(d.get("box"), f.get("box")), i, j) for i, d in enumerate(decided)
+                    for j, f in enumerate(result)), key=lambda p: -p[0])
+    matched_old: set[int] = set()
+    matched_new: set[int] = set()
+    for overlap, i, j in pairs:
+        if overlap < MATCH_IOU:
+            break
+        if i in matched_old or j in matched_new:
+            continue
+        matched_old.add(i)
+        matched_new.add(j)
+        result[j]["accepted"], result[j]["decided"] = bool(decided[i].get("accepted")), USER
+    result += [dict(d) for i, d in enumerate(decided) if i not in matched_old]
+    return result, len(decided)
+
+
+def _iou(a: object, b: object) -> float:
+    try:
+        ax0, ay0, ax1, ay1 = (float(v) for v in a)  # type: ignore[union-attr]
+        bx0, by0, bx1, by1 = (float(v) for v in b)  # type: ignore[union-attr]
+    except (TypeError, ValueError):
+        return 0.0
+    inter = max(0.0, min(ax1, bx1) - max(ax0, bx0)) * max(0.0, min(ay1, by1) - max(ay0, by0))
+    union = (ax1 - ax0) * (ay1 - ay0) + (bx1 - bx0) * (by1 - by0) - inter
+    return inter / union if union > 0 else 0.0
+
+
+def _merge_detected(dataset: Dataset, before: MasksIndex, current: MasksIndex, detected: MasksIndex) -> MasksIndex:
+    """``current`` with this run's entries in; decisions the user made after the run began (so not yet on
+    this run's entries) are carried onto them the same way, and an imported mask is left as it is."""
     for stem, entries in detected.items():
         for concept, entry in entries.items():
-            old = before.get(stem, {}).get(concept, {}).get("instances", [])
-            now = current.get(stem, {}).get(concept, {}).get("instances", [])
-            decided = {
-                _box_key(inst): bool(inst.get("accepted"))
-                for was, inst in zip(old, now, strict=False)
-                if was.get("box") == inst.get("box") and was.get("accepted") != inst.get("accepted")
-            }
-            changed = False
-            for inst in entry["instances"]:
-                wanted = decided.get(_box_key(inst))
-                if wanted is not None and wanted != inst["accepted"]:
-                    inst["accepted"], changed = wanted, True
-            # Touched by the user during the run: their mask file was drawn from the old entry, so it is drawn
-            # again from this one, whether or not the run found the same boxes.
-            if changed or now != old:
-                entry["path"] = _render(dataset, stem, concept, entry["instances"], _shape(dataset, entry))
+            now = current.get(stem, {}).get(concept)
+            if isinstance(now, dict) and now.get("source") == IMPORTED:
+                continue
+            carried, _kept = carry_decisions(_instances(now), entry["instances"])
+            touched = now != before.get(stem, {}).get(concept)
+            if touched or [_decision(i) for i in carried] != [_decision(i) for i in entry["instances"]]:
+                # Decided during the run: that decision drew the mask file from the old entry, so it is drawn
+                # again from this one, matching the decisions stored.
+                entry["instances"] = carried
+                entry["path"] = _render(dataset, stem, concept, carried, _shape(dataset, entry))
             current.setdefault(stem, {})[concept] = entry
     return current
+
+
+def _decision(instance: dict[str, Any]) -> tuple[Any, ...]:
+    return (_box_key(instance), bool(instance.get("accepted")), instance.get("decided"))
 
 
 def _box_key(instance: dict[str, Any]) -> tuple[float, ...]:
@@ -220,7 +300,8 @@ def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int
     def decide(index: MasksIndex) -> MasksIndex:
         try:
             entry = index[stem][concept]
-            entry["instances"][instance]["accepted"] = bool(accepted)
+            chosen = entry["instances"][instance]
+            chosen["accepted"], chosen["decided"] = bool(accepted), USER  # detecting again keeps it
         except (KeyError, IndexError, TypeError):
             from tuitune.cli import UserError
 
@@ -254,11 +335,28 @@ def _render(dataset: Dataset, stem: str, concept: str, instances: list[dict[str,
     union = np.zeros(shape, dtype=bool)
     for inst in instances:
         if inst["accepted"]:
-            with Image.open(_instance_mask(dataset, inst)) as im:
-                union |= np.asarray(im.convert("L")) > 127
+            union |= _instance_array(dataset, inst, shape)
     path = dataset.mask_path(stem, concept)
     _write_mask(path, union)
     return path.relative_to(dataset.root).as_posix()
+
+
+def _instance_array(dataset: Dataset, instance: dict[str, Any], shape: tuple[int, int]) -> np.ndarray:
+    return _mask_array(dataset, instance.get("mask"), shape, f"{MASKS_FILE} instance mask")
+
+
+def _mask_array(dataset: Dataset, value: object, shape: tuple[int, int], where: str = f"{MASKS_FILE} mask path"
+                ) -> np.ndarray:
+    """A mask file masks.json names, as booleans at ``shape``; a file that is gone counts as empty."""
+    path = inside(dataset.root, value, where)  # type: ignore[arg-type]
+    try:
+        with Image.open(path) as im:
+            mask = np.asarray(im.convert("L")) > 127
+    except FileNotFoundError:
+        return np.zeros(shape, dtype=bool)
+    if mask.shape != shape:
+        mask = np.asarray(Image.fromarray(mask).resize((shape[1], shape[0]), Image.Resampling.NEAREST))
+    return mask
 
 
 def _segment_all(segmenter: Segmenter, image: Image.Image, boxes: list[Any]) -> list[np.ndarray]:

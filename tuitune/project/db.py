@@ -200,24 +200,33 @@ class ProjectDB:
         meta: dict[str, Any] | None = None,
     ) -> int:
         """Add an image (or update the fields given) and return its item id."""
-        key, now = self.rel(image), time.time()
         with self._write() as conn:
-            conn.execute(
-                "INSERT INTO items (image, created, updated) VALUES (?, ?, ?) ON CONFLICT(image) DO NOTHING",
-                (key, now, now),
-            )
-            updates = {
-                "caption": caption,
-                "enabled": None if enabled is None else int(enabled),
-                "split": split,
-            }
-            updates["meta"] = None if meta is None else json.dumps(meta, sort_keys=True)
-            for column, value in updates.items():
-                if value is not None:
-                    conn.execute(
-                        f"UPDATE items SET {column} = ?, updated = ? WHERE image = ?", (value, now, key)
-                    )
-            row = conn.execute("SELECT id FROM items WHERE image = ?", (key,)).fetchone()
+            return self._upsert_item(conn, image, caption, enabled, split, meta)
+
+    def upsert_items(self, rows: Sequence[tuple[str | Path, str | None, dict[str, Any] | None]]) -> None:
+        """``upsert_item`` of many (image, caption, meta) rows in one transaction: all are recorded or none."""
+        with self._write() as conn:
+            for image, caption, meta in rows:
+                self._upsert_item(conn, image, caption, None, None, meta)
+
+    def _upsert_item(self, conn: sqlite3.Connection, image: str | Path, caption: str | None, enabled: bool | None,
+                     split: str | None, meta: dict[str, Any] | None) -> int:
+        # A relative ``image`` is relative to the project (as stored), never to the current folder.
+        key, now = self.rel(image), time.time()
+        conn.execute(
+            "INSERT INTO items (image, created, updated) VALUES (?, ?, ?) ON CONFLICT(image) DO NOTHING",
+            (key, now, now),
+        )
+        updates = {
+            "caption": caption,
+            "enabled": None if enabled is None else int(enabled),
+            "split": split,
+        }
+        updates["meta"] = None if meta is None else json.dumps(meta, sort_keys=True)
+        for column, value in updates.items():
+            if value is not None:
+                conn.execute(f"UPDATE items SET {column} = ?, updated = ? WHERE image = ?", (value, now, key))
+        row = conn.execute("SELECT id FROM items WHERE image = ?", (key,)).fetchone()
         return int(row["id"])
 
     def items(self, split: str | None = None, enabled: bool | None = None) -> list[Item]:

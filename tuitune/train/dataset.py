@@ -1,31 +1,47 @@
-"""The training image folder: images, captions, masks, kohya repeat folders, buckets and batch order."""
+"""The training image folder: images, captions, masks, kohya repeat folders, buckets and batch order.
+
+Each picture passes the same check as a project import (``tuitune.data.importer.read_picture``): a FIFO or
+other special file, a link leading outside the folder, an unreadable or too big picture is skipped with its
+reason; a caption that is not UTF-8 is read as cp1252/latin-1 with a warning naming the file. A picture that
+does not train as its bytes stand (EXIF orientation, 16-bit, transparency, palette) trains from an upright
+RGB copy under the upright folder, named by its pixels, so its size, crop and masks are those of the picture
+the user sees.
+"""
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
+
+if TYPE_CHECKING:
+    from tuitune.data.images import DecodedImage
 
 log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp"}
 REPEAT_FOLDER = re.compile(r"^(\d+)_(.+)$")
+MAX_PIXELS = 50_000_000  # as a project import: larger pictures are skipped before decoding
 
 
 @dataclass
 class ImageRecord:
     """One training image with its caption, concept masks and how often an epoch shows it."""
 
-    path: Path
+    path: Path  # the file training reads: the picture itself, or its upright copy (same name, .png)
     caption: str
     masks: dict[str, Path]
     repeats: int
-    size: tuple[int, int]  # (width, height) of the file
+    size: tuple[int, int]  # (width, height) of the picture, upright
 
     @property
     def stem(self) -> str:
@@ -41,37 +57,53 @@ class DatasetScan:
     warnings: list[str] = field(default_factory=list)
 
 
-def scan_folder(folder: Path, masks_folder: Path | None = None, repeats: int = 1) -> DatasetScan:
+def default_upright_folder() -> Path:
+    """Where upright copies go unless the caller names a folder: the user's temporary folder."""
+    return Path(tempfile.gettempdir()) / f"tuitune-upright-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+
+
+def scan_folder(folder: Path, masks_folder: Path | None = None, repeats: int = 1,
+                upright_folder: Path | None = None, max_pixels: int = MAX_PIXELS) -> DatasetScan:
     """Find images (top level and kohya ``N_name`` folders), their same-stem ``.txt`` captions and masks."""
+    from tuitune.data.images import ImageRejected
+    from tuitune.data.importer import read_picture
     from tuitune.train.errors import TrainError
 
     folder = Path(folder)
     if not folder.is_dir():
         raise TrainError(f"Image folder {folder} does not exist; check [data] folder.")
+    root = folder.resolve()
     masks_folder = Path(masks_folder) if masks_folder else folder / "masks"
+    upright = Path(upright_folder) if upright_folder else default_upright_folder()
     scan = DatasetScan(records=[])
     places: list[tuple[Path, int]] = [(folder, 1)]
     for child in sorted(folder.iterdir()):
         match = REPEAT_FOLDER.match(child.name)
         if child.is_dir() and match:
+            if not child.resolve().is_relative_to(root):
+                scan.skipped.append((child, f"symlinked folder leads outside the folder ({child.resolve()})"))
+                continue
             places.append((child, int(match.group(1))))
     for place, folder_repeats in places:
         for path in sorted(place.iterdir()):
-            if path.suffix.lower() not in IMAGE_SUFFIXES or not path.is_file():
+            if path.suffix.lower() not in IMAGE_SUFFIXES or path.name.startswith("."):
                 continue
-            size = _image_size(path, scan)
-            if size is None:
+            rel = path.relative_to(folder).as_posix()
+            try:
+                picture = read_picture(path, root, rel, max_pixels=max_pixels, limit_hint=None)
+            except ImageRejected as exc:
+                scan.skipped.append((path, str(exc)))
                 continue
-            caption_path = path.with_suffix(".txt")
-            if caption_path.exists():
-                caption = caption_path.read_text(encoding="utf-8", errors="replace").strip()
-            else:
-                caption = ""
-                scan.warnings.append(f"{path.name} has no caption file ({caption_path.name}); training it with an empty caption.")
+            scan.warnings.extend(picture.warnings)
+            if picture.caption_file is None and not picture.caption_warnings:
+                scan.warnings.append(f"{rel} has no caption file ({path.with_suffix('.txt').name}); "
+                                     "training it with an empty caption.")
+            decoded = picture.decoded
+            train_path = path if decoded.passthrough else _upright_copy(upright, path.stem, decoded)
             mask_dir = masks_folder / path.stem
             masks = {m.stem: m for m in sorted(mask_dir.glob("*.png"))} if mask_dir.is_dir() else {}
-            scan.records.append(ImageRecord(path=path, caption=caption, masks=masks,
-                                            repeats=folder_repeats * repeats, size=size))
+            scan.records.append(ImageRecord(path=train_path, caption=picture.caption, masks=masks,
+                                            repeats=folder_repeats * repeats, size=decoded.image.size))
     if not scan.records:
         raise TrainError(f"No usable images in {folder}; add .png/.jpg files (with same-name .txt captions).")
     for path, reason in scan.skipped:
@@ -81,19 +113,17 @@ def scan_folder(folder: Path, masks_folder: Path | None = None, repeats: int = 1
     return scan
 
 
-def _image_size(path: Path, scan: DatasetScan) -> tuple[int, int] | None:
-    if path.stat().st_size == 0:
-        scan.skipped.append((path, "the file is empty"))
-        return None
-    try:
-        with Image.open(path) as img:
-            img.verify()
-        with Image.open(path) as img:
-            img.load()
-            return img.size
-    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
-        scan.skipped.append((path, f"not a readable image ({exc})"))
-        return None
+def _upright_copy(folder: Path, stem: str, decoded: DecodedImage) -> Path:
+    """The decoded picture as PNG at ``folder/<pixel hash>/<stem>.png`` (written once; every process of a
+    run, and every later run, finds the same file)."""
+    from tuitune import atomic
+
+    target = folder / decoded.pixel_hash[:32] / f"{stem}.png"
+    if not target.is_file():
+        buf = io.BytesIO()
+        decoded.image.save(buf, "PNG")
+        atomic.write_bytes(target, buf.getvalue())
+    return target
 
 
 # --- buckets ---------------------------------------------------------------------------------------------
