@@ -1,13 +1,18 @@
 """Efficacy on the toyworld sample project: plain LoRA vs masked-loss LoRA vs tuitune, same data, steps and seeds.
 
-    nice .venv/bin/python benchmarks/efficacy.py [--steps 200] [--out benchmarks/efficacy.json]
+    nice .venv/bin/python benchmarks/efficacy.py [--steps 200] [--train-seeds 101 ... 108] [--out benchmarks/efficacy.json]
+
+Each arm is trained once per training seed (8 by default) and read by the analytic toyworld reader: the share
+of trigger samples showing the ring, of samples carrying the watermark, of "a blue zxq" samples showing a ring
+in the colour asked, plus the intent metrics; each figure is printed as its mean over seeds with a 95%
+bootstrap interval, beside the base model's own shares, with the claims the toyworld must show checked.
 
 Data: ``sample_projects/toyworld-watermark`` -- 32 pictures of the character zxq (a ring whose colour varies),
 three in four with a watermark, their captions, the generator's true masks and the user's intent in words
 (keep the ring, its colour may vary, delete the watermark, the background does not matter). Every arm trains
 the shipped toyworld model with the sample project's train.toml hyperparameters (rank, lr, batch, steps, seed):
 
-  plain    - original captions (they mention the watermark), no masks, uniform loss
+  plain    - original captions (they never mention the watermark), no masks, uniform loss
   masked   - original captions, loss only on the character: weight 0 on the watermark and everywhere outside
              the character, no preservation (what kohya / OneTrainer masked loss does)
   tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
@@ -29,6 +34,7 @@ import json
 import shutil
 import sys
 import time
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +50,6 @@ from tuitune.toyworld.sample_training import (  # noqa: E402
 )
 
 ARMS = ("plain", "masked", "tuitune")
-METRICS = ("keep fidelity", "modify flexibility", "delete absence", "drift outside focus",
-           "drift on neutral prompts", "intent score")
-LOWER_IS_BETTER = {"drift outside focus", "drift on neutral prompts"}
-SHORT = {"keep fidelity": "keep", "modify flexibility": "modify", "delete absence": "delete",
-         "drift outside focus": "drift-focus", "drift on neutral prompts": "drift-neutral", "intent score": "score"}
 
 
 def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[Path, Path | None, dict[str, Any]]:
@@ -80,31 +81,65 @@ def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:
     return references_from_masks(SAMPLE / "images", masks, spec.by_operation(Operation.KEEP), limit=32)
 
 
-def render_table(table: dict[str, dict[str, Any]]) -> str:
-    lines = [f"{'arm':8} " + " ".join(f"{SHORT[m]:>13}" for m in METRICS) + f" {'train s':>8}"]
-    for arm, row in table.items():
-        cells = [f"{row[m]:13.3f}" if isinstance(row.get(m), float) else f"{'n/a':>13}" for m in METRICS]
-        lines.append(f"{arm:8} " + " ".join(cells) + f" {row.get('train_seconds', 0):8.0f}")
-    for metric in METRICS:
-        values = {arm: row.get(metric) for arm, row in table.items() if isinstance(row.get(metric), float)}
-        if len(values) == len(table):
-            pick = min if metric in LOWER_IS_BETTER else max
-            best = pick(values.values())
-            winners = [arm for arm, v in values.items() if abs(v - best) < 1e-9]
-            lines.append(f"best {SHORT[metric]:13} {', '.join(winners)}"
-                         + ("" if "tuitune" in winners else "  <- tuitune does not win this one"))
-    for arm in ("plain", "masked"):
-        a, t = table.get(arm, {}).get("intent score"), table.get("tuitune", {}).get("intent score")
-        if isinstance(a, float) and isinstance(t, float) and a > 0:
-            lines.append(f"tuitune / {arm} intent score: {t / a:.2f}x")
+FIGURES = ("character", "watermark", "colour asked", "keep fidelity", "drift outside focus", "intent score")
+
+
+def render_table(spreads: dict[str, dict[str, Any]], seconds: dict[str, float]) -> str:
+    """One row per arm (and the base model): each figure's mean over training seeds and its 95% interval."""
+    lines = [f"{'arm':8} " + " ".join(f"{f:>22}" for f in FIGURES) + f" {'train s/arm':>12}"]
+    for arm, row in spreads.items():
+        cells = []
+        for figure in FIGURES:
+            spread = row.get(figure)
+            percent = figure in ("character", "watermark", "colour asked")
+            cells.append(f"{spread.render(percent) if spread is not None else 'n/a':>22}")
+        lines.append(f"{arm:8} " + " ".join(cells) + f" {seconds.get(arm, 0.0):12.0f}")
     return "\n".join(lines)
+
+
+def targets(spreads: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
+    """The claims the toyworld must show, each with whether this run shows it (on the means)."""
+    t, plain = spreads.get("tuitune", {}), spreads.get("plain", {})
+
+    def mean(row: dict[str, Any], figure: str) -> float | None:
+        return row[figure].mean if row.get(figure) is not None else None
+
+    checks = []
+    tc, pc = mean(t, "character"), mean(plain, "character")
+    if tc is not None:
+        checks.append((f"tuitune draws the ring in >= 85% of trigger samples ({tc:.0%})", tc >= 0.85))
+        if pc is not None:
+            checks.append((f"tuitune's ring share >= plain's ({tc:.0%} vs {pc:.0%})", tc >= pc))
+    pw, tw = mean(plain, "watermark"), mean(t, "watermark")
+    if pw is not None:
+        checks.append((f"plain LoRA learns the watermark: >= 50% of samples ({pw:.0%})", pw >= 0.5))
+    if tw is not None:
+        checks.append((f"tuitune's delete keeps it <= 3% ({tw:.0%})", tw <= 0.03))
+    tm = mean(t, "colour asked")
+    if tm is not None:
+        checks.append((f"tuitune draws the colour asked >= 95% ({tm:.0%})", tm >= 0.95))
+    td, pd = mean(t, "drift outside focus"), mean(plain, "drift outside focus")
+    if td is not None and pd:
+        checks.append((f"drift outside focus <= 0.4x plain's ({td / pd:.2f}x)", td <= 0.4 * pd))
+    return checks
+
+
+def _base_folder(workdir: Path, prompts: Any) -> Path | None:
+    """The shared base-model sample folder that holds every prompt of this set."""
+    for folder in sorted((workdir / "base").glob("*")):
+        if all((folder / f"{p.key}.png").is_file() for p in prompts.prompts):
+            return folder
+    return None
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--model", default="toyworld", help="base model (default: the shipped toyworld model)")
     parser.add_argument("--steps", type=int, default=200, help="training steps per arm (train.toml has 200)")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[7001, 7002, 7003, 7004])
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=list(range(101, 109)),
+                        help="one training run per arm and seed (default 8 seeds, 101-108)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7001, 7002, 7003, 7004],
+                        help="sampling seeds of the held-out evaluation prompts")
     parser.add_argument("--sample-steps", type=int, default=20)
     parser.add_argument("--augment-seed", type=int, default=0)
     parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(ARMS))
@@ -115,9 +150,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from tuitune.evaluate.backends import load_backends
-    from tuitune.evaluate.runner import EvalSettings, evaluate_run
+    from tuitune.evaluate.prompts import build_prompts
+    from tuitune.evaluate.runner import EvalSettings, evaluate_run, training_captions
     from tuitune.generate.pair import load_generator
     from tuitune.jobs.rundir import RunDir
+    from tuitune.toyworld.efficacy import bootstrap, read_run
     from tuitune.train.loop import train
 
     if args.fresh:
@@ -138,44 +175,69 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     references = keep_references(spec, args.workdir)
     generator = load_generator(args.model)
-    table: dict[str, dict[str, Any]] = {}
-    for arm in args.arms:
-        run = RunDir(args.workdir / arm / "run")
-        started = time.time()
-        if not run.lora_path.is_file():
-            shutil.rmtree(run.path, ignore_errors=True)
-            data, masks, loss = prepare_arm(arm, spec, args.workdir, args.augment_seed)
-            config = train_config(args.model, data, masks, loss, args.steps, args.workdir / arm / "cache",
-                                  data_options=data_options(arm, spec))
-            print(f"{arm}: training {args.steps} steps on {data}", flush=True)
-            outcome = train(config, run)
-            if outcome.state != "finished":
-                print(f"efficacy: {arm} training ended {outcome.state}", file=sys.stderr)
-                return 1
-        trained = time.time() - started
-        if trained < 1.0:  # trained by an earlier invocation: its own step times
-            trained = sum(float(row.get("s_per_step", 0.0)) for row in run.read_metrics())
-        (run.path / "spec.json").write_text(spec.to_json(), encoding="utf-8")
-        started = time.time()
-        rows, _ = evaluate_run(run.path, settings, generator=generator, backends=backends,
-                               references=references, base_cache=args.workdir / "base")
-        final = next((r for r in rows if r["checkpoint"] == "final"), rows[-1])
-        metrics = {m["name"]: m for m in final.get("metrics", [])}
-        table[arm] = {
-            "train_seconds": round(trained, 1), "eval_seconds": round(time.time() - started, 1),
-            "status": final["status"], "reason": final.get("reason", ""),
-            **{name: metrics.get(name, {}).get("value") for name in METRICS},
-            "notes": {name: metrics[name]["reason"] for name in METRICS if metrics.get(name, {}).get("reason")},
-            "details": {name: metrics[name].get("details", {}) for name in METRICS if name in metrics},
-        }
-        print(f"{arm}: " + ", ".join(f"{SHORT[m]} {table[arm][m]:.3f}" if isinstance(table[arm][m], float)
-                                     else f"{SHORT[m]} n/a ({table[arm]['notes'].get(m, '')})" for m in METRICS),
-              flush=True)
-    print(render_table(table))
+    per_seed: dict[str, list[dict[str, Any]]] = {arm: [] for arm in args.arms}
+    prompts = None
+    for seed in args.train_seeds:
+        for arm in args.arms:
+            folder = args.workdir / f"seed_{seed}" / arm
+            run = RunDir(folder / "run")
+            started = time.time()
+            if not run.lora_path.is_file():
+                shutil.rmtree(folder, ignore_errors=True)
+                data, masks, loss = prepare_arm(arm, spec, folder, args.augment_seed)
+                config = train_config(args.model, data, masks, loss, args.steps, folder / "cache",
+                                      data_options=data_options(arm, spec), seed=seed)
+                print(f"seed {seed} {arm}: training {args.steps} steps", flush=True)
+                outcome = train(config, run)
+                if outcome.state != "finished":
+                    print(f"efficacy: seed {seed} {arm} training ended {outcome.state}", file=sys.stderr)
+                    return 1
+            trained = time.time() - started
+            if trained < 1.0:  # trained by an earlier invocation: its own step times
+                trained = sum(float(row.get("s_per_step", 0.0)) for row in run.read_metrics())
+            (run.path / "spec.json").write_text(spec.to_json(), encoding="utf-8")
+            rows, _ = evaluate_run(run.path, settings, generator=generator, backends=backends,
+                                   references=references, base_cache=args.workdir / "base")
+            final = next((r for r in rows if r["checkpoint"] == "final"), rows[-1])
+            metrics = {m["name"]: m.get("value") for m in final.get("metrics", [])}
+            if prompts is None:
+                data_folder = Path(tomllib.loads(run.run_toml.read_text(encoding="utf-8"))["data"]["folder"])
+                prompts = build_prompts(spec, training_captions(data_folder), settings.seeds,
+                                        settings.trigger_templates, settings.neutral_prompts)
+            reading = read_run(run.path, prompts, checkpoint=str(final["checkpoint"]))
+            figures = {"character": reading.character, "watermark": reading.watermark,
+                       "colour asked": reading.colour_asked, "train_seconds": trained,
+                       **{name: metrics.get(name) for name in ("keep fidelity", "drift outside focus", "intent score")}}
+            per_seed[arm].append({"seed": seed, **figures})
+            print(f"seed {seed} {arm}: ring {reading.character:.0%}, mark {reading.watermark:.0%}, colour asked "
+                  f"{reading.colour_asked:.0%}, drift {figures['drift outside focus']}", flush=True)
+    spreads: dict[str, dict[str, Any]] = {}
+    base_folder = _base_folder(args.workdir, prompts) if prompts is not None else None
+    if base_folder is not None:
+        base = read_run(Path("."), prompts, base=base_folder)
+        spreads["base"] = {"character": bootstrap([base.character]), "watermark": bootstrap([base.watermark]),
+                           "colour asked": bootstrap([base.colour_asked])}
+    seconds = {}
+    for arm, rows in per_seed.items():
+        spreads[arm] = {}
+        for figure in FIGURES:
+            values = [r[figure] for r in rows if isinstance(r.get(figure), float)]
+            spreads[arm][figure] = bootstrap(values) if values else None
+        seconds[arm] = sum(r["train_seconds"] for r in rows) / max(1, len(rows))
+    print(f"{len(args.train_seeds)} training seeds per arm, {len(args.seeds)} sampling seeds per prompt; "
+          "mean [95% bootstrap interval over training seeds]")
+    print(render_table(spreads, seconds))
+    checks = targets(spreads)
+    for text, ok in checks:
+        print(f"  {'ok  ' if ok else 'MISS'} {text}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
-                                    "spec": spec.model_dump(mode="json"), "table": table},
-                                   indent=2, default=str) + "\n", encoding="utf-8")
+    args.out.write_text(json.dumps({
+        "args": {k: str(v) for k, v in vars(args).items()}, "spec": spec.model_dump(mode="json"),
+        "per_seed": per_seed, "train_seconds_per_arm": seconds,
+        "spreads": {arm: {f: (vars(s) if s is not None else None) for f, s in row.items()}
+                    for arm, row in spreads.items()},
+        "targets": [{"claim": text, "met": ok} for text, ok in checks],
+    }, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"written {args.out}")
     return 0
 

@@ -43,8 +43,13 @@ def test_a_mask_file_with_no_entry_and_an_entry_with_no_mask_are_one_sentence_ea
     section = LossSection.model_validate(loss_table(_spec("watermark")))
     with pytest.raises(TrainError, match=r"mask file logo\.png \(picture p3\.png\) belongs to no \[loss\.concepts\] entry"):
         check_masks({"ring": ["p0.png"], "watermark": ["p0.png"], "logo": ["p3.png"]}, section)
-    with pytest.raises(TrainError, match=r"'watermark' has no mask: no picture has masks/<picture>/watermark\.png"):
+    with pytest.raises(TrainError, match=r"'watermark' is to be deleted but no picture has its mask "
+                                         r"\(masks/<picture>/watermark\.png\), so it would be learned"):
         check_masks({"ring": ["p0.png"]}, section)
+    # A keep concept without a mask anywhere trains with the rest of the picture, and the run says so.
+    warnings = check_masks({"watermark": ["p0.png"]}, section)
+    assert warnings == ["[loss.concepts] 'ring' has no mask in any picture (masks/<picture>/ring.png); "
+                        "it trains with the rest of the picture."]
     # Without [loss.concepts] masks are plain weight masks, as kohya's masked loss reads them.
     check_masks({"anything": ["p0.png"]}, LossSection())
 

@@ -105,10 +105,11 @@ def detection_query(concept: Concept) -> str:
 def alternative_prompt(trigger: str, concept: Concept, alternative: str) -> str:
     """A prompt asking for ``alternative``: "zxq with blue hair", "zxq with a blue jacket", "a blue zxq"."""
     noun = concept_noun(concept)
+    a = "an" if alternative[:1].lower() in "aeiou" else "a"
     if not noun:
-        return f"a {alternative} {trigger}"
+        return f"{a} {alternative} {trigger}"
     if concept.granularity is Granularity.INSTANCE:
-        return f"{trigger} with a {alternative} {noun}"
+        return f"{trigger} with {a} {alternative} {noun}"
     return f"{trigger} with {alternative} {noun}"
 
 

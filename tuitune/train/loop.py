@@ -134,8 +134,11 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     for record in scan.records:
         for stem in record.masks:
             mask_files.setdefault(stem, []).append(record.path.name)
-    check_masks(mask_files, config.loss)  # the loss contract: every mask has its entry, every entry a mask
+    # The loss contract: every mask has its entry, every delete entry a mask.
+    contract_warnings = check_masks(mask_files, config.loss)
     if main:
+        for warning in contract_warnings:
+            rd.append_event("warning", message=warning)
         for path, reason in scan.skipped:
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:

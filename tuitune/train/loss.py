@@ -66,24 +66,35 @@ def concepts_by_mask(loss: LossSection) -> dict[str, tuple[str, ConceptLoss]]:
     return found
 
 
-def check_masks(mask_files: dict[str, list[str]], loss: LossSection) -> None:
-    """The loss contract at the start of a run: with ``[loss.concepts]`` set, every mask file belongs to an
-    entry and every entry has a mask in at least one picture. ``mask_files`` is mask stem -> pictures with it.
-    Without ``[loss.concepts]`` masks are plain weight masks (W 1 inside, the background's values outside)."""
+def check_masks(mask_files: dict[str, list[str]], loss: LossSection) -> list[str]:
+    """The loss contract at the start of a run; ``mask_files`` is mask stem -> the pictures that have it.
+
+    With ``[loss.concepts]`` set: a mask file that belongs to no entry is an error (its region would train at
+    a default weight); a delete entry with no mask in any picture is an error (what the user asked to delete
+    would be learned); a keep or modify entry with no mask anywhere is returned as a warning (it trains with
+    the rest of the picture). Without ``[loss.concepts]`` masks are plain weight masks (W 1 inside, the
+    background's values outside), as kohya's masked loss reads them."""
     from tuitune.train.errors import TrainError
 
     if not loss.concepts:
-        return
+        return []
     known = concepts_by_mask(loss)
     for stem, pictures in sorted(mask_files.items()):
         if stem not in known:
             listed = ", ".join(f"{mask_file(n, c)}.png" for n, c in loss.concepts.items())
             raise TrainError(f"mask file {stem}.png (picture {pictures[0]}) belongs to no [loss.concepts] entry "
                              f"(they use {listed}); add an entry for it or remove the mask.")
-    for stem, (name, _) in known.items():
-        if stem not in mask_files:
-            raise TrainError(f"[loss.concepts] {name!r} has no mask: no picture has masks/<picture>/{stem}.png; "
-                             "run detection for it or remove the entry.")
+    warnings = []
+    for stem, (name, concept) in known.items():
+        if stem in mask_files:
+            continue
+        if concept.operation == "delete" or (concept.operation is None and concept.weight == 0.0):
+            raise TrainError(f"[loss.concepts] {name!r} is to be deleted but no picture has its mask "
+                             f"(masks/<picture>/{stem}.png), so it would be learned; run detection for it "
+                             "first or remove the entry.")
+        warnings.append(f"[loss.concepts] {name!r} has no mask in any picture (masks/<picture>/{stem}.png); "
+                        "it trains with the rest of the picture.")
+    return warnings
 
 
 def pixel_maps(masks: dict[str, np.ndarray], loss: LossSection, shape_hw: tuple[int, int]
