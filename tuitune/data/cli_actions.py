@@ -15,6 +15,7 @@ from tuitune.cli import UserError
 def import_command(args: argparse.Namespace) -> int:
     from tuitune.data.importer import iter_import
 
+    check_files(args.into)
     report = None
     for event in iter_import(args.source, args.into, max_pixels=args.max_pixels,
                              make_thumbnails=not args.no_thumbnails):
@@ -37,6 +38,7 @@ def detect_command(args: argparse.Namespace) -> int:
     from tuitune.data.concepts import DetectSettings, VisionBackends, iter_detect
     from tuitune.project.project import is_project
 
+    check_files(args.into)
     if is_project(args.into):
         from pydantic import ValidationError
 
@@ -85,6 +87,7 @@ def detect_command(args: argparse.Namespace) -> int:
 def review_command(args: argparse.Namespace) -> int:
     from tuitune.data.concepts import set_decision
 
+    check_files(args.into)
     path = set_decision(args.into, args.stem, args.concept, args.instance, args.decision == "accept")
     print(f"{args.decision}ed; mask rewritten: {path}")
     return 0
@@ -93,6 +96,7 @@ def review_command(args: argparse.Namespace) -> int:
 def augment_command(args: argparse.Namespace) -> int:
     from tuitune.data.augment import AugmentSettings, augment
 
+    check_files(args.into, masks=False)
     spec = load_spec(args.into, args.spec)
     made = augment(args.into, spec, AugmentSettings(seed=args.seed, keep_crops=args.keep_crops,
                                                     modify_variations=args.modify_variations))
@@ -106,6 +110,7 @@ def augment_command(args: argparse.Namespace) -> int:
 def export_command(args: argparse.Namespace) -> int:
     from tuitune.data.export import export
 
+    check_files(args.into, masks=False)
     spec = load_spec(args.into, args.spec, required=False)
     report = export(args.into, args.out, spec, include_derived=not args.originals_only, overwrite=args.overwrite)
     print(f"{report.images} images and {report.masks} masks in {report.folder}")
@@ -114,6 +119,22 @@ def export_command(args: argparse.Namespace) -> int:
     for group, count in sorted(report.groups.items()):
         print(f"  {group}/: {count}")
     return 0
+
+
+def check_files(into: str, masks: bool = True) -> None:
+    """Read each file of the dataset or project folder ``into`` the command reads or changes (project.toml,
+    tuitune.db, dataset.json, and masks.json when ``masks``) before it changes any: a damaged one stops the
+    command with its sentence before a picture, mask or JSON file is written, never halfway."""
+    from tuitune.data.dataset import Dataset
+    from tuitune.project.project import check_files as check_project_files
+    from tuitune.project.project import is_project
+
+    if is_project(into):
+        check_project_files(into)
+    dataset = Dataset(Path(into).expanduser())
+    dataset.items()
+    if masks:
+        dataset.masks_index()
 
 
 def load_spec(root: str, spec_file: str | None, required: bool = True, version: int | None = None) -> Any:

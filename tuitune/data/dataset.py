@@ -13,10 +13,16 @@ Several processes write the two JSON files (the app, detection, augmentation and
 goes through ``update_items`` / ``update_masks_index``: read, change and replace under an exclusive lock
 (``atomic.exclusive``, POSIX), so each change applies to the file as it is at that moment and none is lost.
 Readers take no lock: the files are replaced atomically.
+
+A missing file is an empty dataset or index. A file that is there but is not UTF-8 JSON, or not of the shape
+tuitune writes (``_items_problem``, ``_masks_problem``), is damaged: every reader and writer stops on it with
+one sentence naming it and what to do (tuitune keeps no copy of either), and never reads it as empty, so
+nothing is written over what it still holds.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -24,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
+from tuitune.cli import UserError
 from tuitune.intent.spec import concept_filename  # noqa: F401  (the mask file name of a concept)
 from tuitune.paths import inside, safe_stem
 
@@ -89,8 +96,8 @@ class Dataset:
 
     # --- items -------------------------------------------------------------------------------------
     def items(self) -> list[DatasetItem]:
-        raw = _read_json(self.root / DATASET_FILE, {"items": []})
-        return [DatasetItem.from_dict(row) for row in raw.get("items", [])]
+        raw = _read_json(self.root / DATASET_FILE, {"items": []}, _items_problem)
+        return [DatasetItem.from_dict(row) for row in raw["items"]]
 
     def save_items(self, items: list[DatasetItem]) -> None:
         """Replace the whole item list (under the lock, so it never lands inside another writer's update)."""
@@ -102,12 +109,14 @@ class Dataset:
         Keep ``change`` short and do not update the same file inside it: the lock is held while it runs.
         """
 
+        path = self.root / DATASET_FILE
+
         def apply(raw: object) -> dict[str, Any]:
-            rows = raw.get("items", []) if isinstance(raw, dict) else []
-            new = change([DatasetItem.from_dict(row) for row in rows])
+            _check_shape(path, raw, _items_problem)
+            new = change([DatasetItem.from_dict(row) for row in raw["items"]])  # type: ignore[index]
             return {"version": 1, "items": [asdict(i) for i in new]}
 
-        written = atomic.update_json(self.root / DATASET_FILE, apply, {"items": []}, self.lock_timeout)
+        written = _update_json(path, apply, {"items": []}, self.lock_timeout)
         return [DatasetItem.from_dict(row) for row in written["items"]]
 
     def image_path(self, item: DatasetItem) -> Path:
@@ -126,7 +135,7 @@ class Dataset:
     # --- masks index -------------------------------------------------------------------------------
     def masks_index(self) -> MasksIndex:
         """``{stem: {concept: {"path": ..., "instances": [{box, score, similarity, accepted}, ...]}}}``."""
-        return _read_json(self.root / MASKS_FILE, {}).get("masks", {})
+        return _read_json(self.root / MASKS_FILE, {"masks": {}}, _masks_problem)["masks"]
 
     def save_masks_index(self, index: MasksIndex) -> None:
         """Replace the whole masks index (under the lock, so it never lands inside another writer's update)."""
@@ -139,16 +148,162 @@ class Dataset:
         was. Keep it short and do not update the same file inside it: the lock is held while it runs.
         """
 
+        path = self.root / MASKS_FILE
+
         def apply(raw: object) -> dict[str, Any]:
-            index = raw.get("masks", {}) if isinstance(raw, dict) else {}
-            return {"version": 1, "masks": change(index if isinstance(index, dict) else {})}
+            _check_shape(path, raw, _masks_problem)
+            return {"version": 1, "masks": change(raw["masks"])}  # type: ignore[index]
 
-        return atomic.update_json(self.root / MASKS_FILE, apply, {}, self.lock_timeout)["masks"]
+        return _update_json(path, apply, {"masks": {}}, self.lock_timeout)["masks"]
 
 
-def _read_json(path: Path, default: dict[str, Any]) -> dict[str, Any]:
+# --- reading the two files: missing = empty, damaged = one sentence --------------------------------------
+Problem = Callable[[object], "str | None"]  # what is wrong with a parsed file's shape, in a few words, or None
+
+
+def _read_json(path: Path, default: dict[str, Any], problem: Problem) -> dict[str, Any]:
+    """The JSON object in ``path``, ``default`` when the file is missing; a damaged file is ``damaged(path)``."""
     try:
-        value = json.loads(path.read_text(encoding="utf-8"))
+        data = path.read_bytes()
     except FileNotFoundError:
-        return default
-    return value if isinstance(value, dict) else default
+        return copy.deepcopy(default)
+    value = _parse(path, data)
+    _check_shape(path, value, problem)
+    return value  # type: ignore[no-any-return]
+
+
+def _update_json(path: Path, apply: Callable[[object], dict[str, Any]], default: dict[str, Any],
+                 timeout: float) -> dict[str, Any]:
+    """``atomic.update_json`` whose reading of a damaged file (not UTF-8 JSON) is ``damaged(path)``."""
+    parsed = False
+
+    def checked(raw: object) -> dict[str, Any]:
+        nonlocal parsed
+        parsed = True
+        return apply(raw)
+
+    try:
+        return atomic.update_json(path, checked, copy.deepcopy(default), timeout)  # type: ignore[no-any-return]
+    except ValueError as exc:  # json.JSONDecodeError and UnicodeDecodeError are ValueErrors
+        if parsed:
+            raise  # raised by the change, not by reading the file
+        raise damaged(path, _parse_problem(exc)) from None
+
+
+def _parse(path: Path, data: bytes) -> object:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise damaged(path, _parse_problem(exc)) from None
+
+
+def _parse_problem(exc: ValueError) -> str:
+    if isinstance(exc, UnicodeDecodeError):
+        return f"it is not UTF-8 text (byte {exc.start})"
+    if isinstance(exc, json.JSONDecodeError):
+        if not exc.doc.strip():
+            return "it is empty"
+        return f"it is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+    return f"it cannot be read ({exc})"
+
+
+def _check_shape(path: Path, value: object, problem: Problem) -> None:
+    found = problem(value)
+    if found is not None:
+        raise damaged(path, found)
+
+
+class DamagedFile(UserError, ValueError):
+    """dataset.json or masks.json is there but not UTF-8 JSON of the shape tuitune writes. Also a ValueError,
+    as the JSON error it replaces was, so a caller that handled that one handles this one."""
+
+
+def damaged(path: Path, problem: str) -> DamagedFile:
+    """The one sentence for a damaged dataset.json or masks.json: where, what, and how to get a sound one."""
+    path = path.absolute()
+    if path.name == MASKS_FILE:
+        again = (f"move it aside and find the masks again with `tuitune dataset detect --into {path.parent}` "
+                 "(the accept/reject decisions it holds are lost)")
+    else:
+        again = (f"move it and images/ aside and import your pictures again with `tuitune dataset import FOLDER "
+                 f"--into {path.parent}` (captions edited since are lost, and augmented pictures must be made again)")
+    return DamagedFile(f"{path} is damaged ({problem}), and tuitune keeps no copy of it; fix it by hand, or {again}.")
+
+
+def _kind(value: object) -> str:
+    return {dict: "an object", list: "a list", str: "text", bool: "true/false", type(None): "null"}.get(
+        type(value), "a number")
+
+
+_TEXT, _WHOLE = (str,), (int,)
+# DatasetItem's fields as dataset.json holds them: (JSON types allowed, required).
+_ITEM_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "stem": (_TEXT, True), "path": (_TEXT, True), "caption": (_TEXT, True), "repeats": (_WHOLE, True),
+    "width": (_WHOLE, True), "height": (_WHOLE, True), "hash": (_TEXT, True), "source": (_TEXT, False),
+    "group": (_TEXT, False), "derived_from": ((str, type(None)), False), "provenance": ((dict,), False),
+    "notes": ((list,), False),
+}  # fmt: skip
+
+
+def _wrong(value: object, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds)
+
+
+def _items_problem(raw: object) -> str | None:
+    """What is wrong with a parsed dataset.json: an object whose "items" is a list of item objects."""
+    if not isinstance(raw, dict):
+        return f'it holds {_kind(raw)} where an object with "items" belongs'
+    if "items" not in raw:
+        return 'it has no "items"'
+    if not isinstance(raw["items"], list):
+        return f'its "items" is {_kind(raw["items"])}, not a list'
+    for n, row in enumerate(raw["items"]):
+        if not isinstance(row, dict):
+            return f"item {n} is {_kind(row)}, not an object"
+        for key, (kinds, required) in _ITEM_FIELDS.items():
+            if key not in row:
+                if required:
+                    return f'item {n} has no "{key}"'
+            elif _wrong(row[key], kinds):
+                return f'item {n}\'s "{key}" is {_kind(row[key])} ({row[key]!r:.40})'
+    return None
+
+
+_INSTANCE_FIELDS: dict[str, tuple[type, ...]] = {
+    "box": (list,), "accepted": (bool,), "score": (int, float, type(None)),
+    "similarity": (int, float, type(None)), "mask": (str,), "decided": (str, type(None)),
+}  # fmt: skip
+
+
+def _masks_problem(raw: object) -> str | None:
+    """What is wrong with a parsed masks.json: ``{"masks": {stem: {concept: {"path", "instances": [...]}}}}``."""
+    if not isinstance(raw, dict):
+        return f'it holds {_kind(raw)} where an object with "masks" belongs'
+    if "masks" not in raw:
+        return 'it has no "masks"'
+    index = raw["masks"]
+    if not isinstance(index, dict):
+        return f'its "masks" is {_kind(index)}, not an object'
+    for stem, concepts in index.items():
+        if not isinstance(concepts, dict):
+            return f"the masks of {stem!r} are {_kind(concepts)}, not an object"
+        for concept, entry in concepts.items():
+            where = f"{stem!r} {concept!r}"
+            if not isinstance(entry, dict):
+                return f"the entry {where} is {_kind(entry)}, not an object"
+            for key in ("path", "source"):
+                if key in entry and not isinstance(entry[key], str):
+                    return f'the entry {where} has a "{key}" that is {_kind(entry[key])}, not text'
+            instances = entry.get("instances", [])
+            if not isinstance(instances, list):
+                return f'the entry {where} has "instances" that are {_kind(instances)}, not a list'
+            for n, inst in enumerate(instances):
+                if not isinstance(inst, dict):
+                    return f"instance {n} of {where} is {_kind(inst)}, not an object"
+                for key, kinds in _INSTANCE_FIELDS.items():
+                    if key in inst and _wrong(inst[key], kinds):
+                        return f'instance {n} of {where} has a "{key}" that is {_kind(inst[key])}'
+                box = inst.get("box", [0, 0, 0, 0])
+                if len(box) != 4 or any(_wrong(v, (int, float)) for v in box):
+                    return f'instance {n} of {where} has a "box" that is not four numbers'
+    return None

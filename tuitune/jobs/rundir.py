@@ -95,7 +95,7 @@ class JsonlTail:
                 continue
             try:
                 value = json.loads(line)
-            except json.JSONDecodeError:
+            except ValueError:  # not JSON, or not UTF-8 (json.loads of bytes raises UnicodeDecodeError)
                 self.skipped += 1
                 continue
             if isinstance(value, dict):

@@ -25,9 +25,14 @@ from tuitune.project.schema import (
     DB_FILE,
     MIGRATIONS,
     SCHEMA_VERSION,
+    CheckedConnection,
     backup_before_migration,
+    check_sound,
     check_version,
+    damaged,
+    is_damage,
     migration_statements,
+    reason_of,
     schema_version,
 )
 
@@ -47,6 +52,7 @@ __all__ = [
     "RunRecord",
     "SpecVersion",
     "Turn",
+    "check_database",
 ]
 
 
@@ -61,6 +67,25 @@ class ProjectBusy(UserError):
 BUSY_TIMEOUT_MS = 5000
 
 
+def check_database(path: Path) -> None:
+    """Read every page of the database at ``path`` and its schema version, changing nothing: the one sentence
+    for a damaged file, or for one a newer tuitune wrote, when it cannot be used (an older one can: opening it
+    for writing upgrades it)."""
+    if path.stat().st_size == 0:
+        raise damaged(path, "it is empty")
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, factory=CheckedConnection)
+    conn.damage_path = path
+    try:
+        check_sound(conn, path)
+        check_version(conn, path, False, lambda: None)
+    except sqlite3.DatabaseError as exc:
+        if is_damage(exc):
+            raise damaged(path, reason_of(exc)) from None
+        raise
+    finally:
+        conn.close()
+
+
 class ProjectDB:
     """Typed access to every table; writes are single transactions and fail with one clear sentence."""
 
@@ -69,18 +94,32 @@ class ProjectDB:
         # busy_timeout_ms: how long a write waits for another process's write before raising ProjectBusy.
         self.path, self.root, self.readonly = path, root, readonly
         self.why_readonly = why_readonly or "it was opened read-only"
+        if readonly and not path.exists():
+            raise UserError(f"{root} has no {DB_FILE} yet; open it for writing once to create it.")
+        if path.is_file() and path.stat().st_size == 0:
+            # sqlite would take an empty file for a new database and start over without a word.
+            raise damaged(path, "it is empty")
         if readonly:
-            if not path.exists():
-                raise UserError(f"{root} has no {DB_FILE} yet; open it for writing once to create it.")
-            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            self.conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False,
+                                        factory=CheckedConnection)
         else:
-            self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self.conn.row_factory = sqlite3.Row
-        self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        self.conn.execute("PRAGMA foreign_keys = ON")
-        if not readonly:
-            self.conn.execute("PRAGMA journal_mode = WAL")
-        self._check_version()
+            self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
+                                        factory=CheckedConnection)
+        self.conn.damage_path = path
+        try:
+            self.conn.row_factory = sqlite3.Row
+            self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            # Checked before anything is read or written, so no command stops halfway on a damaged page.
+            check_sound(self.conn, path)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+            self._check_version()
+        except BaseException as exc:
+            self.conn.close()
+            if isinstance(exc, sqlite3.DatabaseError) and is_damage(exc):
+                raise damaged(path, reason_of(exc)) from None
+            raise
 
     # --- schema ------------------------------------------------------------------------------------
     @property
@@ -140,6 +179,14 @@ class ProjectDB:
     def close(self) -> None:
         self.conn.close()
 
+    def _stored(self, text: Any) -> Any:
+        """A JSON value tuitune stored (it stores only ``json.dumps`` output): one that does not parse was
+        damaged in the file."""
+        try:
+            return json.loads(text)
+        except (ValueError, TypeError):
+            raise damaged(self.path, "a stored JSON value does not parse") from None
+
     # --- paths -------------------------------------------------------------------------------------
     def rel(self, path: str | Path) -> str:
         """How a path is stored: relative to the project when inside it, so a moved project still opens."""
@@ -186,7 +233,7 @@ class ProjectDB:
     def turns(self) -> list[Turn]:
         rows = self.conn.execute("SELECT * FROM turns ORDER BY id").fetchall()
         return [
-            Turn(r["id"], r["role"], r["text"], r["spec_version"], json.loads(r["attachments"]), r["created"])
+            Turn(r["id"], r["role"], r["text"], r["spec_version"], self._stored(r["attachments"]), r["created"])
             for r in rows
         ]
 
@@ -248,7 +295,7 @@ class ProjectDB:
 
     def _item(self, r: sqlite3.Row) -> Item:
         return Item(r["id"], r["image"], self.abs(r["image"]), r["caption"], bool(r["enabled"]), r["split"],
-                    json.loads(r["meta"]))  # fmt: skip
+                    self._stored(r["meta"]))  # fmt: skip
 
     def _item_id(self, conn: sqlite3.Connection, image: str | Path) -> int:
         row = conn.execute("SELECT id FROM items WHERE image = ?", (self.rel(image),)).fetchone()
@@ -348,7 +395,7 @@ class ProjectDB:
         rows = self.conn.execute(query + " ORDER BY instances.id", args).fetchall()
         return [
             Instance(
-                r["id"], r["image"], r["concept"], tuple(json.loads(r["box"])), r["score"], r["decision"]
+                r["id"], r["image"], r["concept"], tuple(self._stored(r["box"])), r["score"], r["decision"]
             )
             for r in rows
         ]
@@ -395,13 +442,13 @@ class ProjectDB:
         rows = self.conn.execute(query + " ORDER BY id", args).fetchall()
         return [
             EvalRecord(r["id"], r["run"], r["checkpoint"], r["step"], r["settings"], r["spec_version"], r["status"],
-                       r["score"], json.loads(r["metrics"]), r["reason"], bool(r["recommended"]), r["created"])
+                       r["score"], self._stored(r["metrics"]), r["reason"], bool(r["recommended"]), r["created"])
             for r in rows
         ]
 
     def ui_get(self, key: str, default: Any = None) -> Any:
         row = self.conn.execute("SELECT value FROM ui_state WHERE key = ?", (key,)).fetchone()
-        return json.loads(row["value"]) if row else default
+        return self._stored(row["value"]) if row else default
 
     def ui_set(self, key: str, value: Any) -> None:
         with self._write() as conn:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.cli import UserError
-from tuitune.project.db import DB_FILE, ProjectDB
+from tuitune.project.db import DB_FILE, ProjectDB, check_database
 from tuitune.project.folders import ProjectFolders
 from tuitune.project.lock import LockHolder, ProjectLocked, WriterLock, read_holder
 from tuitune.project.settings import SETTINGS_FILE, ProjectSettings, load_settings, save_settings
@@ -154,6 +154,16 @@ class Project(ProjectFolders):
 def lock_holder(path: str | Path) -> LockHolder | None:
     """Who last took the writer lock of the project at ``path`` (a free lock's file is empty)."""
     return read_holder(Path(path) / "tuitune.lock")
+
+
+def check_files(path: str | Path) -> None:
+    """Read the project's ``project.toml`` and ``tuitune.db`` (every page; a newer schema is refused) without
+    changing either, so a command that writes elsewhere first stops on a damaged one before it writes anything.
+    A missing database is no error here: opening the project for writing makes one."""
+    root = Path(path).expanduser().resolve()
+    load_settings(root / SETTINGS_FILE)
+    if (root / DB_FILE).exists():
+        check_database(root / DB_FILE)
 
 
 def is_project(path: str | Path) -> bool:

@@ -1,10 +1,12 @@
-"""The project database's schema: its migrations, and the check that upgrades an older file or refuses a newer one."""
+"""The project database's schema: its migrations, the check that upgrades an older file or refuses a newer one,
+and the check that refuses a damaged one (before anything is read from it or written beside it)."""
 
 from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from tuitune.cli import UserError
 
@@ -89,3 +91,95 @@ def backup_before_migration(conn: sqlite3.Connection, path: Path) -> None:
 def migration_statements(number: int) -> list[str]:
     """The SQL statements that take the schema from version ``number`` to ``number + 1``."""
     return [s.strip() for s in MIGRATIONS[number].split(";") if s.strip()]
+
+
+# sqlite's names for "this file is not (any more) a sound database": SQLITE_CORRUPT and its extended codes,
+# SQLITE_NOTADB. Busy, locked, read-only and I/O errors are not damage and keep their own sentences.
+_DAMAGE = ("SQLITE_CORRUPT", "SQLITE_NOTADB")
+
+
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """``exc`` says the database file is damaged (not busy, locked or unwritable)."""
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name:
+        return name.startswith(_DAMAGE)
+    return "malformed" in str(exc) or "not a database" in str(exc)
+
+
+def damaged(path: Path, reason: str) -> UserError:
+    """The one sentence for a damaged ``tuitune.db``: what is wrong, and how to get a sound one back."""
+    backups = sorted(path.parent.glob(f"{path.name}.schema*.bak"), key=lambda p: (len(p.name), p.name))
+    fresh = (f"move it aside (`mv {path} {path}.damaged`) and `tuitune dataset import FOLDER --into {path.parent}` "
+             "makes a fresh one from dataset.json (then state your intent again)")
+    if backups:
+        return UserError(f"{path} is damaged ({reason}); restore the copy tuitune kept before its last upgrade "
+                         f"(`cp {backups[-1]} {path}`; it lacks later changes), or {fresh}.")
+    return UserError(f"{path} is damaged ({reason}) and tuitune keeps no copy of it; {fresh}.")
+
+
+def reason_of(exc: sqlite3.DatabaseError) -> str:
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name == "SQLITE_NOTADB" or "not a database" in str(exc):
+        return "it is not an SQLite database"
+    return f"sqlite says: {exc}"
+
+
+def check_sound(conn: sqlite3.Connection, path: Path) -> None:
+    """Read every page of the database (``PRAGMA quick_check``: b-tree structure, record sizes; milliseconds for
+    a project's database) and raise ``damaged`` when one is not sound, so a damaged file is found when it is
+    opened, not halfway through a command that has already written pictures or JSON files."""
+    text_factory = conn.text_factory
+    conn.text_factory = bytes  # the check quotes what it found, which may not be UTF-8
+    try:
+        rows = [r[0].decode("utf-8", "replace") for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    finally:
+        conn.text_factory = text_factory
+    if rows != ["ok"]:
+        raise damaged(path, "sqlite's check says: " + "; ".join(rows).rstrip(".")[:200])
+
+
+def _undecodable(exc: sqlite3.DatabaseError) -> bool:
+    # Python's sqlite3 says this of a stored text that is not UTF-8: a value damaged inside a sound page.
+    return "Could not decode to UTF-8" in str(exc)
+
+
+class CheckedConnection(sqlite3.Connection):
+    """A connection (``sqlite3.connect(..., factory=CheckedConnection)``) whose statements and fetches raise
+    ``damaged`` for the file at ``damage_path`` when sqlite finds a damaged page or a stored text that is not
+    UTF-8 after the open-time check passed (that check reads every page's structure, not every value)."""
+
+    damage_path: Path
+
+    def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+        cursor = _CheckedCursor(self)
+        cursor.row_factory = self.row_factory  # as Connection.cursor() does
+        return cursor.execute(sql, parameters)
+
+
+class _CheckedCursor(sqlite3.Cursor):
+    def _guard(self, call: Callable[[], Any]) -> Any:
+        path = self.connection.damage_path  # type: ignore[attr-defined]
+        try:
+            return call()
+        except sqlite3.DatabaseError as exc:
+            if is_damage(exc) or _undecodable(exc):
+                reason = "a stored text is not UTF-8" if _undecodable(exc) else reason_of(exc)
+                raise damaged(path, reason) from None
+            raise
+        except UnicodeDecodeError:  # sqlite's own message quotes damaged bytes
+            raise damaged(path, "sqlite met bytes that are not UTF-8 where text belongs") from None
+
+    def execute(self, sql: str, parameters: Any = (), /) -> _CheckedCursor:
+        return self._guard(lambda: super(_CheckedCursor, self).execute(sql, parameters))  # type: ignore[no-any-return]
+
+    def fetchone(self) -> Any:
+        return self._guard(super().fetchone)
+
+    def fetchall(self) -> list[Any]:
+        return self._guard(super().fetchall)  # type: ignore[no-any-return]
+
+    def fetchmany(self, size: int = 1) -> list[Any]:
+        return self._guard(lambda: super(_CheckedCursor, self).fetchmany(size))  # type: ignore[no-any-return]
+
+    def __next__(self) -> Any:
+        return self._guard(super().__next__)

@@ -75,7 +75,10 @@ def load_settings(path: Path) -> ProjectSettings:
             f"{path.parent} has no {SETTINGS_FILE}; run `tuitune new {path.parent}` first."
         ) from None
     except UnicodeDecodeError:
-        raise UserError(f"{path} is not UTF-8 text; save it as UTF-8.") from None
+        raise UserError(
+            f"{path} is not UTF-8 text; save it as UTF-8, or, if it is damaged, move it aside and "
+            f"`tuitune new {path.parent}` writes a fresh one (the project's pictures and database stay)."
+        ) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

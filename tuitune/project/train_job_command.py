@@ -18,6 +18,10 @@ def train_project(args: argparse.Namespace) -> int:
     if args.resume or args.run_dir:
         raise UserError("--resume and --run-dir are for config files; a project's runs resume with "
                         "`tuitune resume RUN --project PROJECT`.")
+    from tuitune.data.dataset import Dataset
+    from tuitune.project.settings import SETTINGS_FILE, load_settings
+
+    load_settings(root / SETTINGS_FILE)  # a damaged project.toml stops here, in its own sentence
     config, warning = base_config(root)
     if warning:
         raise UserError(warning.replace("the defaults are used instead", "fix it and try again"))
@@ -29,6 +33,8 @@ def train_project(args: argparse.Namespace) -> int:
         config.setdefault("train", {})["device"] = args.device
     with Project.open(root, readonly=True) as project:
         spec = load_spec(project)
+    # The job exports dataset.json when it starts: a damaged one stops the command now, before a run is queued.
+    Dataset(root).items()
     if spec is None:
         print("No intent yet: training without masks weighting (`tuitune intent ... --project` adds one).")
     try:

@@ -137,8 +137,8 @@ def _has_dataset(root: Path) -> bool:
 
     try:
         return bool(Dataset(root).items())
-    except (OSError, ValueError):
-        return False
+    except OSError:
+        return False  # a damaged dataset.json is not "no dataset": its sentence reaches the user
 
 
 def _from_run(root: Path, value: str, must_exist: bool = True) -> str:
