@@ -27,6 +27,8 @@ def import_command(args: argparse.Namespace) -> int:
         return 0
     print(f"\n{len(report.items)} images in {Path(args.into).resolve()}; "
           f"{len(report.duplicates)} duplicates, {len(report.skipped)} skipped")
+    for dropped, kept in report.duplicates:
+        print(f"  duplicate {dropped}: the same pixels as {kept}, kept once")
     for skipped in report.skipped:
         print(f"  skipped {skipped.path}: {skipped.reason}")
     for warning in report.warnings:
@@ -78,9 +80,13 @@ def detect_command(args: argparse.Namespace) -> int:
             min_score=args.min_score or 0.0,
         )
     backends = VisionBackends.load(*names)
+    kept = 0
     for event in iter_detect(args.into, spec, backends, regions, settings):
         found = ", ".join(f"{k}: {v}" for k, v in event.found.items())
+        kept += event.decisions_kept
         print(f"[{event.done}/{event.total}] {event.stem}  {found}")
+    if kept:
+        print(f"kept {kept} decision(s) you made by hand (and imported masks) from before")
     return 0
 
 

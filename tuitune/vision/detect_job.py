@@ -104,6 +104,7 @@ def run(ctx: Any) -> None:
     ctx.event("detect_plan", spec_version=job.spec.version, detector=job.detector, segmenter=job.segmenter,
               embedder=job.embedder, threshold=job.threshold, concepts=[c.name for c in job.spec.concepts])
     totals: dict[str, dict[str, int]] = {}
+    kept = 0
     events = iter_detect(job.root, job.spec, backends, job.regions, settings, request.concepts, delegate=True)
     started = False
     try:
@@ -112,6 +113,7 @@ def run(ctx: Any) -> None:
                 ctx.started(total_steps=event.total)
                 started = True
             ctx.progress(event.done, message=event.stem)
+            kept += event.decisions_kept
             for concept, accepted in event.found.items():
                 row = totals.setdefault(concept, {"images": 0, "instances": 0})
                 row["images"] += 1 if accepted else 0
@@ -129,6 +131,9 @@ def run(ctx: Any) -> None:
         row = totals.get(concept.name, {"images": 0, "instances": 0})
         ctx.event("concept_detected", concept=concept.name, operation=concept.operation.value,
                   images=row["images"], instances=row["instances"])
+    if kept:
+        ctx.event("decisions_kept", count=kept,
+                  message=f"kept {kept} decision(s) you made by hand (and imported masks) from before")
 
 
 def submit(request: DetectRequest, name: str | None = None) -> Any:
