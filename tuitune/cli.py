@@ -11,6 +11,8 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
+from tuitune.errors import UserError  # noqa: F401  (the CLI prints it; older imports name it here)
+
 # Areas whose commands exist; a missing module is skipped so a partial checkout still runs.
 AREAS = (
     "tuitune.ui.commands",
@@ -26,8 +28,6 @@ AREAS = (
 )
 
 
-class UserError(Exception):
-    """An error the user caused and can fix: printed as one sentence, exit code 2, no traceback."""
 
 
 def build_parser() -> argparse.ArgumentParser:

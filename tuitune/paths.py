@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 def inside(root: str | os.PathLike[str], value: str | os.PathLike[str], where: str | None = None, *,

@@ -9,7 +9,7 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 def import_command(args: argparse.Namespace) -> int:

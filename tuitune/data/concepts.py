@@ -303,7 +303,7 @@ def set_decision(dataset_dir: str | Path, stem: str, concept: str, instance: int
             chosen = entry["instances"][instance]
             chosen["accepted"], chosen["decided"] = bool(accepted), USER  # detecting again keeps it
         except (KeyError, IndexError, TypeError):
-            from tuitune.cli import UserError
+            from tuitune.errors import UserError
 
             raise UserError(
                 f"No instance {instance} of {concept!r} in {stem}; run `tuitune dataset detect` first."
@@ -400,7 +400,7 @@ def _reference_vectors(
                 with Image.open(region.image) as im:
                     vectors.append(embedder.embed_image(crop(im.convert("RGB"), region.box)))
             except (FileNotFoundError, IsADirectoryError):
-                from tuitune.cli import UserError
+                from tuitune.errors import UserError
 
                 raise UserError(
                     f"Reference image {region.image} (region [{number}]) is gone; put it back or drop the region."

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.intent.spec import concept_filename  # noqa: F401  (the mask file name of a concept)
 from tuitune.paths import inside, safe_stem
 

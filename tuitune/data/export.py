@@ -23,10 +23,10 @@ from pathlib import Path
 import tomli_w
 
 from tuitune import atomic
-from tuitune.cli import UserError
 from tuitune.data.dataset import DATASET_FILE, Dataset, DatasetItem
 from tuitune.data.loss_plan import loss_table
 from tuitune.data.project_link import set_aside_images
+from tuitune.errors import UserError
 from tuitune.intent.captions import optimise
 from tuitune.intent.spec import IntentSpec
 from tuitune.paths import inside

@@ -203,7 +203,7 @@ def iter_import(
     """Import every picture under ``source`` into ``dataset_dir``; yields after each file."""
     root = Path(source).expanduser()
     if not root.is_dir():
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
 
         raise UserError(f"{root} is not a folder; give the folder that holds your pictures.")
     root = root.resolve()
@@ -474,7 +474,7 @@ def _masks_of(path: Path, run: _Run) -> list[_MaskSource]:
 
 def _write_pending_masks(run: _Run) -> None:
     """Masks of items whose stems are settled: written under ``masks/<stem>/`` and indexed in masks.json."""
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
     from tuitune.paths import safe_stem
 
     made: MasksIndex = {}

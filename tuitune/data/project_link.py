@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
 from tuitune.data.dataset import Dataset, DatasetItem
+from tuitune.errors import UserError
 from tuitune.paths import inside
 
 WAIT_FOR_WRITER = 30.0  # seconds an import waits for another writer of the project before leaving a note

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.evaluate.runner import EvalSettings
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import IntentSpec
 from tuitune.jobs.rundir import RunDir

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tuitune import atomic
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.evaluate.report import format_rows
 from tuitune.evaluate.runner import EvalSettings, evaluate_run
 from tuitune.jobs.context import JobContext

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.evaluate.recommend import Recommendation
 from tuitune.jobs.rundir import RunDir
 

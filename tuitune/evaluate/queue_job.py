@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.jobs.rundir import RunDir
 
 EVAL_FILE = "eval.jsonl"  # where evaluate_run appends its rows, inside the training run's folder

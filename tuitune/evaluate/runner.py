@@ -17,7 +17,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from tuitune import atomic
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.evaluate.backends import load_backends
 from tuitune.evaluate.intent_source import IntentSource, load_intent
 from tuitune.evaluate.metrics import Backends, Sample, evaluate_samples

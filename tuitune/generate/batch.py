@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.generate.pair import LoraLoadError, PairGenerator
 from tuitune.generate.params import GenerationParams, Sampler
 from tuitune.generate.record import GenerationRecord, save_generation

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 def main(args: argparse.Namespace) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.generate.batch import GenerateRequest, generate_batch
 from tuitune.jobs.context import JobContext
 

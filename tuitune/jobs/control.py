@@ -7,7 +7,7 @@ import signal
 import time
 from collections.abc import Callable
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.jobs.queue import requeue
 from tuitune.jobs.rundir import ControlRequest, RunDir, RunState, pid_alive
 

@@ -20,7 +20,7 @@ def read_run_toml(run: RunDir) -> dict[str, Any]:
     try:
         return tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
 
         raise UserError(
             f"{run.path} has no run.toml, so it is not a run directory; pick another run."

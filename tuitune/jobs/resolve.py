@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.jobs.queue import run_dirs
 from tuitune.jobs.rundir import RunDir
 

@@ -59,7 +59,7 @@ def explain_os_error(exc: OSError, ctx: JobContext) -> str:
 
 def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     """Run the job and return its final state and the reason to show."""
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
 
     candidates = KINDS.get(kind)
     if candidates is None:

@@ -7,7 +7,7 @@ import importlib
 import sys
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.project.project import Project, is_project
 
 

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 LOCK_FILE = "tuitune.lock"
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.project.db import DB_FILE, ProjectDB, check_database
 from tuitune.project.folders import ProjectFolders
 from tuitune.project.lock import LockHolder, ProjectLocked, WriterLock, read_holder

@@ -17,7 +17,7 @@ from typing import Any
 import tomli_w
 
 from tuitune import atomic
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.project.project import Project, is_project
 
 # Inputs of a template that a copy takes; everything else (state of an earlier in-place open) stays behind.

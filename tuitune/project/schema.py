@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 DB_FILE = "tuitune.db"
 

@@ -13,7 +13,7 @@ import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from tuitune import atomic
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 SETTINGS_FILE = "project.toml"
 

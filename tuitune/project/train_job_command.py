@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 def train_project(args: argparse.Namespace) -> int:

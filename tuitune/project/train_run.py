@@ -15,7 +15,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.paths import inside, safe_stem
 
 TRAIN_CONFIG_FILE = "train.toml"

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 def pretrain_command(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.toyworld.analysis import read_scene
 from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES, article
 

@@ -61,7 +61,7 @@ def populate(project: Any) -> None:
 
 
 def sample_project_command(args: argparse.Namespace) -> int:
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
 
     if args.count < 1:
         raise UserError("--count must be at least 1.")

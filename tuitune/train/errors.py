@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 
 class TrainError(UserError):

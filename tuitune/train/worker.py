@@ -10,7 +10,7 @@ from pathlib import Path
 
 def run(run_dir: Path, resume: bool = False, steps: int | None = None, device: str | None = None) -> int:
     """Train the config frozen in ``RUN_DIR/run.toml``; exit code 0 finished/stopped, 2 user error, 1 crash."""
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
     from tuitune.jobs.rundir import RunDir
     from tuitune.train.config import load_config
     from tuitune.train.loop import train

@@ -13,7 +13,7 @@ from textual.binding import Binding, BindingType
 from textual.css.query import NoMatches
 from textual.screen import Screen
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
 from tuitune.ui import build_ahead
 from tuitune.ui.palette import ActionsProvider
@@ -101,7 +101,7 @@ class TuituneApp(App[int]):
 
     def open_project(self, path: Path) -> None:
         """Show ``path`` in the app: restore the last screen and selection saved in the project."""
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
         from tuitune.ui.project_view import open_handle
 
         self.close_project()

@@ -19,7 +19,7 @@ def find_project(start: Path) -> Path | None:
 
 def run_app(project_path: Path | None, readonly: bool = False) -> int:
     """Open the app on ``project_path`` (or the open/new screen when None); returns the exit code."""
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
 
     if project_path is not None:
         project_path = Path(project_path).expanduser().resolve()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def show_images(args: argparse.Namespace) -> int:
-    from tuitune.cli import UserError
+    from tuitune.errors import UserError
 
     missing = [p for p in args.images if not Path(p).is_file()]
     if missing:

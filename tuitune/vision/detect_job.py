@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 # Backends that never touch a GPU: a job using only these need not wait for the GPU queue.
 CPU_BACKENDS = frozenset({"toyworld", "analytic", "whole-image", "box", "colour-histogram"})

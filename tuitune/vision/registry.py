@@ -10,7 +10,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.vision.protocols import Detector, Embedder, Segmenter
 
 DETECTORS: dict[str, str] = {

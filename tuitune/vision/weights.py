@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 
 MODELS_ENV = "TUITUNE_MODELS"
 

@@ -8,8 +8,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
-from tuitune.cli import UserError
 from tuitune.data.dataset import MASKS_FILE
+from tuitune.errors import UserError
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
 from tuitune.intent.spec import Granularity, IntentSpec, Operation, diff

@@ -9,7 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static, TextArea
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.ui.project_view import DatasetItem
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.picture import Picture

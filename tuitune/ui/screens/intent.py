@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Input, Label, Static
 
-from tuitune.cli import UserError
+from tuitune.errors import UserError
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
 from tuitune.intent.spec import IntentSpec

@@ -54,7 +54,7 @@ class OpenProjectScreen(Screen):
     @on(Button.Pressed, "#open-new")
     def action_new_project(self) -> None:
         path = self._path()
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
 
         try:
             from tuitune.project.project import Project

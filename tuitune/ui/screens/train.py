@@ -341,7 +341,7 @@ class TrainScreen(ProjectScreen):
 
     @work(thread=True, group="train-evaluate")
     def _queue_evaluation(self, run: RunDir, backends: dict[str, str]) -> None:
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
         from tuitune.evaluate.queue_job import queue_evaluation
 
         try:
@@ -360,7 +360,7 @@ class TrainScreen(ProjectScreen):
     @work(thread=True, group="train-control")
     def _control(self, run: RunDir, verb: str) -> None:
         """Calls the jobs API (it may wait for the worker), then reports in one line."""
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
         from tuitune.jobs import control
 
         try:
@@ -385,7 +385,7 @@ class TrainScreen(ProjectScreen):
         if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; reopen it without --readonly to train.", severity="warning")
             return
-        from tuitune.cli import UserError
+        from tuitune.errors import UserError
 
         try:
             config = self.form_config()
