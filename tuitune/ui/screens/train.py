@@ -11,6 +11,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 
@@ -224,14 +225,23 @@ class TrainScreen(ProjectScreen):
             return snapshot
 
     def _apply(self, snapshot: RunsSnapshot) -> None:
-        # A poll started in a thread may finish after this screen was taken down (quit, another project).
+        # A poll started in a thread may finish after this screen was taken down (quit, another project);
+        # teardown removes the widgets one by one, so any of them may already be gone.
         table = next(self.query("#runs-table").results(RunsTable), None)
         if table is None:
             return
-        self.selected = snapshot.selected
-        table.show_runs(snapshot.rows, self.selected)
-        self._shown_rows = snapshot.rows
-        self._show_summary(snapshot)
+        try:
+            self.selected = snapshot.selected
+            table.show_runs(snapshot.rows, self.selected)
+            self._shown_rows = snapshot.rows
+            self._show_summary(snapshot)
+        except NoMatches:
+            if self.is_attached and self.app.is_running and not self._closing():
+                raise
+
+    def _closing(self) -> bool:
+        """This screen is being taken down: its panes are leaving the DOM."""
+        return not self.query("#train-main") or not self.query("#loss-plot")
 
     @on(DataTable.RowHighlighted, "#runs-table")
     def _row_highlighted(self, event: DataTable.RowHighlighted) -> None:
