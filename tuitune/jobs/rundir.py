@@ -496,7 +496,8 @@ def _checkpoint_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in (CHECKSUMS, COMPLETE))
 
 
-def _sha256(path: Path) -> str:
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes, read a megabyte at a time."""
     digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
@@ -506,7 +507,7 @@ def _sha256(path: Path) -> str:
 
 def _write_checksums(folder: Path) -> None:
     files = {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": _sha256(p)}
+        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
         for p in _checkpoint_files(folder)
     }
     with open(folder / CHECKSUMS, "w", encoding="utf-8") as fh:
@@ -538,7 +539,7 @@ def _checkpoint_problem(folder: Path, full: bool) -> str | None:
     if full:
         for name, _, digest in entries:
             try:
-                if _sha256(folder / name) != digest:
+                if file_sha256(folder / name) != digest:
                     return f"{name} does not match its checksum"
             except OSError as exc:
                 return f"{name} cannot be read: {exc.strerror or exc}"

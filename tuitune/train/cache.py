@@ -25,11 +25,9 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 
 
 def file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    from tuitune.jobs.rundir import file_sha256
+
+    return file_sha256(path)
 
 
 class TensorCache:
