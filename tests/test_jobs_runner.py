@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from tests.files import wait_for
 from tuitune.jobs import control
 from tuitune.jobs.attach import RunView, follow
 from tuitune.jobs.launch import launch
@@ -25,14 +26,6 @@ from tuitune.jobs.rundir import RunDir, RunState
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def count_config(steps: int = 30, step_seconds: float = 0.02, every: int = 5, **extra) -> dict:

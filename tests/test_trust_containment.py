@@ -8,13 +8,13 @@ no file appears outside the project.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.files import tree
 from tuitune import cli
 from tuitune.cli import UserError
 from tuitune.project.project import Project
@@ -22,22 +22,6 @@ from tuitune.project.project import Project
 SPEC = {"trigger_words": ["zxq"], "concepts": [{"name": "card", "granularity": "instance", "operation": "keep"}]}
 
 
-def tree(folder: Path, skip: Path | None = None) -> dict[str, object]:
-    """Every file, folder and link under ``folder`` (less ``skip``) with its contents."""
-    found: dict[str, object] = {}
-    for here, dirs, files in os.walk(folder, followlinks=False):
-        if skip is not None and Path(here) == skip.parent and skip.name in dirs:
-            dirs.remove(skip.name)
-        for name in dirs + files:
-            path = Path(here) / name
-            rel = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                found[rel] = f"link to {os.readlink(path)}"
-            elif path.is_dir():
-                found[rel] = "folder"
-            else:
-                found[rel] = path.read_bytes()
-    return found
 
 
 @pytest.fixture()

@@ -3,38 +3,24 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
+from tests.files import tree as _tree
 from tuitune import cli
 from tuitune.data.export import EXPORT_MARKER
 from tuitune.project.project import Project
 
+
+def tree(folder: Path) -> dict[str, object]:
+    return _tree(folder, skip_sqlite=True)
+
+
 MARKER = json.dumps({"made_by": "tuitune dataset export", "dataset": "/elsewhere", "time": 0})
 
 
-def tree(folder: Path) -> dict[str, object]:
-    """Every file, folder and link under ``folder`` with its contents: equal before and after means untouched.
-
-    SQLite's -wal/-shm files are left out: a reader of the project database may make or change them.
-    """
-    found: dict[str, object] = {}
-    for here, dirs, files in os.walk(folder, followlinks=False):
-        for name in dirs + files:
-            if name.endswith(("-wal", "-shm")):
-                continue
-            path = Path(here) / name
-            rel = path.relative_to(folder).as_posix()
-            if path.is_symlink():
-                found[rel] = f"link to {os.readlink(path)}"
-            elif path.is_dir():
-                found[rel] = "folder"
-            else:
-                found[rel] = path.read_bytes()
-    return found
 
 
 @pytest.fixture()

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from tests.files import wait_for
 from tuitune.cli import main
 from tuitune.jobs import control
 from tuitune.jobs.attach import RunView
@@ -21,14 +21,6 @@ from tuitune.jobs.rundir import RunDir, RunState
 pytestmark = pytest.mark.timeout(120)
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def count_config(steps: int = 20, step_seconds: float = 0.0, every: int = 5) -> dict:
