@@ -8,7 +8,7 @@ in the colour asked, plus the intent metrics; each figure is printed as its mean
 bootstrap interval, beside the base model's own shares, with the claims the toyworld must show checked.
 
 Data: ``sample_projects/toyworld-watermark`` -- 32 pictures of the character zxq (a ring whose colour varies),
-three in four with a watermark, their captions, the generator's true masks and the user's intent in words
+seven in eight with a watermark, their captions, the generator's true masks and the user's intent in words
 (keep the ring, its colour may vary, delete the watermark, the background does not matter). Every arm trains
 the shipped toyworld model with the sample project's train.toml hyperparameters (rank, lr, batch, steps, seed):
 

@@ -27,7 +27,8 @@ def find_lora(path: Path) -> Path:
         for name in LORA_FILE_NAMES:
             if (path / name).is_file():
                 return path / name
-        found = sorted(p for p in path.glob("*.safetensors") if "lora" in p.name.lower())
+        found = sorted(p for p in path.glob("*.safetensors")
+                       if "lora" in p.name.lower() and not p.name.endswith("_embeddings.safetensors"))
         if found:
             return found[0]
         raise LoraLoadError(f"{path} holds no LoRA .safetensors file")
@@ -43,25 +44,41 @@ class PairGenerator:
     model_name: str = ""
     _adapters: dict[str, Path] = field(default_factory=dict)
     _sampler: str | None = None
+    _embeddings: dict[str, Any] = field(default_factory=dict)  # adapter -> trained token rows (pivotal)
+    _tables: Any = None
 
     def load_lora(self, path: Path, name: str) -> str:
         """Load the LoRA at ``path`` as adapter ``name`` (once); raises LoraLoadError with the reason."""
         if name in self._adapters:
             return name
+        from tuitune.train.pivotal import diffusers_lora
+
         file = find_lora(path)
         try:
-            self.pipe.load_lora_weights(str(file), adapter_name=name)
+            rows = self._token_tables().read(file)
+            self.pipe.load_lora_weights(diffusers_lora(file), adapter_name=name)
         except Exception as exc:  # diffusers raises many kinds for a bad or mismatched file
             self._forget(name)
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise LoraLoadError(f"{file} cannot be loaded onto this base model ({first})") from exc
         self._adapters[name] = file
+        if rows is not None:
+            self._embeddings[name] = rows
         return name
+
+    def _token_tables(self) -> Any:
+        from tuitune.train.pivotal import TokenTables
+
+        if self._tables is None:
+            self._tables = TokenTables(self.pipe)
+        return self._tables
 
     def unload_lora(self, name: str) -> None:
         """Drop adapter ``name`` so evaluating many checkpoints does not pile them up in memory."""
         if self._adapters.pop(name, None) is not None:
             self._forget(name)
+        if self._embeddings.pop(name, None) is not None and self._tables is not None and self._tables.active == name:
+            self._tables.put(None, None)
 
     def _forget(self, name: str) -> None:
         try:
@@ -84,6 +101,10 @@ class PairGenerator:
                 raise KeyError(f"adapter {adapter!r} is not loaded")
             self.pipe.enable_lora()
             self.pipe.set_adapters([adapter], adapter_weights=[params.lora_scale])
+        if self._embeddings or (self._tables is not None and self._tables.active is not None):
+            # A LoRA trained with its trigger's embeddings draws with them; the base model with its own.
+            rows = self._embeddings.get(adapter) if adapter is not None else None
+            self._token_tables().put(adapter if rows is not None else None, rows)
         generator = torch.Generator("cpu").manual_seed(params.seed)
         kwargs: dict[str, Any] = {}
         if params.width:

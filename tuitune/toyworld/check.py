@@ -39,7 +39,13 @@ def load_pipeline(model: str | Path | None = None, lora: str | Path | None = Non
         lora_path = Path(lora)
         if not lora_path.is_file():
             raise UserError(f"LoRA file {lora_path} does not exist; pass the lora.safetensors of a finished run.")
-        pipe.load_lora_weights(str(lora_path.parent), weight_name=lora_path.name)
+        from tuitune.train.pivotal import TokenTables, diffusers_lora
+
+        tables = TokenTables(pipe)
+        rows = tables.read(lora_path)  # the trigger's trained embeddings, when the run trained them
+        pipe.load_lora_weights(diffusers_lora(lora_path))
+        if rows is not None:
+            tables.put("lora", rows)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

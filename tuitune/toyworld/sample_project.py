@@ -37,8 +37,9 @@ def write_sample_project(root: Path, count: int = 32, seed: int = 7, overwrite: 
         written.append(path)
 
     for i in range(count):
-        # Three pictures in four carry the watermark, so a plain LoRA would learn it.
-        drawn = sampler.sample(colour=colours[i % len(colours)], watermark=i % 4 != 3, trigger=TRIGGER)
+        # Seven pictures in eight carry the watermark (they came from one site that stamps its pictures), so
+        # a plain LoRA learns it as part of the character.
+        drawn = sampler.sample(colour=colours[i % len(colours)], watermark=i % 8 != 7, trigger=TRIGGER)
         stem = f"{TRIGGER}_{i:02d}"
         put(root / "images" / f"{stem}.png", drawn.image.save)
         # The captions never mention the watermark, as most people's don't: a plain LoRA then learns the mark

@@ -59,8 +59,23 @@ def add_lora(base: BaseModel, lora: LoraSection, seed: int) -> tuple[list[Any], 
     return models, names
 
 
-def register_checkpoint_hooks(accelerator: Any, plain: list[Any], names: list[str]) -> None:
-    """Make accelerate's save_state/load_state store only the adapters (MBs), not the frozen base (GBs)."""
+def add_pivotal(base: BaseModel, words: list[str], device: Any, processes: int) -> Any:
+    """The trigger words' trainable token embeddings, installed in the text encoders; None without words."""
+    if not words:
+        return None
+    if processes > 1:
+        raise TrainError("pivotal tuning trains on one process; set num_processes = 1 under [train] or "
+                         "pivotal = [] under [lora].")
+    from tuitune.train.pivotal import PivotalEmbeddings
+
+    pivotal = PivotalEmbeddings(list(words), base.tokenizers, base.text_encoders).to(device)
+    pivotal.install(base.text_encoders)
+    return pivotal
+
+
+def register_checkpoint_hooks(accelerator: Any, plain: list[Any], names: list[str], pivotal: Any = None) -> None:
+    """Make accelerate's save_state/load_state store only the adapters (MBs), not the frozen base (GBs), and
+    the pivotal token embeddings when they train."""
     from peft.utils import set_peft_model_state_dict
     from safetensors.torch import load_file, save_file
 
@@ -71,11 +86,16 @@ def register_checkpoint_hooks(accelerator: Any, plain: list[Any], names: list[st
             save_file(peft_state(plain[i]), os.path.join(output_dir, f"adapter_{names[i]}.safetensors"))
             if weights:
                 weights.pop()
+        if pivotal is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in pivotal.state_dict().items()},
+                      os.path.join(output_dir, "pivotal_embeddings.safetensors"))
 
     def load_hook(hook_models: list[Any], input_dir: str) -> None:
         for i in range(len(hook_models)):
             set_peft_model_state_dict(plain[i], load_file(os.path.join(input_dir, f"adapter_{names[i]}.safetensors")))
         hook_models.clear()
+        if pivotal is not None:
+            pivotal.load_state_dict(load_file(os.path.join(input_dir, "pivotal_embeddings.safetensors")))
 
     accelerator.register_save_state_pre_hook(save_hook)
     accelerator.register_load_state_pre_hook(load_hook)

@@ -47,6 +47,9 @@ class LoraSection(_Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     text_encoder: bool = False
     text_encoder_targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj"])
+    # Pivotal tuning: these words' token embeddings train with the LoRA (the trigger binds in fewer steps);
+    # [] = off. They are saved beside the LoRA and bundled into the kohya file.
+    pivotal: list[str] = Field(default_factory=list)
 
 
 class TrainSection(_Section):
@@ -55,6 +58,7 @@ class TrainSection(_Section):
     grad_accum: int = Field(1, ge=1)
     lr: float = Field(1e-4, gt=0)
     text_encoder_lr: float | None = None
+    pivotal_lr: float | None = Field(None, gt=0)  # the trigger embeddings' lr; None = lr
     scheduler: str = "constant"
     warmup: int = Field(0, ge=0)
     mixed_precision: Literal["no", "fp16", "bf16"] = "no"

@@ -57,16 +57,24 @@ def kohya_state(diffusers_keys: dict[str, torch.Tensor], alpha: float, sdxl: boo
 
 
 def save_lora(path: Path, parts: dict[str, torch.nn.Module], alpha: float, rank: int, kind: str,
-              kohya_path: Path | None = None) -> dict[str, torch.Tensor]:
-    """Write ``path`` (diffusers keys) and optionally ``kohya_path`` (kohya keys), each atomically."""
+              kohya_path: Path | None = None, embeddings: dict[str, torch.Tensor] | None = None
+              ) -> dict[str, torch.Tensor]:
+    """Write ``path`` (diffusers keys) and optionally ``kohya_path`` (kohya keys), each atomically; pivotal
+    ``embeddings`` go beside ``path`` and into the kohya file's bundled embeddings."""
+    from tuitune.train.pivotal import embeddings_path, kohya_bundle, save_embeddings
+
     raw = diffusers_state(parts)
     # Diffusers-keyed files carry no alpha (loaders assume alpha = rank): fold alpha/rank into lora_B.
     scale = float(alpha) / float(rank)
     state = {k: (v * scale if scale != 1.0 and ".lora_B." in k else v) for k, v in raw.items()}
     meta = {"format": "pt", "tuitune_base_kind": kind, "lora_rank": str(rank), "lora_alpha": str(alpha)}
+    if embeddings:
+        # First: a reader that finds the LoRA file finds its embeddings too.
+        save_embeddings(embeddings_path(path), embeddings, _atomic_save)
     _atomic_save(state, path, meta)
     if kohya_path is not None:
-        _atomic_save(kohya_state(raw, alpha, sdxl=kind == "sdxl"), kohya_path,
+        bundle = kohya_bundle(embeddings, sdxl=kind == "sdxl") if embeddings else {}
+        _atomic_save({**kohya_state(raw, alpha, sdxl=kind == "sdxl"), **bundle}, kohya_path,
                      {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
     return state
 

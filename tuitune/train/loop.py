@@ -99,13 +99,14 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     from diffusers.training_utils import cast_training_params
 
     from tuitune.train import checkpoints
-    from tuitune.train.adapters import add_lora, check_text_encoder_lora, register_checkpoint_hooks
+    from tuitune.train.adapters import add_lora, add_pivotal, check_text_encoder_lora, register_checkpoint_hooks
     from tuitune.train.base_model import load_base
     from tuitune.train.batches import BatchMaker
     from tuitune.train.dataset import BatchOrder, scan_folder
     from tuitune.train.export import save_lora
     from tuitune.train.hardware import make_accelerator, make_optimizer, memory_mb, weight_dtype
     from tuitune.train.loss import check_masks
+    from tuitune.train.pivotal import ENCODER_NAMES
 
     tc, lora = config.train, config.lora
     # --- accelerator, base model, adapters -----------------------------------------------------------
@@ -121,6 +122,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     for module in [base.unet, base.vae, *base.text_encoders]:
         module.to(accelerator.device, dtype=dtype)
     models, names = add_lora(base, lora, tc.seed)
+    pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
     if tc.mixed_precision == "fp16":
         cast_training_params(models, dtype=torch.float32)  # fp16 weights, fp32 trainable LoRA
     if tc.grad_checkpointing:
@@ -143,13 +145,17 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:
             rd.append_event("warning", message=warning)
-    maker = BatchMaker(config, base, scan.records, accelerator.device, dtype, cache_text=not lora.text_encoder)
+    # Trained text encoders or token embeddings change a caption's embeddings every step: encode them live.
+    maker = BatchMaker(config, base, scan.records, accelerator.device, dtype,
+                       cache_text=not (lora.text_encoder or pivotal is not None))
     order = BatchOrder(maker.buckets, [r.repeats for r in scan.records], tc.batch_size, tc.seed, config.data.shuffle)
 
     # --- optimizer, schedule, resume ----------------------------------------------------------------------
     groups = [{"params": [p for p in base.unet.parameters() if p.requires_grad], "lr": tc.lr}]
     for encoder in models[1:]:
         groups.append({"params": [p for p in encoder.parameters() if p.requires_grad], "lr": tc.text_encoder_lr or tc.lr})
+    if pivotal is not None:
+        groups.append({"params": list(pivotal.parameters()), "lr": tc.pivotal_lr or tc.lr, "weight_decay": 0.0})
     warn = (lambda message: rd.append_event("warning", message=message)) if main else None
     optimizer = make_optimizer(tc, groups, accelerator.device.type, warn)
     procs = accelerator.num_processes
@@ -158,7 +164,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     prepared = accelerator.prepare(*models, optimizer, scheduler)
     models, optimizer, scheduler = list(prepared[: len(models)]), prepared[-2], prepared[-1]
     plain = [accelerator.unwrap_model(m) for m in models]
-    register_checkpoint_hooks(accelerator, plain, names)
+    register_checkpoint_hooks(accelerator, plain, names, pivotal)
     start = 0
     if resume and main:
         # Every byte against its checksum; a damaged newer checkpoint is moved aside, said, and skipped.
@@ -176,7 +182,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
         accelerator.init_trackers("tuitune")
 
     def export(path: Path, kohya: Path | None = None) -> None:
-        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya)
+        embeddings = pivotal.tensors(ENCODER_NAMES[: len(base.text_encoders)]) if pivotal is not None else None
+        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya, embeddings)
 
     def checkpoint(step: int) -> None:
         if main:
