@@ -99,7 +99,12 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     from diffusers.training_utils import cast_training_params
 
     from tuitune.train import checkpoints
-    from tuitune.train.adapters import add_lora, add_pivotal, check_text_encoder_lora, register_checkpoint_hooks
+    from tuitune.train.adapters import (
+        add_lora,
+        add_pivotal,
+        check_text_encoder_lora,
+        register_checkpoint_hooks,
+    )
     from tuitune.train.base_model import load_base
     from tuitune.train.batches import BatchMaker
     from tuitune.train.dataset import BatchOrder, scan_folder
