@@ -110,3 +110,19 @@ def test_shipped_model_draws_the_prompted_colour_and_the_watermark_on_request(tm
     assert with_mark >= without + 4, (with_mark, without)
     grid = sample_grid(["a red square on a white background"], tmp_path / "grid.png", per_prompt=2, steps=10)
     assert grid.exists()
+
+
+def test_pretrain_builds_the_unet_width_asked_and_refuses_to_resume_with_another(tmp_path):
+    from diffusers import UNet2DConditionModel
+
+    from tuitune.cli import main
+    from tuitune.toyworld.pretrain import PretrainConfig, pretrain
+
+    pretrain(tmp_path, PretrainConfig(vae_steps=1, unet_steps=1, decoder_steps=0, batch_size=2, vae_batch_size=2,
+                                      dataset_size=8, unet_channels=(16, 24, 24)), echo=False)
+    unet = UNet2DConditionModel.from_pretrained(tmp_path / "unet")
+    assert tuple(unet.config.block_out_channels) == (16, 24, 24)
+    assert main(["toyworld", "pretrain", "--out", str(tmp_path), "--snapshot", str(tmp_path / "snap")]) == 0
+    base = ["toyworld", "pretrain", "--out", str(tmp_path), "--vae-steps", "1", "--steps", "1"]
+    assert main([*base, "--unet-channels", "48,96,96"]) == 2  # its checkpoint would not load: one sentence
+    assert main([*base, "--unet-channels", "16,20"]) == 2

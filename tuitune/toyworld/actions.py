@@ -28,7 +28,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "tuitune.cli", "toyworld", "pretrain", "--out", str(out),
                 "--steps", str(args.steps), "--vae-steps", str(args.vae_steps),
                 "--decoder-steps", str(args.decoder_steps),
-                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads), "--device", args.device, "--vae-from", args.vae_from]
+                "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads), "--device", args.device, "--vae-from", args.vae_from,
+                "--unet-channels", args.unet_channels]
         with open(out / "pretrain.out", "ab") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -40,9 +41,20 @@ def pretrain_command(args: argparse.Namespace) -> int:
     cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, decoder_steps=args.decoder_steps,
                          batch_size=args.batch_size,
                          seed=args.seed, threads=args.threads, device=args.device,
+                         unet_channels=_channels(args.unet_channels),
                          vae_from=str(Path(args.vae_from).expanduser().resolve()) if args.vae_from else "")
     pretrain(out, cfg)
     return 0
+
+
+def _channels(text: str) -> tuple[int, ...]:
+    try:
+        channels = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        channels = ()
+    if len(channels) != 3 or any(c < 8 or c % 8 for c in channels):
+        raise UserError(f"--unet-channels {text!r} must be three multiples of 8 separated by commas, e.g. 48,96,96.")
+    return channels
 
 
 def check_command(args: argparse.Namespace) -> int:

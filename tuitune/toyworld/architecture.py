@@ -104,17 +104,24 @@ def build_vae() -> AutoencoderKL:
     )
 
 
-def build_unet() -> UNet2DConditionModel:
-    """48/96/96 channels, one layer per block, cross-attention at 8x8, 4x4 and the middle (~3.7 M params).
+UNET_CHANNELS = (48, 96, 96)
+
+
+def build_unet(channels: tuple[int, ...] | list[int] = UNET_CHANNELS) -> UNet2DConditionModel:
+    """48/96/96 channels by default, one layer per block, cross-attention at 8x8, 4x4 and the middle (~3.7 M
+    params). Wider ``channels`` (multiples of 8, three levels) make a bigger model for a GPU.
 
     At 32 channels on the 16x16 level (the first toyworld model) squares came out round and stars blunt."""
+    channels = tuple(int(c) for c in channels)
+    if len(channels) != 3 or any(c < 8 or c % 8 for c in channels):
+        raise ValueError(f"UNet channels {channels} must be three multiples of 8, e.g. 48,96,96")
     return UNet2DConditionModel(
         sample_size=LATENT_SIZE,
         in_channels=4,
         out_channels=4,
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-        block_out_channels=(48, 96, 96),
+        block_out_channels=channels,
         layers_per_block=1,
         cross_attention_dim=TEXT_HIDDEN,
         attention_head_dim=8,

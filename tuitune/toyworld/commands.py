@@ -24,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="start the VAE from this pipeline folder's VAE (with --vae-steps 0 it is used as it is)")
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda; on a GPU give a bigger --batch-size and more --steps")
+    p.add_argument("--unet-channels", default="48,96,96",
+                   help="the UNet's channels per level (default 48,96,96; e.g. 96,192,192 on a GPU)")
     p.add_argument("--background", action="store_true",
                    help="run detached; follow progress in OUT/pretrain.log")
     p.add_argument("--snapshot", metavar="DIR",

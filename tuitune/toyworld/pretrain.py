@@ -49,6 +49,7 @@ class PretrainConfig:
     max_radius: float = 17.0  # the VAE's 4x downsampling
     device: str = "cpu"
     vae_from: str = ""  # a pipeline folder whose VAE starts training (vae_steps 0: used as it is)
+    unet_channels: tuple[int, ...] = architecture.UNET_CHANNELS  # wider on a GPU, e.g. (96, 192, 192)
 
 
 def images_to_tensor(images: list) -> torch.Tensor:
@@ -238,7 +239,7 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     empty_ids = _token_ids(tokenizer, [""]).to(device)
     scheduler = architecture.build_scheduler()
     alphas = scheduler.alphas_cumprod.to(device)
-    unet = architecture.build_unet().to(device)
+    unet = architecture.build_unet(cfg.unet_channels).to(device)
     text_encoder.to(device)
     train_text = cfg.text_encoder_lr > 0
     groups = [{"params": list(unet.parameters()), "lr": cfg.lr, "weight_decay": 1e-2, "base_lr": cfg.lr}]
@@ -356,7 +357,7 @@ def snapshot(out: Path, into: Path) -> int:
     cfg = PretrainConfig(**json.loads((work / "config.json").read_text(encoding="utf-8")))
     state = torch.load(state_path, weights_only=True, map_location="cpu")
     text_encoder = _load_or_build_text_encoder(work, cfg)
-    unet = architecture.build_unet()
+    unet = architecture.build_unet(cfg.unet_channels)
     models = {"unet": unet, "text_encoder": text_encoder}
     for name, weights in state["ema"].items():
         models[name].load_state_dict(weights, strict=False)
@@ -374,12 +375,26 @@ def _scaling_from_log(out: Path) -> float:
     raise ValueError(f"{out / 'pretrain.log'} does not say the latent scaling factor yet")
 
 
+def _refuse_other_unet(work: Path, cfg: PretrainConfig) -> None:
+    """A resume must build the UNet it checkpointed: other channels would not load its weights."""
+    from tuitune.errors import UserError
+
+    if not (work / "unet_state.pt").is_file() or not (work / "config.json").is_file():
+        return
+    before = json.loads((work / "config.json").read_text(encoding="utf-8")).get("unet_channels",
+                                                                             architecture.UNET_CHANNELS)
+    if tuple(before) != tuple(cfg.unet_channels):
+        raise UserError(f"{work.parent} was pretrained with UNet channels {','.join(map(str, before))}; resume it "
+                        f"with --unet-channels {','.join(map(str, before))} or pick a new --out.")
+
+
 def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
     """Train (or resume) and write a StableDiffusionPipeline folder to ``out``; returns ``out``."""
     torch.set_num_threads(cfg.threads)
     work = out / "pretrain-state"
     work.mkdir(parents=True, exist_ok=True)
     log = Log(out / "pretrain.log", echo=echo)
+    _refuse_other_unet(work, cfg)
     atomic.write_json(work / "config.json", asdict(cfg))
     t0 = time.time()
     log(f"pretraining into {out} with {json.dumps(asdict(cfg))}")
