@@ -1,7 +1,8 @@
 """The ``tuitune`` command: argparse front door that imports each area's commands lazily.
 
 Each area owns ``tuitune/<area>/commands.py`` with ``register(subparsers)``. Those modules import only
-argparse at module level; the heavy code is imported inside the handler, so ``tuitune --help`` stays fast.
+argparse and ``tuitune.lazy`` at module level; the heavy code is imported inside the handler (``lazy``), so
+``tuitune --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ AREAS = (
     "tuitune.generate.commands",
     "tuitune.vision.commands",
 )
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,16 +66,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
-
-
-def lazy(target: str) -> Callable[[argparse.Namespace], int | None]:
-    """A handler that imports ``module:function`` only when the command runs."""
-
-    def run(args: argparse.Namespace) -> int | None:
-        module_name, _, func_name = target.partition(":")
-        return getattr(importlib.import_module(module_name), func_name)(args)
-
-    return run
 
 
 if __name__ == "__main__":
