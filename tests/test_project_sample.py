@@ -74,7 +74,7 @@ def test_project_train_run_trains_on_the_augmented_dataset(tmp_path: Path) -> No
     from tuitune.data.concepts import VisionBackends, detect_concepts
     from tuitune.intent.project_link import load_spec
     from tuitune.jobs.queue import create_run
-    from tuitune.project.train_run import base_config, job_config, prepare_data
+    from tuitune.train.project_run import base_config, job_config, prepare_data
 
     assert template_dir("toyworld-watermark") is not None
     root = tmp_path / "proj"
