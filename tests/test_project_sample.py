@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from tuitune.cli import main
+from tuitune.cli.sample import make_sample, template_dir
 from tuitune.project.project import Project
-from tuitune.project.sample import make_sample, template_dir
 
 TEMPLATE = Path(__file__).parents[1] / "sample_projects" / "toyworld-watermark"
 

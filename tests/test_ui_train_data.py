@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from tuitune.cli import UserError
+from tuitune.cli.sample import make_sample
 from tuitune.data.dataset import Dataset
 from tuitune.jobs.queue import create_run
-from tuitune.project.sample import make_sample
 from tuitune.train.project_run import base_config, job_config, prepare_data
 
 
