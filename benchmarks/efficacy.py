@@ -67,7 +67,7 @@ def prepare_arm(arm: str, spec: Any, workdir: Path, augment_seed: int) -> tuple[
 
 def data_options(arm: str, spec: Any) -> dict[str, Any]:
     """``[data]`` options of one arm over train.toml's: tuitune trains its captions as a project run would."""
-    from tuitune.project.train_run import intent_caption_options
+    from tuitune.train.project_run import intent_caption_options
 
     return intent_caption_options(spec) if arm == "tuitune" else {}
 

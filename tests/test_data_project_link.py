@@ -66,7 +66,7 @@ def test_clear_instances_by_concept_and_image(project: Path) -> None:
 
 
 def test_project_vision_settings_are_the_detect_defaults(project: Path) -> None:
-    from tuitune.vision.detect_job import DetectRequest, plan
+    from tuitune.data.detect_job import DetectRequest, plan
 
     with Project.open(project) as proj:
         proj.db.save_spec(SPEC.model_dump(mode="json", exclude={"version"}))

@@ -88,7 +88,7 @@ def test_the_export_command_says_how_many_items_it_left_out(project: Path, tmp_p
 
 
 def test_a_project_run_trains_only_on_what_the_export_keeps(project: Path, tmp_path: Path) -> None:
-    from tuitune.project.train_run import RUN_DATA, prepare_data
+    from tuitune.train.project_run import RUN_DATA, prepare_data
 
     with Project.open(project) as proj:
         proj.db.upsert_item(project / "images" / "p3.png", enabled=False)

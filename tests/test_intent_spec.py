@@ -10,9 +10,9 @@ import pytest
 from PIL import Image
 from pydantic import ValidationError
 
+from tuitune.intent.backends import make_parser
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError, IntentQuestion
-from tuitune.intent.parser import make_parser
 from tuitune.intent.regions import parse_ref
 from tuitune.intent.spec import DONT_CARE_LOSS, Concept, IntentSpec, Operation, diff, loss_defaults
 

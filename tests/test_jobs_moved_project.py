@@ -25,14 +25,14 @@ def test_early_stop_then_resume_after_the_project_moved(tmp_path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).parent))
     from tiny_pipelines import build_sd1
 
+    from tuitune.cli.sample import make_sample
     from tuitune.intent.project_link import load_spec
     from tuitune.jobs import worker
     from tuitune.jobs.context import JobContext
     from tuitune.jobs.queue import create_run
     from tuitune.jobs.rundir import RunDir
-    from tuitune.jobs.train_job import run as train_job
-    from tuitune.project.sample import make_sample
-    from tuitune.project.train_run import base_config, job_config
+    from tuitune.train.job import run as train_job
+    from tuitune.train.project_run import base_config, job_config
 
     old = tmp_path / "old" / "toyworld-watermark"
     with make_sample(old) as project:

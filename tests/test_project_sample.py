@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from tuitune.cli import main
+from tuitune.cli.sample import make_sample, template_dir
 from tuitune.project.project import Project
-from tuitune.project.sample import make_sample, template_dir
 
 TEMPLATE = Path(__file__).parents[1] / "sample_projects" / "toyworld-watermark"
 
@@ -74,7 +74,7 @@ def test_project_train_run_trains_on_the_augmented_dataset(tmp_path: Path) -> No
     from tuitune.data.concepts import VisionBackends, detect_concepts
     from tuitune.intent.project_link import load_spec
     from tuitune.jobs.queue import create_run
-    from tuitune.project.train_run import base_config, job_config, prepare_data
+    from tuitune.train.project_run import base_config, job_config, prepare_data
 
     assert template_dir("toyworld-watermark") is not None
     root = tmp_path / "proj"

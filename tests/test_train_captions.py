@@ -116,7 +116,7 @@ def _spec(trigger_words: list[str] | None = None):
 @pytest.mark.parametrize("triggers", [["zxq"], ["zxq", "sks"]])
 def test_an_optimised_caption_under_the_project_default_trains_on_the_trigger_words(triggers):
     from tuitune.intent.captions import optimise
-    from tuitune.project.train_run import intent_caption_options
+    from tuitune.train.project_run import intent_caption_options
 
     spec = _spec(triggers)
     caption = optimise("zxq, a red ring on a yellow background, with a watermark", spec)
@@ -129,7 +129,7 @@ def test_an_optimised_caption_under_the_project_default_trains_on_the_trigger_wo
 
 def test_a_project_run_gets_tag_dropout_only_on_captions_from_its_intent(tmp_path):
     from tuitune.data.importer import import_folder
-    from tuitune.project.train_run import INTENT_TAG_DROPOUT, job_config
+    from tuitune.train.project_run import INTENT_TAG_DROPOUT, job_config
 
     root = tmp_path / "proj"
     root.mkdir()

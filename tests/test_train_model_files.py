@@ -85,3 +85,19 @@ def test_an_unknown_hub_id_offline_is_one_sentence(monkeypatch):
     message = str(info.value)
     assert message.startswith("'nobody-here/made-up-diffusion-model' is not a local folder or file and the hub is offline")
     assert "point [model] base at a local copy" in message and "\n" not in message
+
+
+def test_a_model_a_package_registers_by_name_loads_by_that_name_unless_a_folder_has_it(files, tmp_path, monkeypatch):
+    from tuitune.toyworld import model_path
+    from tuitune.train import named_models
+
+    assert named_models.folder_of("toyworld") == model_path()  # the toyworld registers its model on import
+    monkeypatch.setattr(named_models, "_FOLDERS", dict(named_models._FOLDERS))
+    named_models.register("Tiny-SD1", lambda: files["folder"])
+    named = load_base(" tiny-sd1 ")
+    assert named.kind == "sd1" and named.source == str(files["folder"])
+    assert torch.equal(_unet_output(named), _unet_output(load_base(files["folder"])))
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny-sd1").mkdir()
+    with pytest.raises(TrainError, match="is a folder but not a diffusers model"):
+        load_base("tiny-sd1")

@@ -211,7 +211,7 @@ def _plain_project(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("craft", ["dotdot db row", "linked picture"])
 def test_a_train_runs_data_copy_follows_no_db_row_or_link_outside(tmp_path: Path, craft: str) -> None:
-    from tuitune.project.train_run import prepare_data
+    from tuitune.train.project_run import prepare_data
 
     root = _plain_project(tmp_path)
     sentinel = root.parent / "sentinel"

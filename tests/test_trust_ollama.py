@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tuitune.intent.backends import make_parser
 from tuitune.intent.errors import BackendUnavailable, IntentError
 from tuitune.intent.ollama_parser import OllamaParser
-from tuitune.intent.parser import make_parser
 
 GOOD = {
     "trigger_words": ["zxq"],

@@ -64,7 +64,7 @@ class SlowParser:
 async def test_tokens_stream_while_the_parser_works_and_the_spec_appears_beside_the_chat(
         project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     release = threading.Event()
-    monkeypatch.setattr("tuitune.intent.parser.make_parser", lambda *a, **k: SlowParser(release))
+    monkeypatch.setattr("tuitune.intent.backends.make_parser", lambda *a, **k: SlowParser(release))
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await switch_to(pilot, "1", "intent")

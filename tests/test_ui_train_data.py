@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tuitune.cli import UserError
+from tuitune.cli.sample import make_sample
 from tuitune.data.dataset import Dataset
 from tuitune.jobs.queue import create_run
-from tuitune.project.sample import make_sample
-from tuitune.project.train_run import base_config, job_config, prepare_data
+from tuitune.train.project_run import base_config, job_config, prepare_data
 
 
 def _derive(root: Path, parent_stem: str) -> str:
@@ -65,7 +65,7 @@ def test_a_project_with_every_item_set_aside_says_so(tmp_path: Path) -> None:
 
 def test_caption_tag_dropout_field_blank_leaves_the_intent_default_and_a_value_wins(tmp_path: Path) -> None:
     from tuitune.intent.spec import IntentSpec
-    from tuitune.project.train_run import INTENT_TAG_DROPOUT
+    from tuitune.train.project_run import INTENT_TAG_DROPOUT
     from tuitune.ui.train_settings import SETTINGS, form_overrides, form_values, run_config
 
     root = tmp_path / "proj"

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
 
 from tuitune.errors import UserError
+from tuitune.intent.loaders import load_regions_file, load_spec
 
 
 def import_command(args: argparse.Namespace) -> int:
@@ -44,7 +42,7 @@ def detect_command(args: argparse.Namespace) -> int:
     if is_project(args.into):
         from pydantic import ValidationError
 
-        from tuitune.vision.detect_job import DetectRequest, plan, submit
+        from tuitune.data.detect_job import DetectRequest, plan, submit
 
         def absolute(path: str | None) -> str | None:
             return str(Path(path).expanduser().resolve()) if path else None
@@ -141,41 +139,3 @@ def check_files(into: str, masks: bool = True) -> None:
     dataset.items()
     if masks:
         dataset.masks_index()
-
-
-def load_spec(root: str, spec_file: str | None, required: bool = True, version: int | None = None) -> Any:
-    """The spec from ``spec_file``, else the project's version ``version`` (default latest)."""
-    from pydantic import ValidationError
-
-    from tuitune.intent.spec import IntentSpec
-
-    if spec_file:
-        path = Path(spec_file).expanduser()
-        try:
-            return IntentSpec.from_json(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise UserError(f"Spec file {path} does not exist; check the path.") from None
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise UserError(f"Spec file {path} is not a valid IntentSpec ({first['msg']}); fix it and retry.") from None
-    from tuitune.project.project import Project, is_project
-
-    if is_project(root):
-        from tuitune.intent.project_link import load_spec as project_spec
-
-        with Project.open(root, readonly=True) as project:
-            spec = project_spec(project, version)
-        if spec is not None:
-            return spec
-    if required:
-        raise UserError("No intent spec: pass --spec FILE.json or state your intent in the project first.")
-    return None
-
-
-def load_regions_file(path: str) -> list[Any]:
-    """Reference regions from a JSON list of ``{number, image, box}``."""
-    try:
-        rows = json.loads(Path(path).expanduser().read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"Cannot read regions file {path} ({exc}); give a JSON list of {{number, image, box}}.") from None
-    return [SimpleNamespace(number=int(r["number"]), image=str(r["image"]), box=tuple(r["box"])) for r in rows]

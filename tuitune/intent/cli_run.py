@@ -12,8 +12,8 @@ from rich.table import Table
 
 from tuitune import atomic
 from tuitune.intent import captions as caption_optimiser
+from tuitune.intent.backends import make_parser
 from tuitune.intent.errors import IntentError
-from tuitune.intent.parser import make_parser
 from tuitune.intent.regions import Region, parse_refs
 from tuitune.intent.spec import IntentSpec, diff, is_dont_care
 

@@ -1,4 +1,4 @@
-"""The IntentParser protocol, the input checks every parser shares, and the backend chooser."""
+"""The IntentParser protocol and the input checks every parser shares."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from tuitune.intent.regions import Region
 from tuitune.intent.spec import IntentSpec
 
 MAX_CHARS = 20_000
-BACKENDS = ("rules", "ollama", "local")
 
 TokenCallback = Callable[[str], None]
 
@@ -58,25 +57,3 @@ def check_references(spec: IntentSpec, regions: Sequence[Region], current: Inten
 def next_version(spec: IntentSpec, current: IntentSpec | None) -> IntentSpec:
     """``spec`` numbered one after ``current`` (1 for a first spec)."""
     return spec.model_copy(update={"version": (current.version + 1) if current else 1})
-
-
-def make_parser(
-    backend: str = "rules",
-    model: str | None = None,
-    host: str | None = None,
-    timeout: float = 120.0,
-) -> IntentParser:
-    """The parser for ``backend`` (rules, ollama or local); heavy imports happen inside the parsers."""
-    if backend == "rules":
-        from tuitune.intent.rules import RuleParser
-
-        return RuleParser()
-    if backend == "ollama":
-        from tuitune.intent.ollama_parser import DEFAULT_HOST, DEFAULT_MODEL, OllamaParser
-
-        return OllamaParser(model=model or DEFAULT_MODEL, host=host or DEFAULT_HOST, timeout=timeout)
-    if backend in {"local", "transformers"}:
-        from tuitune.intent.local_llm import LocalLLMParser
-
-        return LocalLLMParser(model)
-    raise IntentError(f"Unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}.")

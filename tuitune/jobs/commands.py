@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuitune.cli import lazy
+from tuitune.lazy import lazy
 
 
 def _run_arg(parser: argparse.ArgumentParser) -> None:

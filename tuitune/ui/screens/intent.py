@@ -201,7 +201,7 @@ class IntentScreen(ProjectScreen):
                 spec = parse_in_subprocess(text, current, self.dialogue.regions, model,
                                            self.project.cache_dir, on_token)
             else:
-                from tuitune.intent.parser import make_parser
+                from tuitune.intent.backends import make_parser
 
                 model, host = self._parser_settings()
                 parser = make_parser(backend, model=model if backend == "ollama" else None, host=host)

@@ -16,7 +16,7 @@ def run(ctx: JobContext) -> None:
     dataset = tables.pop("dataset", None)  # a project's run: its data is exported into the run folder
     config = TrainConfig.from_dict(tables, base_dir=ctx.run.path)
     if dataset is not None:
-        from tuitune.project.train_run import prepare_data
+        from tuitune.train.project_run import prepare_data
 
         ctx.write_status(message="preparing the training data")
         ctx.event("data", message=prepare_data(ctx.run.path, dataset))

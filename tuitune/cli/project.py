@@ -1,4 +1,4 @@
-"""The project commands' bodies: create, open (app or summary), and print a summary."""
+"""``tuitune new NAME``, ``tuitune open NAME`` (a sample project is made on first open) and ``tuitune info``."""
 
 from __future__ import annotations
 
@@ -8,10 +8,38 @@ import sys
 from pathlib import Path
 
 from tuitune.errors import UserError
-from tuitune.project.project import Project, is_project
+from tuitune.lazy import lazy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    new = subparsers.add_parser("new", help="make a new project folder")
+    new.add_argument("path", metavar="NAME", help="folder to create (its name is the project name)")
+    new.add_argument(
+        "--base-model", default=None, help="diffusers folder, .safetensors file, hub id or 'toyworld'"
+    )
+    new.add_argument("--parser", choices=["rules", "ollama", "transformers"], default=None,
+                     help="how intents are turned into a spec")  # fmt: skip
+    new.set_defaults(handler=lazy("tuitune.cli.project:new_command"))
+
+    open_ = subparsers.add_parser(
+        "open", help="open a project in the app (a sample project is made on first open)"
+    )
+    open_.add_argument("path", metavar="NAME", help="project folder")
+    open_.add_argument("--readonly", action="store_true", help="look without writing")
+    open_.add_argument(
+        "--copy-to", metavar="DIR", default=None,
+        help="for a sample project: where your copy is made (default ~/tuitune/NAME)",
+    )
+    open_.set_defaults(handler=lazy("tuitune.cli.project:open_command"))
+
+    info = subparsers.add_parser("info", help="print a project's summary")
+    info.add_argument("path", metavar="NAME", nargs="?", default=None, help="project folder (default: here)")
+    info.set_defaults(handler=lazy("tuitune.cli.project:info_command"))
 
 
 def new_command(args: argparse.Namespace) -> int:
+    from tuitune.project.project import Project
+
     settings = {k: v for k, v in {"base_model": args.base_model}.items() if v is not None}
     if args.parser:
         settings["intent"] = {"parser": args.parser}
@@ -21,6 +49,8 @@ def new_command(args: argparse.Namespace) -> int:
 
 
 def open_command(args: argparse.Namespace) -> int:
+    from tuitune.project.project import Project
+
     path = _project_to_open(Path(args.path).expanduser(), args)
     # Validate (settings, schema, lock) before handing the terminal to the app.
     with Project.open(path, readonly=args.readonly, fallback_readonly=True) as project:
@@ -38,7 +68,8 @@ def open_command(args: argparse.Namespace) -> int:
 
 def _project_to_open(path: Path, args: argparse.Namespace) -> Path:
     """The project folder to open: ``path`` itself, or the sample project made (or reused) for it."""
-    from tuitune.project import sample
+    from tuitune.cli import sample
+    from tuitune.project.project import is_project
 
     copy_to = Path(args.copy_to).expanduser() if getattr(args, "copy_to", None) else None
     found = sample.sample_for(path)
@@ -67,6 +98,7 @@ def _project_to_open(path: Path, args: argparse.Namespace) -> Path:
 
 def info_command(args: argparse.Namespace) -> int:
     from tuitune.jobs.resolve import find_project_root
+    from tuitune.project.project import Project
 
     path = Path(args.path) if args.path else find_project_root()
     if path is None:

@@ -58,7 +58,7 @@ class DetectPlan:
 
 def plan(request: DetectRequest) -> DetectPlan:
     """Resolve the request: spec, reference regions and backends from the project unless given."""
-    from tuitune.data.cli_actions import load_regions_file, load_spec
+    from tuitune.intent.loaders import load_regions_file, load_spec
     from tuitune.intent.project_link import load_regions
     from tuitune.project.project import Project, is_project
 

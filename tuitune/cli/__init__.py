@@ -1,7 +1,9 @@
 """The ``tuitune`` command: argparse front door that imports each area's commands lazily.
 
-Each area owns ``tuitune/<area>/commands.py`` with ``register(subparsers)``. Those modules import only
-argparse at module level; the heavy code is imported inside the handler, so ``tuitune --help`` stays fast.
+Each area owns ``tuitune/<area>/commands.py`` with ``register(subparsers)`` (the project commands, which make
+sample projects from the engine areas, live here in ``cli/project.py``). Those modules import only argparse and
+``tuitune.lazy`` at module level; the heavy code is imported inside the handler (``lazy``), so ``tuitune
+--help`` stays fast.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ AREAS = (
     "tuitune.ui.commands",
     "tuitune.train.commands",
     "tuitune.jobs.commands",
-    "tuitune.project.commands",
+    "tuitune.cli.project",
     "tuitune.toyworld.commands",
     "tuitune.intent.commands",
     "tuitune.data.commands",
@@ -26,8 +28,6 @@ AREAS = (
     "tuitune.generate.commands",
     "tuitune.vision.commands",
 )
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,19 +68,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
 
-
-def lazy(target: str) -> Callable[[argparse.Namespace], int | None]:
-    """A handler that imports ``module:function`` only when the command runs."""
-
-    def run(args: argparse.Namespace) -> int | None:
-        module_name, _, func_name = target.partition(":")
-        return getattr(importlib.import_module(module_name), func_name)(args)
-
-    return run
-
-
-if __name__ == "__main__":
-    # Run through the imported module so UserError raised by area code is the same class caught here.
-    from tuitune.cli import main as _main
-
-    raise SystemExit(_main())
