@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 import tomllib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from tuitune.jobs.queue import run_dirs
 from tuitune.jobs.rundir import RunDir, RunState
 
 KOHYA_FILE = "lora_kohya.safetensors"  # the final LoRA with kohya key names, beside lora.safetensors
+AT_WORK = frozenset({RunState.STARTING, RunState.RUNNING, RunState.PAUSED, RunState.STOPPING})
 
 
 @dataclass(frozen=True)
@@ -154,6 +156,15 @@ def _kind_in_run_toml(run: RunDir) -> str:
 def list_runs(runs_root: Path) -> list[RunSummary]:
     """Every run under ``runs_root``, oldest first."""
     return [summarize(run) for run in run_dirs(Path(runs_root))]
+
+
+def live_training_run(runs: Iterable[RunDir]) -> RunDir | None:
+    """The first training run in ``runs`` (pass them newest first) whose worker is at work: what a user whose
+    SSH link dropped comes back to, whatever they had selected before."""
+    for run in runs:
+        if run.state() in AT_WORK and (run.read_status().get("kind") or _kind_in_run_toml(run)) == "train":
+            return run
+    return None
 
 
 def latest_samples(run: RunDir) -> tuple[int | None, list[Path]]:

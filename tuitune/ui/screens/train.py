@@ -17,7 +17,7 @@ from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressB
 
 from tuitune.evaluate.eval_view import EvalFeed, EvalView
 from tuitune.evaluate.queue_job import EVAL_FILE
-from tuitune.jobs.listing import RunSummary, latest_samples, summarize
+from tuitune.jobs.listing import RunSummary, latest_samples, live_training_run, summarize
 from tuitune.jobs.progress import MetricsHistory
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
 from tuitune.ui.screens.base import ProjectScreen
@@ -126,7 +126,9 @@ class TrainScreen(ProjectScreen):
 
     def populate(self) -> None:
         self._fill_form()
-        self.selected = self.saved_selection().get("run")
+        # Reopened while a training run is at work (an SSH link dropped): that run, not the one left selected.
+        live = live_training_run(self.project.runs())
+        self.selected = live.name if live is not None else self.saved_selection().get("run")
         self.refresh_runs()
         self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
 
