@@ -421,7 +421,10 @@ class TrainScreen(ProjectScreen):
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"The run could not be created ({exc}).", severity="error")
             return
-        self.app.call_from_thread(self._started, run.name)
+        from tuitune.jobs.queue import active_run
+
+        ahead = active_run(self.project.runs_dir)
+        self.app.call_from_thread(self._started, run.name, ahead.name if ahead and ahead.name != run.name else None)
 
     def _remember_form(self, raw: dict[Setting, Any]) -> None:
         """Keep the chosen settings in the project's train.toml, so the next run starts from them."""
@@ -448,9 +451,12 @@ class TrainScreen(ProjectScreen):
                     kept[key] = value
         atomic.write_text(path, tomli_w.dumps(current))
 
-    def _started(self, name: str) -> None:
+    def _started(self, name: str, ahead: str | None) -> None:
         self.selected = name
-        self.notify(f"Queued {name}; it starts as soon as the GPU is free.")
+        if ahead is None:
+            self.notify(f"Started {name}; its progress shows here.")
+        else:
+            self.notify(f"Queued {name}; it starts when {ahead} ends (one job at a time).")
         self.refresh_runs()
 
 
