@@ -55,7 +55,7 @@ def test_a_finished_run_names_its_lora_files_and_has_no_eta(tmp_path: Path) -> N
     (run.path / "lora_kohya.safetensors").write_bytes(b"x")
     summary = summarize(run, now=STARTED + 9999)
     assert summary.speed.eta is None and summary.speed.elapsed == pytest.approx(120.0)
-    assert "LoRA runs/train-x/lora.safetensors, lora_kohya.safetensors" in summary.files_line()
+    assert "LoRA: runs/train-x/lora.safetensors, lora_kohya.safetensors" in summary.files_line()
 
 
 def test_a_resumed_run_measures_its_speed_from_the_resume_on(tmp_path: Path) -> None:

@@ -76,34 +76,37 @@ class RunSummary:
         return text
 
     def progress_line(self) -> str:
-        """State, step, wall speed, images/s, elapsed, ETA, memory and loss, joined by dots."""
+        """State, step, ETA, elapsed, wall speed, images/s, loss and memory, joined by dots (the first ones are
+        what a narrow pane keeps)."""
         parts = [f"{self.state.value}", f"step {self.step}/{self.total_steps or '?'}"]
         speed = self.speed
+        if speed.eta is not None:
+            parts.append("ETA " + format_duration(speed.eta))
+        if speed.elapsed is not None:
+            parts.append("elapsed " + format_duration(speed.elapsed))
         if speed.seconds_per_step is not None:
             parts.append(f"{speed.seconds_per_step:.2f} s/step ({speed.steps_per_second:.2f} it/s)")
         if speed.images_per_second is not None:
             parts.append(f"{speed.images_per_second:.2f} img/s")
-        if speed.elapsed is not None:
-            parts.append("elapsed " + format_duration(speed.elapsed))
-        if speed.eta is not None:
-            parts.append("ETA " + format_duration(speed.eta))
-        if self.memory_mb is not None:
-            parts.append(f"mem {self.memory_mb:.0f} MB")
         if self.last_loss is not None:
             parts.append(f"loss {self.last_loss:.4g}")
+        if self.memory_mb is not None:
+            parts.append(f"mem {self.memory_mb:.0f} MB")
         return " · ".join(parts)
 
     def files_line(self) -> str:
-        """Learning rate, the complete checkpoints and where the LoRA files are (or will be)."""
-        parts = [f"lr {self.lr:.3g}"] if self.lr is not None else []
-        if self.checkpoint_steps:
-            parts.append("checkpoints " + ", ".join(str(s) for s in self.checkpoint_steps))
+        """Where the LoRA files are (or will be), the learning rate and the complete checkpoints."""
+        parts = []
         if self.kind == "train":
             where = f"{self.path.parent.name}/{self.name}/"
             if self.lora_files:
-                parts.append("LoRA " + where + ", ".join(p.name for p in self.lora_files))
+                parts.append("LoRA: " + where + ", ".join(p.name for p in self.lora_files))
             elif not self.state.is_final:
                 parts.append(f"LoRA at the end: {where}lora.safetensors, {KOHYA_FILE}")
+        if self.lr is not None:
+            parts.append(f"lr {self.lr:.3g}")
+        if self.checkpoint_steps:
+            parts.append("checkpoints " + ", ".join(str(s) for s in self.checkpoint_steps))
         return " · ".join(parts)
 
 
