@@ -222,7 +222,7 @@ async def test_concepts_edit_validates_and_versions(project: Path) -> None:
         await switch_to(pilot, "2", "concepts")
         screen = app.screen
         await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "concepts-table")
-        await pilot.press("right", "right", "right")
+        await pilot.press("right", "right", "right", "right")  # past the found counts (not editable)
         await press_to_focus(pilot, "e", focused="concept-edit")  # the weight column of "shape"
         await pilot.press("ctrl+a", "backspace", *"heavy", "enter")
         message = screen.query_one("#concepts-message")
