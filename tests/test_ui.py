@@ -222,7 +222,7 @@ async def test_concepts_edit_validates_and_versions(project: Path) -> None:
         await switch_to(pilot, "2", "concepts")
         screen = app.screen
         await wait_for(pilot, lambda: getattr(app.focused, "id", None) == "concepts-table")
-        await pilot.press("right", "right", "right")
+        await pilot.press("right", "right", "right", "right")  # past the found counts (not editable)
         await press_to_focus(pilot, "e", focused="concept-edit")  # the weight column of "shape"
         await pilot.press("ctrl+a", "backspace", *"heavy", "enter")
         message = screen.query_one("#concepts-message")
@@ -252,7 +252,7 @@ async def test_train_shows_progress_and_offers_resume_for_a_dead_worker(project:
         alert = str(screen.query_one("#run-alert").render())
         assert "worker died" in alert and "r to resume" in alert
         assert "step 12/100" in str(screen.query_one("#run-line").render())
-        assert "1.00 steps/s" in str(screen.query_one("#run-line").render())
+        assert "1.00 s/step" in str(screen.query_one("#run-line").render())
         screen.selected = "train-a"
         screen.refresh_runs()
         assert screen.summary.losses[-1] == pytest.approx(1 / 40)

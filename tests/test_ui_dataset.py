@@ -166,6 +166,8 @@ async def test_rejecting_an_instance_shows_its_score_and_empties_the_mask(tmp_pa
         concept, number, score, accepted = (str(c) for c in table.get_row_at(0))
         assert (concept, number, accepted) == ("card", "1", "yes")
         assert float(score) > 0  # the detector's score when no reference similarity was measured
+        await press_to_focus(pilot, "i", focused="dataset-instances")  # from the grid: to the instances first
+        assert str(table.get_row_at(0)[3]) == "yes"
         await pilot.press("i")
         await wait_for(pilot, lambda: table.row_count == 1 and str(table.get_row_at(0)[3]) == "no")
         stem = screen.current.stem
@@ -191,6 +193,7 @@ async def test_a_decision_saved_but_not_recorded_in_a_busy_project_shows_what_is
         screen = await open_dataset(pilot)
         table = screen.query_one("#dataset-instances")
         await wait_for(pilot, lambda: table.row_count == 1)
+        await press_to_focus(pilot, "i", focused="dataset-instances")
         await pilot.press("i")
         await wait_for(pilot, lambda: any("database is busy" in n.message for n in app._notifications))
         # The table follows masks.json, so the next i flips it back instead of saving the same value again.

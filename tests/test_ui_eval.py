@@ -172,7 +172,7 @@ def test_cli_detach_queues_the_same_job(project: Path, capsys) -> None:
 
 
 def test_eval_feed_reads_a_replaced_file_from_its_start_even_when_it_is_longer(tmp_path: Path) -> None:
-    from tuitune.ui.run_summary import EvalFeed
+    from tuitune.evaluate.eval_view import EvalFeed
 
     path = tmp_path / "eval.jsonl"
     path.write_text(json.dumps(eval_row("step_10", 10, {"intent score": 0.2})) + "\n", encoding="utf-8")

@@ -50,7 +50,7 @@ def generate_batch(
     adapter = None
     lora_name = None
     if request.lora:
-        lora_name = Path(request.lora).stem if Path(request.lora).is_file() else Path(request.lora).name
+        lora_name = lora_label(Path(request.lora))
         try:
             adapter = generator.load_lora(Path(request.lora), "generate")
         except LoraLoadError as exc:
@@ -72,3 +72,14 @@ def generate_batch(
         if progress is not None:
             progress(index + 1, len(jobs))
     return records
+
+
+def lora_label(path: Path) -> str:
+    """The name a generation records for its LoRA: the run that trained it, with the checkpoint unless it is
+    the run's final LoRA ("train-a", "train-a step_40"); a LoRA from elsewhere goes by its file or folder name."""
+    folder = path.parent if path.is_file() else path
+    if folder.name.startswith("step_") and folder.parent.name == "checkpoints":
+        return f"{folder.parent.parent.name} {folder.name}"
+    if (folder / "run.toml").is_file():
+        return folder.name
+    return path.stem if path.is_file() else path.name

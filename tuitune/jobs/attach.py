@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from tuitune.jobs.listing import RunSummary, summarize
+from tuitune.jobs.progress import MetricsHistory
 from tuitune.jobs.rundir import RunDir, RunState
-
-ETA_WINDOW = 50  # metric rows used for the speed estimate
 
 
 @dataclass
@@ -21,6 +21,7 @@ class RunView:
     state: RunState = RunState.QUEUED
     metrics: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
+    history: MetricsHistory = field(default_factory=MetricsHistory)
 
     def __post_init__(self) -> None:
         self._metrics = self.run.metrics_tail()
@@ -34,9 +35,14 @@ class RunView:
         state = self.run.state()
         changed = bool(new_metrics or new_events) or status != self.status or state != self.state
         self.metrics.extend(new_metrics)
+        self.history.add(new_metrics)
         self.events.extend(new_events)
         self.status, self.state = status, state
         return changed
+
+    def summary(self, now: float | None = None) -> RunSummary:
+        """The run's summary as the Train screen shows it: speed, elapsed, ETA, lr, checkpoints, LoRA files."""
+        return summarize(self.run, self.history, now)
 
     @property
     def step(self) -> int:
@@ -49,21 +55,7 @@ class RunView:
 
     @property
     def loss(self) -> float | None:
-        for row in reversed(self.metrics):
-            if isinstance(row.get("loss"), int | float):
-                return float(row["loss"])
-        return None
-
-    def eta_seconds(self) -> float | None:
-        """Seconds left at the recent speed (metrics with step and time), None when unknown."""
-        timed = [r for r in self.metrics[-ETA_WINDOW:] if "time" in r and "step" in r]
-        if self.total is None or len(timed) < 2:
-            return None
-        steps = timed[-1]["step"] - timed[0]["step"]
-        seconds = timed[-1]["time"] - timed[0]["time"]
-        if steps <= 0 or seconds <= 0:
-            return None
-        return max(0.0, (self.total - self.step) * seconds / steps)
+        return self.history.losses[-1] if self.history.losses else None
 
 
 def follow(
@@ -82,38 +74,30 @@ def follow(
         yield view
 
 
-def format_seconds(seconds: float | None) -> str:
-    if seconds is None:
-        return "—"
-    seconds = int(seconds)
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
 def render(view: RunView) -> Any:
-    """A rich renderable: header, progress bar, loss, ETA, last events."""
+    """A rich renderable: header, progress bar, then the Train screen's lines (speed, ETA, files), last events."""
     from rich.console import Group
     from rich.progress_bar import ProgressBar
     from rich.table import Table
     from rich.text import Text
 
-    header = Text.assemble((view.run.name, "bold"), "  ", (str(view.state), _STATE_STYLE.get(view.state, "")))
-    total = view.total or max(view.step, 1)
+    summary = view.summary()
+    header = Text.assemble((view.run.name, "bold"), "  ", (str(summary.state), _STATE_STYLE.get(summary.state, "")))
+    total = summary.total_steps or max(summary.step, 1)
     table = Table.grid(padding=(0, 2))
-    table.add_row("step", f"{view.step}/{view.total or '?'}")
-    table.add_row("loss", f"{view.loss:.5g}" if view.loss is not None else "—")
-    table.add_row("ETA", format_seconds(view.eta_seconds()) if not view.state.is_final else "—")
+    table.add_row("progress", summary.progress_line())
+    files = summary.files_line()
+    if files:
+        table.add_row("files", files)
     if view.status.get("message"):
         table.add_row("note", str(view.status["message"]))
-    if view.state is RunState.CRASHED:
-        steps = view.run.checkpoint_steps()
-        hint = f"resume from step {steps[-1]}" if steps else "no checkpoint: resume starts over"
+    if summary.state is RunState.CRASHED:
+        hint = f"resume from step {summary.resume_step}" if summary.resume_step else "no checkpoint: resume starts over"
         table.add_row("crashed", f"the worker is gone; {hint} (`tuitune resume {view.run.name}`)")
     recent = [f"{e.get('kind')}" + (f" step {e['step']}" if "step" in e else "") for e in view.events[-3:]]
     if recent:
         table.add_row("events", ", ".join(recent))
-    return Group(header, ProgressBar(total=total, completed=min(view.step, total), width=60), table)
+    return Group(header, ProgressBar(total=total, completed=min(summary.step, total), width=60), table)
 
 
 _STATE_STYLE = {
@@ -138,7 +122,17 @@ def attach(run: RunDir, interval: float = 0.5) -> RunState:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             for view in follow(run, interval=interval):
                 live.update(render(view))
+        if not console.is_terminal:
+            console.line()  # Live ends a piped view without a newline; the next print needs its own line
     except KeyboardInterrupt:
-        console.print(f"Detached; the run goes on. `tuitune attach {run.name}` follows it again.")
+        console.print(f"Detached; the run goes on. `tuitune attach {run_reference(run)}` follows it again.")
         return view.state if view else run.state()
     return view.state if view else run.state()
+
+
+def run_reference(run: RunDir) -> str:
+    """What to type for this run from the current folder: its name inside its project, else its path."""
+    from tuitune.jobs.resolve import find_project_root
+
+    project = run.path.parent.parent
+    return run.name if find_project_root() == project.resolve() else str(run.path)

@@ -13,7 +13,10 @@ def _run_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    runs = subparsers.add_parser("runs", help="list the project's runs and their state")
+    runs = subparsers.add_parser(
+        "runs", help="list the project's runs and their state",
+        description="List every run of the project (training, detection, evaluation, generation) with its kind, "
+                    "state, step and last loss, and where a stopped or crashed one resumes from.")
     runs.add_argument("--project", default=None, help="project folder (default: the one around here)")
     runs.set_defaults(handler=lazy("tuitune.jobs.handlers:list_command"))
 

@@ -8,8 +8,11 @@ from tuitune.lazy import lazy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("train", help="train a region-aware LoRA from a config TOML",
-                              description="Train a LoRA as CONFIG.toml says; Ctrl-C checkpoints, then stops.")
+    p = subparsers.add_parser(
+        "train", help="train a region-aware LoRA of a project (queued as the app does) or from a config TOML",
+        description="Train a LoRA. A project folder queues a run as the Train screen does and follows it "
+                    "(Ctrl-C detaches, the run goes on); a config TOML trains in this terminal (Ctrl-C "
+                    "checkpoints, then stops).")
     p.add_argument("config", help="training config (TOML), or a project folder to queue a run of it as the app does")
     p.add_argument("--steps", type=int, default=None, help="override [train] steps")
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="override [train] device")

@@ -244,7 +244,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             images += len(indices)
         step += 1
         elapsed = time.perf_counter() - tick
-        row = {"step": step, **sums, "lr": scheduler.get_last_lr()[0], "s_per_step": elapsed,
+        # "time" (wall clock) lets readers measure the wall rate, samples and checkpoints included.
+        row = {"step": step, "time": time.time(), **sums, "lr": scheduler.get_last_lr()[0], "s_per_step": elapsed,
                "images_per_s": images * procs / elapsed if elapsed > 0 else 0.0,
                "memory_mb": memory_mb(accelerator.device)}
         if main:
@@ -252,7 +253,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             # Paced: a fast run would otherwise fsync status.json on every step; metrics.jsonl has each one.
             status.progress(state=str(RunState.RUNNING), pid=os.getpid(), step=step, total_steps=total, message="")
             if trackers:
-                accelerator.log({k: v for k, v in row.items() if k != "step"}, step=step)
+                accelerator.log({k: v for k, v in row.items() if k not in ("step", "time")}, step=step)
             if on_step is not None:
                 on_step(step, total, row)
         stop, sample_now = agree(accelerator, *poll(status, main, signals, step, total))

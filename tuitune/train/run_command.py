@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import time
 from pathlib import Path
 
 from tuitune.errors import UserError
@@ -32,9 +33,16 @@ def main(args: argparse.Namespace) -> int:
     with Progress(*columns) as progress:
         task = progress.add_task("train", total=args.steps or config.train.steps, loss="-", speed="")
 
+        first: list[tuple[float, int]] = []  # the first step's (time, step): the wall rate counts from there
+
         def on_step(step: int, total: int, row: dict) -> None:
-            progress.update(task, completed=step, total=total, loss=f"{row['loss']:.4f}",
-                            speed=f"{row['s_per_step']:.2f} s/step")
+            # Wall seconds per step, so the samples and checkpoints made between steps count (s_per_step
+            # times the step alone).
+            now = time.monotonic()
+            first[:] = first or [(now, step)]
+            (t0, s0) = first[0]
+            speed = f"{(now - t0) / (step - s0):.2f} s/step" if step > s0 else f"{row['s_per_step']:.2f} s/step"
+            progress.update(task, completed=step, total=total, loss=f"{row['loss']:.4f}", speed=speed)
 
         outcome = train(config, run_dir, resume=args.resume, steps=args.steps, device=args.device, on_step=on_step)
     if outcome.state == "finished":

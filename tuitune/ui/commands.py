@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     show.add_argument("--width", type=int, default=None, help="width in columns (default: fit the terminal)")
     show.set_defaults(handler=lazy("tuitune.ui.show:show_images"))
 
-    app = subparsers.add_parser("app", help="open the terminal app on a project folder")
+    app = subparsers.add_parser(
+        "app", help="open the terminal app on an existing project folder (`open` also makes sample projects)",
+        description="Open the terminal app on a project folder, or on the open/new screen when the folder is "
+                    "not a project. `tuitune open NAME` does the same and makes a sample project on first open.")
     app.add_argument("path", nargs="?", default=None, help="project folder (default: the current folder)")
     app.add_argument("--readonly", action="store_true", help="look without writing (no lock taken)")
     app.set_defaults(handler=lazy("tuitune.ui.launch:open_from_args"))

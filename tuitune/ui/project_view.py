@@ -105,19 +105,6 @@ class ProjectView(ProjectFolders):
         # The app holds the project's writer lock, so the database is written through its own transactions.
         set_decision(self.root, stem, concept, index, accepted, delegate=not self.readonly)
 
-    def mask_concepts(self) -> dict[str, set[str]]:
-        """Stem -> concepts with a mask file, from one pass over ``masks/``."""
-        found: dict[str, set[str]] = {}
-        if not self.masks_dir.is_dir():
-            return found
-        with os.scandir(self.masks_dir) as stems:
-            for stem in stems:
-                if stem.is_dir():
-                    names = {Path(n).stem for n in os.listdir(stem.path) if n.endswith(".png")}
-                    if names:
-                        found[stem.name] = names
-        return found
-
     def masks(self, item: DatasetItem) -> dict[str, Path]:
         """Concept name -> mask PNG for one item (``masks/<stem>/<concept>.png``)."""
         folder = self.masks_dir / item.stem

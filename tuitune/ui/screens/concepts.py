@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static
 
 from tuitune.data.dataset import MASKS_FILE
+from tuitune.data.mask_presence import found_counts
 from tuitune.errors import UserError
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
@@ -61,17 +62,6 @@ def edited_spec(spec: IntentSpec, concept_name: str, column: str, text: str) -> 
         raise ValueError(f"{first['msg'].removeprefix('Value error, ')}.") from None
 
 
-def found_counts(masks_index: dict) -> dict[str, int]:
-    """Accepted instances per concept over the dataset (a concept with a mask but no instances counts 1)."""
-    counts: dict[str, int] = {}
-    for per_item in masks_index.values():
-        for concept, entry in per_item.items():
-            instances = entry.get("instances", []) if isinstance(entry, dict) else []
-            accepted = sum(1 for i in instances if i.get("accepted", True)) if instances else 1
-            counts[concept] = counts.get(concept, 0) + accepted
-    return counts
-
-
 class ConceptsScreen(ProjectScreen):
     MODE = "concepts"
     AUTO_FOCUS = "#concepts-table"
@@ -90,7 +80,7 @@ class ConceptsScreen(ProjectScreen):
     def __init__(self) -> None:
         super().__init__()
         self.dialogue = Dialogue()
-        self.column = 0
+        self.column = "name"  # the field the cursor's column edits ("found" edits nothing)
         self.editing: tuple[str, str] | None = None
         self._token: tuple[int, int] | None = None
         self._counts: dict[str, int] = {}
@@ -205,7 +195,7 @@ class ConceptsScreen(ProjectScreen):
 
     @on(DataTable.CellHighlighted, "#concepts-table")
     def _cell_highlighted(self, event: DataTable.CellHighlighted) -> None:
-        self.column = min(event.coordinate.column, len(EDITABLE) - 1)
+        self.column = str(event.cell_key.column_key.value or "")
 
     def action_edit(self) -> None:
         name = self._highlighted_concept()
@@ -213,7 +203,11 @@ class ConceptsScreen(ProjectScreen):
         if name is None or spec is None:
             self.notify("There is no concept to edit yet.", severity="warning")
             return
-        column = EDITABLE[self.column]
+        column = self.column
+        if column not in EDITABLE:
+            self.notify("Detection counts the instances found; they change with detection, not by hand.",
+                        severity="warning")
+            return
         concept = spec.concept(name)
         current = {
             "name": concept.name,

@@ -9,6 +9,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Input, Label, Static, TextArea
 
+from tuitune.data.mask_presence import concepts_with_masks
 from tuitune.errors import UserError
 from tuitune.ui.project_view import DatasetItem
 from tuitune.ui.screens.base import ProjectScreen
@@ -48,7 +49,7 @@ class DatasetScreen(ProjectScreen):
         Binding("a", "accept_proposal", "Use proposal", id="dataset.proposal",
                 tooltip="Replace the caption with the optimiser's proposal"),
         Binding("i", "toggle_instance", "Accept/reject", id="dataset.instance",
-                tooltip="Accept or reject the highlighted detected instance"),
+                tooltip="Accept or reject the highlighted detected instance (from the grid: go to the instances)"),
         Binding("escape", "focus_grid", "Grid", id="dataset.grid", show=False, tooltip="Back to the grid"),
     ]
 
@@ -59,9 +60,8 @@ class DatasetScreen(ProjectScreen):
         self.masks_index: dict = {}
         self.overlay: int = -1  # index into the current item's concepts; -1 = no overlay
         self.query_text = ""
-        self.mask_files: dict[str, set[str]] = {}
-        # Per load: each item's concepts with a mask, its lower-cased text and grid entry, so a key typed
-        # in the filter is one pass of substring tests over the items.
+        # Per load: each item's concepts with a mask (one with a pixel set), its lower-cased text and grid
+        # entry, so a key typed in the filter is one pass of substring tests over the items.
         self._item_masks: dict[str, set[str]] = {}
         self._haystacks: list[str] = []
         self._entries: list[GridEntry] = []
@@ -123,12 +123,13 @@ class DatasetScreen(ProjectScreen):
             masks = self.project.masks_index()
         except (OSError, ValueError):
             masks = {}
-        self.mask_files = self.project.mask_concepts()
-        self.app.call_from_thread(self._loaded, items, masks, stem)
+        present = concepts_with_masks(self.project.masks_dir, masks)
+        self.app.call_from_thread(self._loaded, items, masks, present, stem)
 
-    def _loaded(self, items: list[DatasetItem], masks: dict, stem: str | None) -> None:
+    def _loaded(self, items: list[DatasetItem], masks: dict, present: dict[str, set[str]], stem: str | None) -> None:
         self.items = items
         self.masks_index = masks
+        self._item_masks = present
         self._index_items()
         self._apply_filter(stem)
         grid = self.query_one("#dataset-grid", ThumbGrid)
@@ -136,10 +137,6 @@ class DatasetScreen(ProjectScreen):
         grid.check_pictures([item.path for item in items])
 
     def _index_items(self) -> None:
-        masks = {stem: set(self.masks_index.get(stem, {})) | names for stem, names in self.mask_files.items()}
-        for stem, entry in self.masks_index.items():
-            masks.setdefault(stem, set(entry))
-        self._item_masks = masks
         self._haystacks = [f"{i.stem}\n{i.caption}".lower() for i in self.items]
         self._entries = [GridEntry(i.path, i.stem, badge=self._badge(i)) for i in self.items]
 
@@ -241,7 +238,8 @@ class DatasetScreen(ProjectScreen):
         self._update_count()
 
     def _concepts(self, item: DatasetItem) -> list[str]:
-        return sorted(set(self.masks_index.get(item.stem, {})) | set(self.project.masks(item)))
+        """The concepts this item has a mask of (an all-zero mask file is none)."""
+        return sorted(self._item_masks.get(item.stem, ()))
 
     def _show(self, item: DatasetItem | None) -> None:
         preview = self.query_one("#dataset-preview", Picture)
@@ -366,6 +364,11 @@ class DatasetScreen(ProjectScreen):
         if item is None or table.row_count == 0:
             self.notify("This item has no detected instances.", severity="warning")
             return
+        if self.focused is not table:
+            # Acting on a table without focus flipped whichever row its hidden cursor was on.
+            table.focus()
+            self.notify("Pick the instance with ↑↓, then i accepts or rejects it (esc: back to the grid).")
+            return
         key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value or ""
         concept, _, index = key.partition("\x00")
         if self.app.readonly_project:  # type: ignore[attr-defined]
@@ -391,15 +394,22 @@ class DatasetScreen(ProjectScreen):
             fresh = self.project.masks_index()  # what is on disk, whichever step failed
         except (OSError, ValueError):
             fresh = None
-        self.app.call_from_thread(self._decided, item, error, fresh)
+        present = concepts_with_masks(self.project.masks_dir, fresh) if fresh is not None else {}
+        self.app.call_from_thread(self._decided, item, error, fresh, present)
 
-    def _decided(self, item: DatasetItem, error: str | None, fresh: dict | None) -> None:
+    def _decided(self, item: DatasetItem, error: str | None, fresh: dict | None,
+                 present: dict[str, set[str]]) -> None:
         self._deciding = False
         if error is not None:
             self.notify(f"Could not change the instance: {error}", severity="error")
         if fresh is None or not self.ready:
             return
         self.masks_index = fresh
+        self._item_masks = present
+        for entry in self._entries:  # the badge of the item decided on (a rejected last instance: no mask)
+            if entry.label == item.stem:
+                entry.badge = self._badge(item)
+        self.query_one("#dataset-grid", ThumbGrid).redraw_entries()
         current = self.current
         if current is not None and current.stem == item.stem:
             table = self.query_one("#dataset-instances", DataTable)

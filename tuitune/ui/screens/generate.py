@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select
 
+from tuitune.project.loras import LoraOffer, lora_offer
 from tuitune.ui.screens.base import ProjectScreen
+from tuitune.ui.terminal_keys import is_ctrl_h
 from tuitune.ui.widgets.picture import Picture
 
 NUMBER_FIELDS = (("seed", "0", int), ("steps", "20", int), ("guidance", "5.0", float), ("lora_scale", "1.0", float))
@@ -19,26 +21,16 @@ NO_LORA_YET = ("No LoRA yet: start a training run on the Train screen (4, then s
 BASE_ONLY = "base only (no LoRA)"
 
 
-def checkpoint_choices(project_root: Path) -> list[tuple[str, str]]:
-    """(label, path) of every LoRA in the project's runs: final files and complete checkpoints."""
-    from tuitune.jobs.queue import run_dirs
-
-    choices: list[tuple[str, str]] = []
-    for run in reversed(run_dirs(project_root / "runs")):
-        if run.lora_path.is_file():
-            choices.append((f"{run.name} (final)", str(run.lora_path)))
-        for step in reversed(run.checkpoint_steps()):
-            choices.append((f"{run.name} step {step}", str(run.checkpoint_dir(step))))
-    return choices
-
-
 class GenerateScreen(ProjectScreen):
     MODE = "generate"
     AUTO_FOCUS = "#gen-history"
     BINDINGS = [
         Binding("ctrl+g", "generate", "Generate", id="generate.run",
                 tooltip="Make base and LoRA images with the same seed (a generate job)"),
+        # ctrl+h also when the terminal sends it as the ^H byte (tmux does): see on_key.
         Binding("ctrl+h", "focus_history", "History", id="generate.history", tooltip="Browse past generations"),
+        Binding("escape", "focus_history", "History", id="generate.leave", show=False,
+                tooltip="Leave the form for the history of generations"),
         Binding("ctrl+e", "focus_prompt", "Prompt", id="generate.prompt", tooltip="Edit the prompt"),
     ]
 
@@ -47,6 +39,7 @@ class GenerateScreen(ProjectScreen):
         self.records: list[dict] = []
         self._record_files = -1
         self._choices: list[tuple[str, str]] = []
+        self._offer = LoraOffer()
         self._default_prompt = ""
 
     def body(self) -> ComposeResult:
@@ -74,7 +67,7 @@ class GenerateScreen(ProjectScreen):
 
     def populate(self) -> None:
         self.query_one("#gen-history", DataTable).add_columns("id", "prompt", "seed", "lora")
-        self._set_choices(checkpoint_choices(self.project.root))
+        self._set_choices(lora_offer(self.project.root))
         self._fill_default_prompt()
         self.reload_history(self.saved_selection().get("record"))
         self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
@@ -113,23 +106,25 @@ class GenerateScreen(ProjectScreen):
 
     @work(thread=True, exclusive=True, group="generate-loras")
     def _check_loras(self) -> None:
-        """A run may have finished or checkpointed since the list was made: offer its LoRAs too."""
-        choices = checkpoint_choices(self.project.root)
-        if choices != self._choices:
-            self.app.call_from_thread(self._set_choices, choices)
+        """A run may have finished, checkpointed or been evaluated since the list was made: offer its LoRAs."""
+        offer = lora_offer(self.project.root)
+        if offer != self._offer:
+            self.app.call_from_thread(self._set_choices, offer)
 
-    def _set_choices(self, choices: list[tuple[str, str]]) -> None:
+    def _set_choices(self, offer: LoraOffer) -> None:
+        """Offer these LoRAs; the picker follows the default (★ recommended, else the newest run's) until the
+        user picks another one, "base only" included."""
         select = self.query_one("#gen-lora", Select)
         keep = select.value
+        following = keep == (self._offer.default if self._offer.default is not None else Select.NULL)
         had_loras = bool(self._choices)
-        self._choices = choices
-        select.set_options(choices)
-        if any(path == keep for _, path in choices):
+        self._offer, self._choices = offer, offer.choices
+        select.set_options(offer.choices)
+        if not following and any(path == keep for _, path in offer.choices):
             select.value = keep
-        elif choices and not (had_loras and keep == Select.NULL):
-            # The first LoRA to appear is picked; a user who chose "base only" among LoRAs keeps that.
-            select.value = choices[0][1]
-        if had_loras != bool(choices) and self.is_mounted and self.query("#gen-history"):
+        elif (following or keep != Select.NULL) and offer.default is not None:
+            select.value = offer.default
+        if had_loras != bool(offer.choices) and self.is_mounted and self.query("#gen-history"):
             self._show_record(self.current_record())  # the LoRA side's sentence depends on having one
 
     def selection_state(self) -> dict:
@@ -155,8 +150,16 @@ class GenerateScreen(ProjectScreen):
             self.app.call_from_thread(self._reload_keeping_selection)
 
     def _reload_keeping_selection(self) -> None:
+        """Reload; a generation that arrived since (the ctrl+g just pressed) is shown at once, else the cursor
+        stays on the record it was on."""
+        known = {str(r.get("id")) for r in self.records}
         current = self.current_record()
         self.reload_history(current.get("id") if current else None)
+        arrived = next((str(r.get("id")) for r in self.records if str(r.get("id")) not in known), None)
+        if arrived is not None and known:
+            table = self.query_one("#gen-history", DataTable)
+            table.move_cursor(row=[str(r.get("id")) for r in self.records].index(arrived), animate=False)
+            self._show_record(self.current_record())
 
     def reload_history(self, select_id: str | None = None) -> None:
         from tuitune.generate.record import list_generations
@@ -283,6 +286,13 @@ class GenerateScreen(ProjectScreen):
             return f"Generating as {name}; {what} here when it is done."
         return (f"{name} waits for {ahead.name} to finish (one GPU job at a time); stop that run on the Train "
                 "screen (4, x) to generate sooner.")
+
+    def on_key(self, event: events.Key) -> None:
+        # A terminal's ctrl+h reaches a text field as a backspace: it opens History instead of deleting.
+        if event.key == "backspace" and is_ctrl_h(event):
+            event.stop()
+            event.prevent_default()
+            self.action_focus_history()
 
     def action_focus_history(self) -> None:
         self.query_one("#gen-history", DataTable).focus()

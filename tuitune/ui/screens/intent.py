@@ -59,7 +59,8 @@ class IntentScreen(ProjectScreen):
                 yield Static("", id="chat-stream", markup=False)
                 # Not selecting all on focus: a letter typed on the chat log is put in before the focus arrives,
                 # and the next letter would replace it.
-                yield Input(placeholder="keep the face, change the hair colour to blue, remove the watermark",
+                yield Input(placeholder="say what to keep, change and remove, e.g. keep my character, let its "
+                                        "colour vary, remove the watermark",
                             id="chat-input", select_on_focus=False)
                 yield Input(placeholder="reference image: PATH or PATH:x0,y0,x1,y1 (ctrl+r)",
                             suggester=PathSuggester(images_only=True, relative_to=lambda: self.project.root),
@@ -268,7 +269,7 @@ class IntentScreen(ProjectScreen):
         self.query_one("#chat-log", VerticalScroll).mount(ChatMessage("user", f"reference [{number}]: {text}"))
         event.input.value = ""
         self._show_regions()
-        self.notify(f"Added region [{number}]; refer to it in a message like 'keep the face [{number}]'.")
+        self.notify(f"Added region [{number}]; refer to it in a message like 'keep this [{number}]'.")
 
     # --- actions -------------------------------------------------------------------------------------
     def action_next_backend(self) -> None:

@@ -15,9 +15,11 @@ from textual.css.query import NoMatches
 from textual.timer import Timer
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
 
+from tuitune.evaluate.eval_view import EvalFeed, EvalView
 from tuitune.evaluate.queue_job import EVAL_FILE
+from tuitune.jobs.listing import RunSummary, latest_samples, live_training_run, summarize
+from tuitune.jobs.progress import MetricsHistory
 from tuitune.jobs.rundir import JsonlTail, RunDir, RunState
-from tuitune.ui.run_summary import EvalFeed, MetricsHistory, RunSummary, latest_samples, summary_of
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
 from tuitune.ui.widgets.eval_table import EvalTable
@@ -33,6 +35,7 @@ class RunsSnapshot:
     rows: list[tuple[str, RunState, str]] = field(default_factory=list)  # name, state, "step/total"
     selected: str | None = None
     summary: RunSummary | None = None
+    evaluation: EvalView | None = None  # intent metrics per checkpoint, once an evaluation wrote rows
     samples: tuple[int | None, list[Path]] = (None, [])
 
 
@@ -96,6 +99,7 @@ class TrainScreen(ProjectScreen):
                 # link's bandwidth while a run only waits in the queue.
                 yield ProgressBar(total=1, id="run-progress", show_eta=False)
                 yield Static("", id="run-line")
+                yield Static("", id="run-files")
                 yield Static("", id="run-alert")
                 with Horizontal(id="train-plots"):
                     yield RunPlot("loss", id="loss-plot")
@@ -122,7 +126,9 @@ class TrainScreen(ProjectScreen):
 
     def populate(self) -> None:
         self._fill_form()
-        self.selected = self.saved_selection().get("run")
+        # Reopened while a training run is at work (an SSH link dropped): that run, not the one left selected.
+        live = live_training_run(self.project.runs())
+        self.selected = live.name if live is not None else self.saved_selection().get("run")
         self.refresh_runs()
         self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
 
@@ -218,9 +224,8 @@ class TrainScreen(ProjectScreen):
                 # Evaluation jobs append to the training run's eval.jsonl: only the rows new since the last poll.
                 if run.name not in self._evals:
                     self._evals[run.name] = EvalFeed(run.path / EVAL_FILE)
-                state = next(s for n, s, _ in snapshot.rows if n == selected)
-                snapshot.summary = summary_of(run.name, state, run.read_status(), history, run.checkpoint_steps(),
-                                              self._evals[run.name].read())
+                snapshot.summary = summarize(run, history)
+                snapshot.evaluation = self._evals[run.name].read()
                 snapshot.samples = latest_samples(run)
             return snapshot
 
@@ -279,11 +284,12 @@ class TrainScreen(ProjectScreen):
         if (bar.total, bar.progress) != (total, min(summary.step, total)):
             bar.update(total=total, progress=min(summary.step, total))
         self.set_text("#run-line", summary.progress_line(), layout=False)
+        self.set_text("#run-files", summary.files_line(), layout=False)
         self.set_text("#run-alert", self._alert(summary))
         self.query_one("#loss-plot", RunPlot).show(summary.steps, summary.losses, summary.name)
         self.query_one("#lr-plot", RunPlot).show(summary.steps, summary.lrs, summary.name)
         self._show_samples(summary.name, *snapshot.samples)
-        self.query_one("#eval-table", EvalTable).show(summary.evaluation)
+        self.query_one("#eval-table", EvalTable).show(snapshot.evaluation)
 
     @staticmethod
     def _alert(summary: RunSummary) -> str:
@@ -301,9 +307,10 @@ class TrainScreen(ProjectScreen):
         self._sample_key = (run_name, step)
         box = self.query_one("#train-samples", Horizontal)
         box.remove_children()
-        self.set_text("#samples-title", f"Samples at step {step}" if step is not None else "Samples: none yet")
+        count = f" ({len(files)})" if len(files) > 1 else ""
+        self.set_text("#samples-title", f"Samples at step {step}{count}" if step is not None else "Samples: none yet")
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
-        pictures = [Picture(protocol) for _ in files[:3]]
+        pictures = [Picture(protocol) for _ in files]  # every sample written, side by side
         box.mount_all(pictures)
         for picture, path in zip(pictures, files, strict=False):
             picture.show(path)
@@ -414,7 +421,10 @@ class TrainScreen(ProjectScreen):
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"The run could not be created ({exc}).", severity="error")
             return
-        self.app.call_from_thread(self._started, run.name)
+        from tuitune.jobs.queue import active_run
+
+        ahead = active_run(self.project.runs_dir)
+        self.app.call_from_thread(self._started, run.name, ahead.name if ahead and ahead.name != run.name else None)
 
     def _remember_form(self, raw: dict[Setting, Any]) -> None:
         """Keep the chosen settings in the project's train.toml, so the next run starts from them."""
@@ -441,9 +451,12 @@ class TrainScreen(ProjectScreen):
                     kept[key] = value
         atomic.write_text(path, tomli_w.dumps(current))
 
-    def _started(self, name: str) -> None:
+    def _started(self, name: str, ahead: str | None) -> None:
         self.selected = name
-        self.notify(f"Queued {name}; it starts as soon as the GPU is free.")
+        if ahead is None:
+            self.notify(f"Started {name}; its progress shows here.")
+        else:
+            self.notify(f"Queued {name}; it starts when {ahead} ends (one job at a time).")
         self.refresh_runs()
 
 

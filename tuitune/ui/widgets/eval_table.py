@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Label, Static
 
-from tuitune.ui.run_summary import EvalLine, EvalView
+from tuitune.evaluate.eval_view import EvalLine, EvalView
 
 # Two-line headers keep the drift columns as narrow as their numbers. On a narrow terminal (about 42 columns
 # for the run's pane at 80) values get two decimals and checkpoints lose "step_", so all seven columns fit.

@@ -37,15 +37,15 @@ def image_widget_class(protocol: str) -> type:
 
 
 def load_rgb(path: Path, overlay: Path | None = None) -> PILImage.Image:
-    """The image as RGB; with ``overlay`` (a white-on-black mask) the masked part is tinted red."""
+    """The image as RGB; with ``overlay`` (a white-on-black mask) the masked part is tinted and outlined in a
+    colour that stands out from it."""
     with PILImage.open(path) as img:
         rgb = img.convert("RGB")
     if overlay is not None:
+        from tuitune.ui.widgets.mask_overlay import draw_mask
+
         with PILImage.open(overlay) as mask_file:
-            mask = mask_file.convert("L").resize(rgb.size)
-        tint = PILImage.new("RGB", rgb.size, (255, 40, 40))
-        blended = PILImage.blend(rgb, tint, 0.55)
-        rgb = PILImage.composite(blended, rgb, mask)
+            rgb = draw_mask(rgb, mask_file)
     return rgb
 
 

@@ -78,10 +78,18 @@ class SpecTable(DataTable):
             return
         self._layout = layout
         self.clear(columns=True)
-        for key, header in layout[0]:
+        for key, header in self._columns():
             self.add_column(header, key=key)
-        if self.with_found:
-            self.add_column("found", key="found")
+
+    def _columns(self) -> tuple[tuple[str, str], ...]:
+        """The layout's columns; with the detection counts right after the operation, where they are seen
+        (the last column was off the right edge of the pane at common widths)."""
+        assert self._layout is not None
+        columns = self._layout[0]
+        if not self.with_found:
+            return columns
+        at = next((n + 1 for n, (key, _) in enumerate(columns) if key == "operation"), len(columns))
+        return (*columns[:at], ("found", "found"), *columns[at:])
 
     def _fitting_layout(self, concepts: list[Concept]) -> Layout:
         room = self.scrollable_content_region.width
@@ -98,12 +106,11 @@ class SpecTable(DataTable):
         if spec is None:
             return
         assert self._layout is not None
-        columns, short = self._layout
+        short = self._layout[1]
         for concept in spec.concepts:
-            cells = [cell(concept, key, short) for key, _ in columns]
-            if self.with_found:
-                count = (found or {}).get(concept.name)
-                cells.append("" if count is None else str(count))
+            count = (found or {}).get(concept.name)
+            cells = [("" if count is None else str(count)) if key == "found" else cell(concept, key, short)
+                     for key, _ in self._columns()]
             self.add_row(*cells, key=concept.name)
         if self.row_count:
             self.move_cursor(row=min(max(row, 0), self.row_count - 1), animate=False)

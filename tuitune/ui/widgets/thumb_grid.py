@@ -96,6 +96,11 @@ class ThumbGrid(ScrollView, can_focus=True):
         self.cursor = max(0, min(cursor, len(entries) - 1))
         self.refresh()
 
+    def redraw_entries(self) -> None:
+        """Entries were changed in place (a badge): draw their lines again."""
+        self._lines.clear()
+        self.refresh()
+
     @property
     def columns(self) -> int:
         self._measure()
