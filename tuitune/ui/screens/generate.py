@@ -10,7 +10,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, DataTable, Input, Label, Select
 
-from tuitune.project.loras import LoraOffer, lora_offer
+from tuitune.evaluate.loras import LoraOffer, lora_offer
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.terminal_keys import is_ctrl_h
 from tuitune.ui.widgets.picture import Picture
