@@ -92,7 +92,7 @@ def test_sample_project_from_intent_text_to_a_trained_lora(tmp_path: Path) -> No
     for item in made:
         by_op.setdefault(item.provenance["operation"], []).append(item)
     # Keep crops only where the ring is small enough to crop around; one recolour per picture; one inpaint per mark.
-    assert len(by_op["modify"]) == 6 and len(by_op["delete"]) == 5
+    assert len(by_op["modify"]) == 6 and len(by_op["delete"]) == 6  # each of these six pictures carries a mark
     for item in by_op["modify"]:
         assert item.caption.split(", ")[:2] == ["zxq", item.provenance["value"]]
     for item in made:
