@@ -47,7 +47,7 @@ def test_sample_project_from_open_to_base_vs_lora(tmp_path: Path, capsys: pytest
     detect = _only_run(project, "detect")
     assert _wait(detect, 120) is RunState.FINISHED, RunDir(detect).read_status()
     watermarked = [p.parent.name for p in (TEMPLATE / "ground_truth").glob("*/watermark.png")]
-    assert len(watermarked) == 24
+    assert len(watermarked) == 28  # seven pictures in eight
     for stem in watermarked:
         mask = np.asarray(Image.open(project / "masks" / stem / "watermark.png")) > 127
         h, w = mask.shape

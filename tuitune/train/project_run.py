@@ -119,10 +119,6 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
     if spec is not None and _has_dataset(root):  # the export writes the captions from the spec
         for key, value in intent_caption_options(spec).items():
             data.setdefault(key, value)
-        # Pivotal tuning by default: the trigger words' embeddings train with the LoRA ([lora] pivotal = []
-        # in train.toml turns it off).
-        if spec.trigger_words:
-            config.setdefault("lora", {}).setdefault("pivotal", list(spec.trigger_words))
     source_masks = data.get("masks") or "masks"
     data["folder"], data["masks"] = RUN_DATA, f"{RUN_DATA}/masks"
     train = config.setdefault("train", {})
