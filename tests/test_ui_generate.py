@@ -7,7 +7,7 @@ import tomllib
 from pathlib import Path
 
 import pytest
-from test_ui import SIZE, app_for, make_project, wait_for
+from test_ui import SIZE, app_for, make_project, switch_to, wait_for
 
 pytestmark = pytest.mark.anyio
 
@@ -60,14 +60,16 @@ async def test_a_lora_appearing_later_is_picked_and_base_only_stays_a_choice(tmp
         run.run_toml.write_text('[job]\nkind = "train"\n', encoding="utf-8")
         run.checkpoint_dir(10).mkdir(parents=True)
         (run.checkpoint_dir(10) / "COMPLETE").write_text("")
-        await pilot.press("4", "5")  # coming back to the screen looks for new LoRAs
+        await switch_to(pilot, "4", "train")
+        await switch_to(pilot, "5", "generate")  # coming back to the screen looks for new LoRAs
         await wait_for(pilot, lambda: not select.is_blank())
         assert "train-new" in str(select.value)
         assert "No LoRA yet" not in lora_side(screen)
         select.clear()  # the user picks "base only" on purpose; a new checkpoint must not undo that
         run.checkpoint_dir(20).mkdir(parents=True)
         (run.checkpoint_dir(20) / "COMPLETE").write_text("")
-        await pilot.press("4", "5")
+        await switch_to(pilot, "4", "train")
+        await switch_to(pilot, "5", "generate")
         await wait_for(pilot, lambda: len(screen._choices) == 2)
         assert select.is_blank()
 

@@ -77,13 +77,15 @@ async def test_lora_picker_defaults_to_the_newest_runs_recommended_checkpoint(pr
         assert any(label == "train-c step 20 ★" for label, _ in app.screen._choices)
         # A newer run saves a checkpoint: the picker follows it (the user has not picked one).
         newer = training_run(project, "train-d", time.time(), (5,))
-        await pilot.press("4", "5")
+        await switch_to(pilot, "4", "train")
+        await switch_to(pilot, "5", "generate")
         await wait_for(pilot, lambda: select.value == str(newer.checkpoint_dir(5)))
         # One the user picks stays picked when the runs change again.
         select.value = str(older.lora_path)
         newer.checkpoint_dir(10).mkdir(parents=True)
         (newer.checkpoint_dir(10) / "COMPLETE").write_text("")
-        await pilot.press("4", "5")
+        await switch_to(pilot, "4", "train")
+        await switch_to(pilot, "5", "generate")
         await wait_for(pilot, lambda: any("step 10" in label for label, _ in app.screen._choices))
         assert select.value == str(older.lora_path)
 

@@ -104,15 +104,21 @@ class TuituneApp(App[int]):
         from tuitune.errors import UserError
         from tuitune.ui.project_view import open_handle
 
-        self.close_project()
-        self._drop_project_screens()
+        if self.project is not None and Path(path).resolve() == self.project.root.resolve():
+            self.close_project()  # the same project again: its lock is let go first
+            self._drop_project_screens()
         try:
             handle, notes = open_handle(Path(path), self.readonly)
-        except UserError as exc:
+        except UserError as exc:  # the project shown so far stays open
             self.notify(str(exc), severity="error", timeout=15)
             return
         readonly = self.readonly or bool(handle is not None and handle.readonly)
-        self.project = ProjectView(Path(path), readonly=readonly, handle=handle)
+        # One swap: a screen's worker thread reading ``app.project`` meanwhile sees the old project or the
+        # new one, never none.
+        old, self.project = self.project, ProjectView(Path(path), readonly=readonly, handle=handle)
+        self._drop_project_screens()
+        if old is not None and old.handle is not None:
+            old.handle.close()
         for note in notes:
             self.notify(note, severity="warning", timeout=10)
         self.settings, warning = load_settings(self.project.root)
@@ -135,8 +141,10 @@ class TuituneApp(App[int]):
 
     def _drop_project_screens(self) -> None:
         """Screens built for the project shown before hold its data: they are built anew for this one."""
+        if self.current_mode in SCREENS_IN_ORDER:
+            self.switch_mode("open")  # the one shown too: Textual removes only modes not on the terminal
         for mode in SCREENS_IN_ORDER:
-            if mode in self._screen_stacks and mode != self.current_mode:
+            if mode in self._screen_stacks:
                 self.remove_mode(mode)
                 self.add_mode(mode, type(self).MODES[mode])
 

@@ -73,6 +73,18 @@ class ProjectScreen(Screen):
     def populate(self) -> None:
         """Fill the mounted widgets from the project (subclasses)."""
 
+    def from_thread(self, callback, *args, **kwargs):
+        """From a worker thread, run ``callback`` on the app's thread, unless this screen was torn down
+        meanwhile (the user quit or opened another project while the worker read the disk): then its widgets
+        are gone and what the worker read belongs to a project no longer shown, so nothing is done."""
+
+        def guarded():
+            if self._torn_down:
+                return None
+            return callback(*args, **kwargs)
+
+        return self.app.call_from_thread(guarded)
+
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         # Textual restyles every widget of a resumed screen; ours change style only through their own
         # class changes (which restyle them at once) and theme changes go through refresh_css, so after

@@ -140,7 +140,7 @@ class ConceptsScreen(ProjectScreen):
             counts = found_counts(self.project.masks_index()) if key is not None else {}
         except (OSError, ValueError):
             counts = {}
-        self.app.call_from_thread(self._show_found, key, counts)
+        self.from_thread(self._show_found, key, counts)
 
     def _show_found(self, key: tuple[int, int] | None, counts: dict[str, int]) -> None:
         self._masks_key = key

@@ -124,7 +124,7 @@ class DatasetScreen(ProjectScreen):
         except (OSError, ValueError):
             masks = {}
         present = concepts_with_masks(self.project.masks_dir, masks)
-        self.app.call_from_thread(self._loaded, items, masks, present, stem)
+        self.from_thread(self._loaded, items, masks, present, stem)
 
     def _loaded(self, items: list[DatasetItem], masks: dict, present: dict[str, set[str]], stem: str | None) -> None:
         self.items = items
@@ -170,7 +170,7 @@ class DatasetScreen(ProjectScreen):
         if request != self._filter_request:
             return  # typed on since: the newer query runs instead
         picked = self._matching(query, unreadable, items, haystacks)
-        self.app.call_from_thread(self._filtered, request, picked, stem, items)
+        self.from_thread(self._filtered, request, picked, stem, items)
 
     def _filtered(self, request: int, picked, stem: str | None, items: list[DatasetItem] | None = None) -> None:
         if request != self._filter_request or (items is not None and items is not self.items):
@@ -395,7 +395,7 @@ class DatasetScreen(ProjectScreen):
         except (OSError, ValueError):
             fresh = None
         present = concepts_with_masks(self.project.masks_dir, fresh) if fresh is not None else {}
-        self.app.call_from_thread(self._decided, item, error, fresh, present)
+        self.from_thread(self._decided, item, error, fresh, present)
 
     def _decided(self, item: DatasetItem, error: str | None, fresh: dict | None,
                  present: dict[str, set[str]]) -> None:

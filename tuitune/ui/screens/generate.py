@@ -93,7 +93,7 @@ class GenerateScreen(ProjectScreen):
     def _fill_default_prompt(self) -> None:
         """Read the spec in a thread (a database another process holds locked must not hold up a key)."""
         default = self.default_prompt()
-        self.app.call_from_thread(self._show_default_prompt, default)
+        self.from_thread(self._show_default_prompt, default)
 
     def _show_default_prompt(self, default: str) -> None:
         """Fill the prompt unless the user typed their own; a changed spec updates an untouched default."""
@@ -109,7 +109,7 @@ class GenerateScreen(ProjectScreen):
         """A run may have finished, checkpointed or been evaluated since the list was made: offer its LoRAs."""
         offer = lora_offer(self.project.root)
         if offer != self._offer:
-            self.app.call_from_thread(self._set_choices, offer)
+            self.from_thread(self._set_choices, offer)
 
     def _set_choices(self, offer: LoraOffer) -> None:
         """Offer these LoRAs; the picker follows the default (★ recommended, else the newest run's) until the
@@ -147,7 +147,7 @@ class GenerateScreen(ProjectScreen):
             count = 0
         if count != self._record_files:
             self._record_files = count
-            self.app.call_from_thread(self._reload_keeping_selection)
+            self.from_thread(self._reload_keeping_selection)
 
     def _reload_keeping_selection(self) -> None:
         """Reload; a generation that arrived since (the ctrl+g just pressed) is shown at once, else the cursor

@@ -155,10 +155,10 @@ class IntentScreen(ProjectScreen):
         try:
             rgb = load_rgb(path)
         except (OSError, ValueError) as exc:
-            self.app.call_from_thread(preview.show, None, None, f"✗ cannot read {path.name}: {exc.__class__.__name__}")
+            self.from_thread(preview.show, None, None, f"✗ cannot read {path.name}: {exc.__class__.__name__}")
             return
         numbers = ", ".join(f"[{n}]" for n, _ in boxes)
-        self.app.call_from_thread(preview.show_image, draw_regions(rgb, boxes), f"{path.name} {numbers}")
+        self.from_thread(preview.show_image, draw_regions(rgb, boxes), f"{path.name} {numbers}")
 
     def _resolve(self, image: str) -> Path:
         path = Path(image).expanduser()
@@ -189,7 +189,7 @@ class IntentScreen(ProjectScreen):
 
         def on_token(token: str) -> None:
             streamed.append(token)
-            self.app.call_from_thread(self.query_one("#chat-stream", Static).update, "".join(streamed)[-2000:])
+            self.from_thread(lambda text: self.query_one("#chat-stream", Static).update(text), "".join(streamed)[-2000:])
 
         current = self.dialogue.current
         spec: IntentSpec | None = None
@@ -209,7 +209,7 @@ class IntentScreen(ProjectScreen):
                 spec = parser.parse(text, current, self.dialogue.regions, on_token)
         except IntentError as exc:
             error = str(exc)
-        self.app.call_from_thread(self._answered, text, current, spec, error)
+        self.from_thread(self._answered, text, current, spec, error)
 
     def _answered(self, text: str, current: IntentSpec | None, spec: IntentSpec | None, error: str | None) -> None:
         """Store the turn (on the app's thread: the DB connection is not shared with workers) and show it."""

@@ -184,7 +184,7 @@ class TrainScreen(ProjectScreen):
     def _poll(self) -> None:
         asked = self.selected
         snapshot = self._read(asked)
-        self.app.call_from_thread(self._apply_poll, snapshot, asked)
+        self.from_thread(self._apply_poll, snapshot, asked)
 
     def _apply_poll(self, snapshot: RunsSnapshot, asked: str | None) -> None:
         # The user picked another run while this was read (on a busy machine that takes a while): showing
@@ -372,7 +372,7 @@ class TrainScreen(ProjectScreen):
         self.app.call_from_thread(
             self.notify, f"Queued {job.name}; its scores appear under {run.name}'s samples here (and in "
             f"{run.name}/{EVAL_FILE}).", timeout=8)
-        self.app.call_from_thread(self._tick)
+        self.from_thread(self._tick)
 
     @work(thread=True, group="train-control")
     def _control(self, run: RunDir, verb: str) -> None:
@@ -395,7 +395,7 @@ class TrainScreen(ProjectScreen):
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
             return
         self.app.call_from_thread(self.notify, result)
-        self.app.call_from_thread(self._tick)  # show the new state now, not at the next poll
+        self.from_thread(self._tick)  # show the new state now, not at the next poll
 
     @on(Button.Pressed, "#train-start")
     def action_start(self) -> None:
@@ -424,7 +424,7 @@ class TrainScreen(ProjectScreen):
         from tuitune.jobs.queue import active_run
 
         ahead = active_run(self.project.runs_dir)
-        self.app.call_from_thread(self._started, run.name, ahead.name if ahead and ahead.name != run.name else None)
+        self.from_thread(self._started, run.name, ahead.name if ahead and ahead.name != run.name else None)
 
     def _remember_form(self, raw: dict[Setting, Any]) -> None:
         """Keep the chosen settings in the project's train.toml, so the next run starts from them."""
