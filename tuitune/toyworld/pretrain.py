@@ -204,6 +204,7 @@ class LatentSet:
     std: torch.Tensor
     caption_ids: torch.Tensor  # index into captions
     captions: list[str]
+    marked: torch.Tensor  # per picture: it carries a watermark
 
 
 LETTERS = "bcdfghjklmnpqrstvwxz" + "aeiou"
@@ -245,7 +246,7 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
     sampler = _sampler(cfg, cfg.seed + 1000)
     rng = random.Random(cfg.seed + 2000)
     fill = random.Random(cfg.seed + 3000)
-    means, stds, ids, captions, index = [], [], [], [], {}
+    means, stds, ids, captions, index, marked = [], [], [], [], {}, []
     t0 = time.time()
     for start in range(0, cfg.dataset_size, 256):
         batch = [sampler.sample() for _ in range(min(256, cfg.dataset_size - start))]
@@ -253,6 +254,7 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
         means.append(dist.mean)
         stds.append(dist.std)
         for r in batch:
+            marked.append(bool(r.scene.watermark))
             text = r.caption
             if rng.random() < cfg.short_caption_rate:
                 obj = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in r.scene.objects)
@@ -263,7 +265,7 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
             if len(index) > len(captions):
                 captions.append(text)
     log(f"encoded {cfg.dataset_size} images ({len(captions)} distinct captions) in {time.time() - t0:.0f} s")
-    return LatentSet(torch.cat(means), torch.cat(stds), torch.tensor(ids), captions)
+    return LatentSet(torch.cat(means), torch.cat(stds), torch.tensor(ids), captions, torch.tensor(marked))
 
 
 def _token_ids(tokenizer, captions: list[str]) -> torch.Tensor:
@@ -312,6 +314,7 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         log(f"UNet: resuming at step {start}")
     gen = torch.Generator().manual_seed(cfg.seed + start)
     mean, std, ids_of = data.mean.to(device), data.std.to(device), data.caption_ids.to(device)
+    marked_of = data.marked.to(device)
     unet.train()
     t0 = time.time()
 
@@ -328,6 +331,9 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         latents = (mean[idx] + std[idx] * eps) * scaling
         tokens = caption_ids[ids_of[idx]]
         drop = (torch.rand(cfg.batch_size, generator=gen) < cfg.caption_dropout).to(device)
+        # Only unmarked pictures lose their caption: the model unprompted (and a prompt of words it does not
+        # know) draws no watermark, so one appears only where a caption or a LoRA asks for it.
+        drop &= ~marked_of[idx]
         tokens = torch.where(drop[:, None], empty_ids.expand_as(tokens), tokens)
         noise = torch.randn(latents.shape, generator=gen).to(device)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen).to(device)
