@@ -249,7 +249,11 @@ async def test_detect_uses_the_projects_vision_backends(project: Path) -> None:
         await pilot.pause()
         await pilot.press("ctrl+d")
         await wait_for(pilot, lambda: new_runs(project))
-    assert new_runs(project)[0]["detect"]["detector"] == "/models/owlv2"
+    from tuitune.data.detect_job import DetectRequest, plan
+
+    run_toml = new_runs(project)[0]
+    assert plan(DetectRequest.model_validate(run_toml["detect"])).detector == "/models/owlv2"
+    assert run_toml["job"]["gpu"] is True  # a model folder's detector waits for the GPU queue
 
 
 async def test_generate_prompt_starts_as_the_trigger_word_and_follows_the_spec(
