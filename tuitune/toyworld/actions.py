@@ -84,8 +84,10 @@ def train_critic_command(args: argparse.Namespace) -> int:
     for name, value in (("--steps", args.steps), ("--batch-size", args.batch_size), ("--held-out", args.held_out)):
         if value < 1:
             raise UserError(f"{name} must be at least 1.")
+    if not 0.0 <= args.through_vae <= 1.0:
+        raise UserError(f"--through-vae {args.through_vae} must be a share from 0 to 1.")
     cfg = CriticTraining(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         threads=args.threads, held_out=args.held_out)
+                         threads=args.threads, held_out=args.held_out, through_vae=args.through_vae)
     report = train_critic(out, cfg)
     print(f"wrote {out / 'critic.safetensors'}; held out: {report['held_out']} ({report['wall_seconds']} s)")
     return 0

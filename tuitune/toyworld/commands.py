@@ -62,6 +62,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--held-out", type=int, default=512, help="held-out pictures to measure it on (default 512)")
+    p.add_argument("--through-vae", type=float, default=0.75,
+                   help="share of pictures passed through the toyworld VAE first (default 0.75)")
     p.set_defaults(handler=lazy("tuitune.toyworld.actions:train_critic_command"))
 
     p = sub.add_parser("sample-project", help="write the toyworld-watermark sample project's inputs")
