@@ -11,7 +11,14 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from tuitune.toyworld.world import PALETTE, SHAPE_COLOURS, SIZE, WATERMARK_MARGIN, WATERMARK_SIZE, WorldSampler
+from tuitune.toyworld.world import (
+    PALETTE,
+    SHAPE_COLOURS,
+    SIZE,
+    WATERMARK_MARGIN,
+    WATERMARK_SIZE,
+    WorldSampler,
+)
 
 DEFECTS = ("watermark", "corner_mark", "speckle", "wrong_colour")
 
