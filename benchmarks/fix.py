@@ -1,6 +1,6 @@
 """Focus-N-Fix on the toyworld: remove the watermark the model draws, against plain DRaFT, same steps and seeds.
 
-    nice .venv/bin/python benchmarks/fix.py [--steps 40] [--beta 10] [--out benchmarks/fix.json]
+    nice .venv/bin/python benchmarks/fix.py [--steps 40] [--beta 1] [--work DIR --reuse] [--out benchmarks/fix.json]
 
 The shipped toyworld model draws a corner watermark whenever a prompt ends in ", with a watermark". Both arms
 start from it, train a LoRA on the same prompts and training seeds with the shipped defect critic as the reward
@@ -57,8 +57,14 @@ def analytic(folder: Path, count: int, seeds_per_prompt: int) -> dict[str, float
     return {"watermark_rate": marks / count, "colour_kept": colour / count, "subject_kept": shape / count}
 
 
-def arm(name: str, table: dict[str, Any], work: Path) -> dict[str, Any]:
+def arm(name: str, table: dict[str, Any], work: Path, reuse: bool = False) -> dict[str, Any]:
     from tuitune.fix.config import FixConfig
+    from tuitune.fix.record import read_report
+
+    done = read_report(work / name) if reuse else None
+    if done is not None and (work / name / "lora.safetensors").is_file():
+        print(f"{name}: reusing {work / name}", file=sys.stderr)
+        return {**done, "seconds": None, "run": str(work / name)}
     from tuitune.fix.loop import run_fix
     from tuitune.jobs.context import JobContext
     from tuitune.jobs.rundir import RunDir
@@ -76,7 +82,7 @@ def arm(name: str, table: dict[str, Any], work: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--beta", type=float, default=10.0)
+    parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--k", type=int, default=2)
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--rank", type=int, default=4)
@@ -86,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1000, 1001, 1002])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--work", type=Path, help="folder for the two runs (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work: an arm whose run of the same settings finished there is read, not rerun")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "fix.json")
     args = parser.parse_args(argv)
 
@@ -96,8 +104,10 @@ def main(argv: list[str] | None = None) -> int:
               "k": args.k, "lr": args.lr, "rank": args.rank, "alpha": float(args.rank), "batch_size": args.batch_size,
               "sampler_steps": args.sampler_steps, "checkpoint_every": 0, "device": "cpu"}
     work = args.work or Path(tempfile.mkdtemp(prefix="tuitune-fix-bench-"))
-    reports = {"draft": arm("draft", {**common, "beta": 0.0}, work),
-               "focus_n_fix": arm("focus_n_fix", {**common, "beta": args.beta}, work)}
+    settings = f"steps{args.steps}-lr{args.lr:g}-k{args.k}-r{args.rank}-b{args.batch_size}"
+    reports = {"draft": arm(f"draft-{settings}", {**common, "beta": 0.0}, work, args.reuse),
+               "focus_n_fix": arm(f"focus_n_fix-{settings}-beta{args.beta:g}", {**common, "beta": args.beta}, work,
+                                  args.reuse)}
     count = len(PROMPTS) * len(args.eval_seeds)
     first = reports["draft"]
     arms: dict[str, dict[str, Any]] = {"base": {"defect_rate": first["base"]["defect_rate"],
