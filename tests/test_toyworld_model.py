@@ -126,3 +126,43 @@ def test_pretrain_builds_the_unet_width_asked_and_refuses_to_resume_with_another
     base = ["toyworld", "pretrain", "--out", str(tmp_path), "--vae-steps", "1", "--steps", "1"]
     assert main([*base, "--unet-channels", "48,96,96"]) == 2  # its checkpoint would not load: one sentence
     assert main([*base, "--unet-channels", "16,20"]) == 2
+
+
+def test_filler_words_are_made_up_and_keep_what_the_caption_says():
+    import random
+
+    from tuitune.toyworld.pretrain import filler_word, with_filler
+    from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES
+
+    rng = random.Random(5)
+    words = {filler_word(rng) for _ in range(500)}
+    assert not words & (set(SHAPES) | set(SHAPE_COLOURS) | set(BACKGROUND_COLOURS) | {"zxq"})
+    assert all(3 <= len(w) <= 6 and w.isalpha() for w in words) and len(words) > 400
+    caption = "a red ring on a blue background"
+    made = [with_filler(caption, rng) for _ in range(300)]
+    alone = [m for m in made if caption not in m]
+    assert all(len(m.split()) == 1 for m in alone)  # the made-up word alone, as a bare trigger prompt
+    assert 0.05 < len(alone) / len(made) < 0.35
+    assert any(m.startswith("a picture of") for m in made) and any(m.endswith(caption) and "," in m for m in made)
+    # A picture with a watermark is never captioned with the made-up word alone: a bare trigger draws none.
+    marked = [with_filler(caption + ", with a watermark", rng, marked=True) for _ in range(300)]
+    assert all("with a watermark" in m for m in marked)
+
+
+def test_pretraining_goes_on_from_a_pipeline_folder_of_the_same_architecture(tmp_path):
+    from tuitune.cli import main
+    from tuitune.toyworld.pretrain import PretrainConfig, pretrain
+
+    first = tmp_path / "first"
+    pretrain(first, PretrainConfig(vae_steps=1, unet_steps=1, decoder_steps=0, batch_size=2, vae_batch_size=2,
+                                   dataset_size=8, unet_channels=(16, 24, 24)), echo=False)
+    again = tmp_path / "again"
+    pretrain(again, PretrainConfig(vae_steps=0, unet_steps=1, decoder_steps=0, batch_size=2, dataset_size=8,
+                                   unet_channels=(16, 24, 24), vae_from=str(first), unet_from=str(first)),
+             echo=False)
+    assert f"UNet and text encoder: starting from {first}" in (again / "pretrain.log").read_text()
+    base = ["toyworld", "pretrain", "--vae-steps", "0", "--steps", "1", "--vae-from", str(first)]
+    # Another width than the folder's, a folder without weights, a share out of range: one sentence each.
+    assert main([*base, "--out", str(tmp_path / "x"), "--from", str(first), "--unet-channels", "16,32,32"]) == 2
+    assert main([*base, "--out", str(tmp_path / "y"), "--from", str(tmp_path)]) == 2
+    assert main([*base, "--out", str(tmp_path / "z"), "--filler-rate", "1.5"]) == 2

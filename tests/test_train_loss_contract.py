@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from tests.tiny_pipelines import build_sd1, config_dict, make_dataset
@@ -95,3 +96,25 @@ def test_two_concepts_that_would_share_a_mask_file_are_refused_in_the_spec() -> 
 
     with pytest.raises(ValidationError, match="would share the mask file logo_ corner.png"):
         _spec("logo: corner", "logo_ corner")
+
+
+def test_latents_next_to_a_deleted_thing_learn_nothing_and_are_held_to_the_base_model():
+    """A watermark covering a few pixels of a 64x64 picture: every latent cell it touches, and the cells around
+    them (the VAE's encoder sees past its own cell), get W = 0 and P = 1; cells farther away keep W = 1, and a
+    region that is merely not learned (W 0, P 0: a masked loss's outside) keeps its plain average."""
+    import numpy as np
+
+    from tuitune.train.loss import latent_maps, to_latent
+
+    weight = np.ones((64, 64), np.float32)
+    preserve = np.zeros((64, 64), np.float32)
+    weight[50:54, 50:53], preserve[50:54, 50:53] = 0.0, 1.0  # over latent cells 12..13 (4 px each)
+    w, p = latent_maps(weight, preserve, (64, 64), (0, 0), (64, 64), (16, 16))
+    assert float(w[0, 11:15, 11:15].max()) == 0.0 and float(p[0, 11:15, 11:15].min()) == 1.0
+    assert float(w[0, :10].min()) == 1.0 and float(p[0, :10].max()) == 0.0
+    plain = to_latent(weight, (64, 64), (0, 0), (64, 64), (16, 16))[0]
+    assert 0.0 < float(plain[12, 12]) < 1.0  # an area average alone still learns part of the mark there
+    outside = np.zeros((64, 64), np.float32)
+    outside[20:40, 20:40] = 1.0  # masked loss: learn only the character, nothing held
+    w, _ = latent_maps(outside, np.zeros_like(outside), (64, 64), (0, 0), (64, 64), (16, 16))
+    assert torch.equal(w, to_latent(outside, (64, 64), (0, 0), (64, 64), (16, 16)))

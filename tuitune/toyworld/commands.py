@@ -22,6 +22,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
     p.add_argument("--vae-from", default="",
                    help="start the VAE from this pipeline folder's VAE (with --vae-steps 0 it is used as it is)")
+    p.add_argument("--from", dest="unet_from", default="",
+                   help="go on training this pipeline folder's UNet and text encoder (same --unet-channels) "
+                        "instead of starting them from random weights")
+    p.add_argument("--filler-rate", type=float, default=0.5,
+                   help="share of captions with a made-up word around them, as a trigger word comes (default 0.5)")
+    p.add_argument("--lr", type=float, default=1e-3, help="the UNet's peak learning rate (default 1e-3)")
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda; on a GPU give a bigger --batch-size and more --steps")
     p.add_argument("--unet-channels", default="48,96,96",

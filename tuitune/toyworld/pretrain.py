@@ -50,6 +50,11 @@ class PretrainConfig:
     device: str = "cpu"
     vae_from: str = ""  # a pipeline folder whose VAE starts training (vae_steps 0: used as it is)
     unet_channels: tuple[int, ...] = architecture.UNET_CHANNELS  # wider on a GPU, e.g. (96, 192, 192)
+    # Share of captions carrying a made-up word (before, after or alone, as a user's trigger word comes) or
+    # "a picture of": the model learns that a word it does not know changes nothing, so "zxq, a red ring"
+    # draws a red ring and a trigger word starts out meaning nothing until a LoRA teaches it.
+    filler_rate: float = 0.5
+    unet_from: str = ""  # a pipeline folder whose UNet and text encoder the UNet stage goes on from
 
 
 def images_to_tensor(images: list) -> torch.Tensor:
@@ -199,13 +204,49 @@ class LatentSet:
     std: torch.Tensor
     caption_ids: torch.Tensor  # index into captions
     captions: list[str]
+    marked: torch.Tensor  # per picture: it carries a watermark
+
+
+LETTERS = "bcdfghjklmnpqrstvwxz" + "aeiou"
+# Words a caption of the world uses, and the sample project's trigger: never drawn as filler.
+RESERVED = {"zxq", "a", "an", "on", "and", "with", "of", "the", "picture", "background", "watermark"}
+
+
+def filler_word(rng: random.Random) -> str:
+    """A made-up word of 3-6 letters, as trigger words are (sks, ohwx): mostly consonants."""
+    from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES
+
+    taken = RESERVED | set(SHAPES) | set(SHAPE_COLOURS) | set(BACKGROUND_COLOURS)
+    while True:
+        word = "".join(rng.choice(LETTERS) for _ in range(rng.randint(3, 6)))
+        if word not in taken:
+            return word
+
+
+def with_filler(caption: str, rng: random.Random, marked: bool = False) -> str:
+    """``caption`` as a user may write it around a trigger word, or the trigger alone (which then means as
+    little as an empty caption); a ``marked`` picture (one with a watermark) keeps saying so."""
+    word = filler_word(rng)
+    pattern = rng.randrange(6)
+    if pattern == 0:
+        return f"{word}, {caption}"
+    if pattern == 1:
+        return f"{caption}, {word}"
+    if pattern == 2:
+        return f"a picture of {caption}"
+    if pattern == 3:
+        return f"a picture of {word}, {caption}"
+    if pattern == 4:
+        return f"{word} {caption}"
+    return f"{word}, with a watermark" if marked else word
 
 
 @torch.no_grad()
 def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> LatentSet:
     sampler = _sampler(cfg, cfg.seed + 1000)
     rng = random.Random(cfg.seed + 2000)
-    means, stds, ids, captions, index = [], [], [], [], {}
+    fill = random.Random(cfg.seed + 3000)
+    means, stds, ids, captions, index, marked = [], [], [], [], {}, []
     t0 = time.time()
     for start in range(0, cfg.dataset_size, 256):
         batch = [sampler.sample() for _ in range(min(256, cfg.dataset_size - start))]
@@ -213,15 +254,18 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
         means.append(dist.mean)
         stds.append(dist.std)
         for r in batch:
+            marked.append(bool(r.scene.watermark))
             text = r.caption
             if rng.random() < cfg.short_caption_rate:
                 obj = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in r.scene.objects)
                 text = obj + (", with a watermark" if r.scene.watermark else "")
+            if fill.random() < cfg.filler_rate:
+                text = with_filler(text, fill, marked=bool(r.scene.watermark))
             ids.append(index.setdefault(text, len(index)))
             if len(index) > len(captions):
                 captions.append(text)
     log(f"encoded {cfg.dataset_size} images ({len(captions)} distinct captions) in {time.time() - t0:.0f} s")
-    return LatentSet(torch.cat(means), torch.cat(stds), torch.tensor(ids), captions)
+    return LatentSet(torch.cat(means), torch.cat(stds), torch.tensor(ids), captions, torch.tensor(marked))
 
 
 def _token_ids(tokenizer, captions: list[str]) -> torch.Tensor:
@@ -239,7 +283,10 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     empty_ids = _token_ids(tokenizer, [""]).to(device)
     scheduler = architecture.build_scheduler()
     alphas = scheduler.alphas_cumprod.to(device)
-    unet = architecture.build_unet(cfg.unet_channels).to(device)
+    unet = architecture.build_unet(cfg.unet_channels)
+    if cfg.unet_from:
+        _load_from(Path(cfg.unet_from), unet, text_encoder, log)
+    unet.to(device)
     text_encoder.to(device)
     train_text = cfg.text_encoder_lr > 0
     groups = [{"params": list(unet.parameters()), "lr": cfg.lr, "weight_decay": 1e-2, "base_lr": cfg.lr}]
@@ -267,6 +314,7 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         log(f"UNet: resuming at step {start}")
     gen = torch.Generator().manual_seed(cfg.seed + start)
     mean, std, ids_of = data.mean.to(device), data.std.to(device), data.caption_ids.to(device)
+    marked_of = data.marked.to(device)
     unet.train()
     t0 = time.time()
 
@@ -283,6 +331,9 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
         latents = (mean[idx] + std[idx] * eps) * scaling
         tokens = caption_ids[ids_of[idx]]
         drop = (torch.rand(cfg.batch_size, generator=gen) < cfg.caption_dropout).to(device)
+        # Only unmarked pictures lose their caption: the model unprompted (and a prompt of words it does not
+        # know) draws no watermark, so one appears only where a caption or a LoRA asks for it.
+        drop &= ~marked_of[idx]
         tokens = torch.where(drop[:, None], empty_ids.expand_as(tokens), tokens)
         noise = torch.randn(latents.shape, generator=gen).to(device)
         t = torch.randint(0, scheduler.config.num_train_timesteps, (cfg.batch_size,), generator=gen).to(device)
@@ -323,6 +374,31 @@ def train_unet(work: Path, vae, tokenizer, text_encoder, cfg: PretrainConfig, lo
     text_encoder.requires_grad_(False).eval()
     log(f"UNet: trained in {(time.time() - t0) / 60:.1f} min")
     return unet.eval().cpu(), scaling
+
+
+def _check_from(folder: Path, cfg: PretrainConfig) -> None:
+    """Before any work: ``unet_from`` must be a pipeline folder with weights of the UNet width asked."""
+    from tuitune.errors import UserError
+
+    for name in ("unet", "text_encoder"):
+        if not sorted((folder / name).glob("*.safetensors")):
+            raise UserError(f"{folder / name} holds no .safetensors weights; give --from a toyworld pipeline folder.")
+    try:
+        channels = json.loads((folder / "unet" / "config.json").read_text(encoding="utf-8"))["block_out_channels"]
+    except (OSError, ValueError, KeyError):
+        raise UserError(f"{folder / 'unet' / 'config.json'} is missing or does not parse; give --from a toyworld "
+                        "pipeline folder.") from None
+    if tuple(channels) != tuple(cfg.unet_channels):
+        raise UserError(f"{folder}'s UNet has channels {','.join(map(str, channels))}; go on from it with "
+                        f"--unet-channels {','.join(map(str, channels))}.")
+
+
+def _load_from(folder: Path, unet, text_encoder, log: Callable[[str], None]) -> None:
+    """Start the UNet and the text encoder from a pipeline folder's weights (checked by ``_check_from``)."""
+    for name, model in (("unet", unet), ("text_encoder", text_encoder)):
+        weights = load_file(sorted((folder / name).glob("*.safetensors"))[0])
+        model.load_state_dict({k: v.float() for k, v in weights.items()})
+    log(f"UNet and text encoder: starting from {folder}")
 
 
 def _load_or_build_text_encoder(work: Path, cfg: PretrainConfig):
@@ -391,6 +467,8 @@ def _refuse_other_unet(work: Path, cfg: PretrainConfig) -> None:
 def pretrain(out: Path, cfg: PretrainConfig, echo: bool = True) -> Path:
     """Train (or resume) and write a StableDiffusionPipeline folder to ``out``; returns ``out``."""
     torch.set_num_threads(cfg.threads)
+    if cfg.unet_from:
+        _check_from(Path(cfg.unet_from), cfg)
     work = out / "pretrain-state"
     work.mkdir(parents=True, exist_ok=True)
     log = Log(out / "pretrain.log", echo=echo)

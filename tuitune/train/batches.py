@@ -13,7 +13,7 @@ from tuitune.train.base_model import BaseModel, PromptEmbeds
 from tuitune.train.cache import TensorCache, file_digest, module_fingerprint
 from tuitune.train.config import TrainConfig
 from tuitune.train.dataset import ImageRecord, choose_bucket, crop_corner, resize_crop
-from tuitune.train.loss import load_mask, needs_weight_map, pixel_maps, to_latent
+from tuitune.train.loss import latent_maps, load_mask, needs_weight_map, pixel_maps
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +138,7 @@ class BatchMaker:
             masks = {name: load_mask(path, record.size, self.mask_warnings) for name, path in record.masks.items()}
             w, p = pixel_maps(masks, self.config.loss, (record.size[1], record.size[0]))
             crop_tl = crop_corner(record.size, bucket)
-            self._maps[index] = (to_latent(w, bucket, crop_tl, record.size, latent_hw),
-                                 to_latent(p, bucket, crop_tl, record.size, latent_hw))
+            self._maps[index] = latent_maps(w, p, bucket, crop_tl, record.size, latent_hw)
         return self._maps[index]
 
     # --- one batch -----------------------------------------------------------------------------------

@@ -120,8 +120,9 @@ def pixel_maps(masks: dict[str, np.ndarray], loss: LossSection, shape_hw: tuple[
 
 
 def to_latent(maps: np.ndarray, bucket: tuple[int, int], crop_tl: tuple[int, int], image_size: tuple[int, int],
-              latent_hw: tuple[int, int]) -> torch.Tensor:
-    """Apply the image's resize+crop to a float map, then area-downsample it to latent size: (1, h, w)."""
+              latent_hw: tuple[int, int], pool: str = "area") -> torch.Tensor:
+    """Apply the image's resize+crop to a float map, then downsample it to latent size (the cell's mean, or
+    with ``pool="max"`` its largest value): (1, h, w)."""
     from tuitune.train.dataset import cover_size
 
     new_w, new_h = cover_size(image_size, bucket)
@@ -129,7 +130,28 @@ def to_latent(maps: np.ndarray, bucket: tuple[int, int], crop_tl: tuple[int, int
     t = F.interpolate(t, size=(new_h, new_w), mode="nearest")
     top, left = crop_tl
     t = t[..., top:top + bucket[1], left:left + bucket[0]]
+    if pool == "max":
+        return F.adaptive_max_pool2d(t, latent_hw)[0]
     return F.interpolate(t, size=latent_hw, mode="area")[0]
+
+
+def latent_maps(weight: np.ndarray, preserve: np.ndarray, bucket: tuple[int, int], crop_tl: tuple[int, int],
+                image_size: tuple[int, int], latent_hw: tuple[int, int]) -> tuple[torch.Tensor, torch.Tensor]:
+    """W and P at latent size, (1, h, w) each.
+
+    Where a concept is to be learned not at all but held to the base model (W 0, P > 0: a thing to delete),
+    every latent cell it touches and the cells around them (the VAE's encoder sees past its own cell) get
+    W 0 and that P; an area average alone would leave a cell half over a watermark learning half of it."""
+    w = to_latent(weight, bucket, crop_tl, image_size, latent_hw)
+    p = to_latent(preserve, bucket, crop_tl, image_size, latent_hw)
+    forbid = ((weight == 0) & (preserve > 0)).astype(np.float32)
+    if not forbid.any():
+        return w, p
+    held = to_latent(preserve * forbid, bucket, crop_tl, image_size, latent_hw, pool="max")
+    touched = to_latent(forbid, bucket, crop_tl, image_size, latent_hw, pool="max")
+    held = F.max_pool2d(held[None], kernel_size=3, stride=1, padding=1)[0]
+    touched = F.max_pool2d(touched[None], kernel_size=3, stride=1, padding=1)[0]
+    return torch.where(touched > 0, torch.zeros_like(w), w), torch.maximum(p, held)
 
 
 def region_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None,

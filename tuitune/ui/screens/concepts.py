@@ -18,8 +18,6 @@ from tuitune.ui import intent_history
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.spec_table import SpecTable
 
-# Reference similarity a detected instance needs to be accepted (as `tuitune dataset detect` defaults).
-DETECT_THRESHOLD = 0.8
 EDITABLE = ("name", "granularity", "operation", "weight", "references", "alternatives")
 
 
@@ -281,29 +279,19 @@ class ConceptsScreen(ProjectScreen):
         if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; detection writes masks.", severity="warning")
             return
-        self._submit_detection(self.detect_config())
-
-    def detect_config(self) -> dict:
-        """The ``detect`` job's run.toml: which spec version and which vision backends (project.toml)."""
-        spec = self.dialogue.current
-        assert spec is not None
-        handle = self.project.handle
-        vision = handle.settings.vision if handle is not None else None
-        return {"detect": {
-            "spec_version": spec.version,
-            "detector": vision.detector if vision else "analytic",
-            "segmenter": vision.segmenter if vision else "analytic",
-            "embedder": vision.embedder if vision else "analytic",
-            "threshold": DETECT_THRESHOLD,
-        }}
+        self._submit_detection(self.dialogue.current.version)
 
     @work(thread=True, exclusive=True, group="concepts-detect")
-    def _submit_detection(self, config: dict) -> None:
-        from tuitune.jobs.queue import submit
+    def _submit_detection(self, spec_version: int) -> None:
+        """The request ``tuitune dataset detect --into PROJECT --detach`` makes: backends, threshold and the
+        GPU queue as the project's [vision] settings say."""
+        from tuitune.data.detect_job import DetectRequest, submit
+        from tuitune.errors import UserError
 
+        request = DetectRequest(project=str(self.project.root.resolve()), spec_version=spec_version)
         try:
-            run = submit(self.project.runs_dir, "detect", config)
-        except OSError as exc:
+            run = submit(request)
+        except (OSError, UserError) as exc:
             self.app.call_from_thread(self.notify, f"Detection could not be queued ({exc}).", severity="error")
             return
         self.app.call_from_thread(self.notify, f"Detection queued as {run.name}; the Train screen (4) follows it.")
