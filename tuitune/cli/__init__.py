@@ -26,6 +26,7 @@ AREAS = (
     "tuitune.data.commands",
     "tuitune.evaluate.commands",
     "tuitune.generate.commands",
+    "tuitune.fix.commands",
     "tuitune.vision.commands",
 )
 

@@ -28,6 +28,7 @@ KINDS: dict[str, str | tuple[str, ...]] = {
     "detect": "tuitune.data.detect_job",
     "generate": "tuitune.generate.job",
     "evaluate": "tuitune.evaluate.job",
+    "fix": "tuitune.fix.job",
     "count": "tuitune.jobs.count_job",
 }
 

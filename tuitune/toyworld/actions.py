@@ -1,4 +1,4 @@
-"""What the ``tuitune toyworld`` commands do: pretrain (maybe detached), check, generate."""
+"""What the ``tuitune toyworld`` commands do: pretrain (maybe detached), check, generate, train-critic."""
 
 from __future__ import annotations
 
@@ -80,4 +80,22 @@ def generate_command(args: argparse.Namespace) -> int:
     path = sample_grid(args.prompts, Path(args.out), model=args.model, lora=args.lora, per_prompt=args.per_prompt,
                        seed=args.seed, steps=args.steps, guidance=args.guidance, scale=args.scale)
     print(f"wrote {path}")
+    return 0
+
+
+def train_critic_command(args: argparse.Namespace) -> int:
+    from tuitune.toyworld.critic_training import CriticTraining, train_critic
+
+    out = Path(args.out).expanduser().resolve()
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file; give --out a folder for critic.safetensors.")
+    for name, value in (("--steps", args.steps), ("--batch-size", args.batch_size), ("--held-out", args.held_out)):
+        if value < 1:
+            raise UserError(f"{name} must be at least 1.")
+    if not 0.0 <= args.through_vae <= 1.0:
+        raise UserError(f"--through-vae {args.through_vae} must be a share from 0 to 1.")
+    cfg = CriticTraining(steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                         threads=args.threads, held_out=args.held_out, through_vae=args.through_vae)
+    report = train_critic(out, cfg)
+    print(f"wrote {out / 'critic.safetensors'}; held out: {report['held_out']} ({report['wall_seconds']} s)")
     return 0

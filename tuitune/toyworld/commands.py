@@ -1,4 +1,4 @@
-"""``tuitune toyworld ...`` subcommands: pretrain, check, generate, sample-project."""
+"""``tuitune toyworld ...`` subcommands: pretrain, check, generate, train-critic, sample-project."""
 
 from __future__ import annotations
 
@@ -59,6 +59,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--guidance", type=float, default=3.0)
     p.add_argument("--scale", type=int, default=2, help="pixel upscale of the grid (default 2)")
     p.set_defaults(handler=lazy("tuitune.toyworld.actions:generate_command"))
+
+    p = sub.add_parser("train-critic", help="train the defect critic the fix loop uses, on generated pictures")
+    p.add_argument("--out", required=True, help="folder for critic.safetensors and report.json")
+    p.add_argument("--steps", type=int, default=800, help="training steps (default 800)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads for torch (default 2)")
+    p.add_argument("--held-out", type=int, default=512, help="held-out pictures to measure it on (default 512)")
+    p.add_argument("--through-vae", type=float, default=0.75,
+                   help="share of pictures passed through the toyworld VAE first (default 0.75)")
+    p.set_defaults(handler=lazy("tuitune.toyworld.actions:train_critic_command"))
 
     p = sub.add_parser("sample-project", help="write the toyworld-watermark sample project's inputs")
     p.add_argument("--out", required=True, help="folder to write images/, captions, intent.txt into")

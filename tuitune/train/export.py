@@ -70,16 +70,17 @@ def save_lora(path: Path, parts: dict[str, torch.nn.Module], alpha: float, rank:
     meta = {"format": "pt", "tuitune_base_kind": kind, "lora_rank": str(rank), "lora_alpha": str(alpha)}
     if embeddings:
         # First: a reader that finds the LoRA file finds its embeddings too.
-        save_embeddings(embeddings_path(path), embeddings, _atomic_save)
-    _atomic_save(state, path, meta)
+        save_embeddings(embeddings_path(path), embeddings, write_safetensors)
+    write_safetensors(state, path, meta)
     if kohya_path is not None:
         bundle = kohya_bundle(embeddings, sdxl=kind == "sdxl") if embeddings else {}
-        _atomic_save({**kohya_state(raw, alpha, sdxl=kind == "sdxl"), **bundle}, kohya_path,
+        write_safetensors({**kohya_state(raw, alpha, sdxl=kind == "sdxl"), **bundle}, kohya_path,
                      {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
     return state
 
 
-def _atomic_save(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+def write_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
+    """Write ``state`` to ``path`` through a temporary file, fsynced, then renamed into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:

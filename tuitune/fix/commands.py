@@ -1,0 +1,47 @@
+"""The ``tuitune fix`` subcommand (arguments only; the loop runs in a job)."""
+
+from __future__ import annotations
+
+import argparse
+
+from tuitune.lazy import lazy
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "fix", help="Focus-N-Fix: fix a problem region the critic or a reward finds, leave the rest as it was",
+        description="Draw the prompts with the frozen model, find each picture's problem region (the reward's "
+                    "heatmap, Grad-CAM of it, or your box or mask), then train a LoRA with DRaFT-K that raises "
+                    "the reward while keeping the pixels outside the region. Queued as a job; Ctrl-C detaches.")
+    p.add_argument("prompt", nargs="*", help="prompts to fix (or --prompts FILE)")
+    p.add_argument("--prompts", dest="prompts_file", metavar="FILE", help="a text file with one prompt a line")
+    p.add_argument("--model", default="toyworld", help="base model: folder, .safetensors or toyworld (default)")
+    p.add_argument("--reward", default="toyworld-critic",
+                   help="toyworld-critic (default), critic:PATH, scorer:PATH or open_clip:CHECKPOINT")
+    p.add_argument("--reward-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="an option of the reward (open_clip: model=NAME, config=JSON); repeatable")
+    p.add_argument("--mask", default="reward",
+                   help="reward (its heatmap, or Grad-CAM when it has none), gradcam, box:X0,Y0,X1,Y1 or file:PNG")
+    p.add_argument("--critic", default="toyworld-critic", help="critic for the defect rate ('' for none)")
+    p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N", help="training seed (repeatable)")
+    p.add_argument("--eval-seed", type=int, action="append", dest="eval_seeds", metavar="N",
+                   help="held-out evaluation seed (repeatable)")
+    p.add_argument("--beta", type=float, default=1.0, help="weight of the outside-the-mask regulariser (0 = DRaFT)")
+    p.add_argument("--k", type=int, default=2, help="sampler steps the reward is backpropagated through")
+    p.add_argument("--rank", type=int, default=4)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--steps", type=int, default=100, help="optimisation steps")
+    p.add_argument("--batch-size", type=int, default=2)
+    p.add_argument("--threshold", type=float, default=0.5, help="heatmap threshold of the mask (0..1)")
+    p.add_argument("--dilation", type=int, default=2, help="pixels the mask grows by")
+    p.add_argument("--sampler-steps", type=int, default=10)
+    p.add_argument("--guidance", type=float, default=3.0)
+    p.add_argument("--resolution", type=int, default=64)
+    p.add_argument("--grad-checkpointing", action="store_true", help="recompute the K steps and decoder in backward")
+    p.add_argument("--checkpoint-every", type=int, default=25)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto")
+    p.add_argument("--runs", help="runs folder (default: the project's runs/, else ./runs)")
+    p.add_argument("--project", help="project folder whose runs/ gets the run")
+    p.add_argument("--name", help="run name (default fix-<time>)")
+    p.add_argument("--detach", action="store_true", help="queue the run and return (default: follow it)")
+    p.set_defaults(handler=lazy("tuitune.fix.run_command:main"))
