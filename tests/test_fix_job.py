@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
+from tests.files import wait_for
 from tuitune.fix.networks import DefectCritic, save_network
 from tuitune.jobs import control
 from tuitune.jobs.queue import submit
@@ -17,14 +17,6 @@ from tuitune.jobs.rundir import RunDir, RunState
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_fix_job_stopped_by_sigterm_resumes_and_finishes_as_if_never_stopped(tmp_path):

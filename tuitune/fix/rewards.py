@@ -31,17 +31,27 @@ class Reward(Protocol):
     def heatmap(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor | None: ...
 
 
-class CriticReward:
-    """A defect critic as a reward: minus the mean defect probability; its heatmap is the defect map."""
+class _NetworkReward:
+    """A reward backed by one network file of ``kind`` (``networks.load_network`` checks it), named as the
+    ``--reward`` option spells it (``critic:FILE``, ``scorer:FILE``)."""
+
+    kind = ""
+    prefix = ""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.name = f"critic:{self.path.name}"
-        self.net = load_network(self.path, CRITIC_KIND)
+        self.name = f"{self.prefix}:{self.path.name}"
+        self.net = load_network(self.path, self.kind)
 
-    def to(self, device: Any) -> CriticReward:
+    def to(self, device: Any):
         self.net.to(device)
         return self
+
+
+class CriticReward(_NetworkReward):
+    """A defect critic as a reward: minus the mean defect probability; its heatmap is the defect map."""
+
+    kind, prefix = CRITIC_KIND, "critic"
 
     def defect_map(self, images: torch.Tensor) -> torch.Tensor:
         """Per-pixel defect probability (B, H, W)."""
@@ -55,17 +65,10 @@ class CriticReward:
             return self.defect_map(images)
 
 
-class ScorerReward:
+class ScorerReward(_NetworkReward):
     """A user's scorer file (``networks.Scorer``): its output is the reward; no heatmap of its own."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        self.name = f"scorer:{self.path.name}"
-        self.net = load_network(self.path, SCORER_KIND)
-
-    def to(self, device: Any) -> ScorerReward:
-        self.net.to(device)
-        return self
+    kind, prefix = SCORER_KIND, "scorer"
 
     def score(self, images: torch.Tensor, prompts: list[str]) -> torch.Tensor:
         return self.net(images)
