@@ -23,7 +23,7 @@ from safetensors.torch import load_file, save_file
 
 from tuitune import atomic
 from tuitune.toyworld import architecture
-from tuitune.toyworld.world import WorldSampler, article
+from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES, WorldSampler, article
 
 
 @dataclass
@@ -209,17 +209,15 @@ class LatentSet:
 
 LETTERS = "bcdfghjklmnpqrstvwxz" + "aeiou"
 # Words a caption of the world uses, and the sample project's trigger: never drawn as filler.
-RESERVED = {"zxq", "a", "an", "on", "and", "with", "of", "the", "picture", "background", "watermark"}
+RESERVED = ({"zxq", "a", "an", "on", "and", "with", "of", "the", "picture", "background", "watermark"}
+            | set(SHAPES) | set(SHAPE_COLOURS) | set(BACKGROUND_COLOURS))
 
 
 def filler_word(rng: random.Random) -> str:
     """A made-up word of 3-6 letters, as trigger words are (sks, ohwx): mostly consonants."""
-    from tuitune.toyworld.world import BACKGROUND_COLOURS, SHAPE_COLOURS, SHAPES
-
-    taken = RESERVED | set(SHAPES) | set(SHAPE_COLOURS) | set(BACKGROUND_COLOURS)
     while True:
         word = "".join(rng.choice(LETTERS) for _ in range(rng.randint(3, 6)))
-        if word not in taken:
+        if word not in RESERVED:
             return word
 
 
