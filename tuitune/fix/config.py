@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from tuitune.errors import UserError
+from tuitune.fix.box import Box
 
 # Rewards a package ships, by name; entries are import paths so nothing loads before a run asks for one.
 NAMED_REWARDS: dict[str, str] = {"toyworld-critic": "tuitune.toyworld.critic_training:shipped_critic"}
@@ -76,6 +77,8 @@ class FixConfig(BaseModel):
         except ValidationError as exc:
             raise UserError(explain(exc)) from None
         check_reward_name(config.reward)
+        if config.mask.startswith("box:"):
+            Box.parse(config.mask[4:]).check_inside(config.resolution)  # refused now, not when the job starts
         if config.critic:
             check_reward_name(config.critic, "critic")
         return config

@@ -7,6 +7,7 @@ from pathlib import Path
 import torch
 
 from tuitune.errors import UserError
+from tuitune.fix.box import Box
 
 
 def threshold_and_dilate(heat: torch.Tensor, threshold: float, dilation: int) -> torch.Tensor:
@@ -20,20 +21,13 @@ def threshold_and_dilate(heat: torch.Tensor, threshold: float, dilation: int) ->
 
 def parse_box(text: str) -> tuple[int, int, int, int]:
     """``"x0,y0,x1,y1"`` in pixels (x1, y1 exclusive)."""
-    try:
-        x0, y0, x1, y1 = (int(v) for v in text.split(","))
-    except ValueError:
-        raise UserError(f"mask box {text!r} must be four whole numbers x0,y0,x1,y1 in pixels, e.g. box:40,50,60,62."
-                        ) from None
-    if not (0 <= x0 < x1 and 0 <= y0 < y1):
-        raise UserError(f"mask box {text!r} is empty or negative; x0 < x1 and y0 < y1 are needed.")
-    return x0, y0, x1, y1
+    box = Box.parse(text)
+    return box.x0, box.y0, box.x1, box.y1
 
 
 def box_mask(box: tuple[int, int, int, int], size: int) -> torch.Tensor:
     x0, y0, x1, y1 = box
-    if x1 > size or y1 > size:
-        raise UserError(f"mask box {box} reaches past the {size}x{size} picture; make it fit.")
+    Box(x0, y0, x1, y1).check_inside(size)
     mask = torch.zeros(size, size)
     mask[y0:y1, x0:x1] = 1.0
     return mask

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.errors import UserError
+from tuitune.fix.request import FixRequest
 
 
 def read_prompts(path: str | Path) -> list[str]:
@@ -24,10 +25,8 @@ def read_prompts(path: str | Path) -> list[str]:
     return prompts
 
 
-def fix_table(args: argparse.Namespace) -> dict[str, Any]:
-    """The ``[fix]`` table the options describe, validated (each problem one sentence)."""
-    from tuitune.fix.config import FixConfig
-
+def fix_request(args: argparse.Namespace) -> FixRequest:
+    """The request the options describe (prompts read from ``--prompts FILE`` too); checked by ``table()``."""
     prompts = list(args.prompt) + (read_prompts(args.prompts_file) if args.prompts_file else [])
     if not prompts:
         raise UserError("No prompts given; pass them as arguments or with --prompts FILE.")
@@ -37,21 +36,18 @@ def fix_table(args: argparse.Namespace) -> dict[str, Any]:
         if not sep or not key:
             raise UserError(f"--reward-option {item!r} is not KEY=VALUE; e.g. --reward-option model=ViT-B-32.")
         options[key] = value
-    table: dict[str, Any] = {
-        "model": args.model, "prompts": prompts, "reward": args.reward, "reward_options": options,
-        "mask": args.mask, "critic": args.critic, "beta": args.beta, "k": args.k, "rank": args.rank,
-        "alpha": float(args.rank), "lr": args.lr, "steps": args.steps, "batch_size": args.batch_size,
-        "threshold": args.threshold, "dilation": args.dilation, "sampler_steps": args.sampler_steps,
-        "guidance": args.guidance, "resolution": args.resolution, "grad_checkpointing": args.grad_checkpointing,
-        "checkpoint_every": args.checkpoint_every, "device": args.device,
-    }
-    if args.seeds:
-        table["seeds"] = args.seeds
-    if args.eval_seeds:
-        table["eval_seeds"] = args.eval_seeds
-    if args.mask.startswith("file:"):
-        table["mask"] = "file:" + str(Path(args.mask[5:]).expanduser().resolve())
-    return FixConfig.from_table(table).to_table()
+    return FixRequest(
+        prompts=prompts, mask=args.mask, seeds=args.seeds or [], eval_seeds=args.eval_seeds or [], model=args.model,
+        reward=args.reward, reward_options=options, critic=args.critic, beta=args.beta, k=args.k, rank=args.rank,
+        lr=args.lr, steps=args.steps, batch_size=args.batch_size, threshold=args.threshold, dilation=args.dilation,
+        sampler_steps=args.sampler_steps, guidance=args.guidance, resolution=args.resolution,
+        grad_checkpointing=args.grad_checkpointing or None, checkpoint_every=args.checkpoint_every,
+        device=args.device)
+
+
+def fix_table(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[fix]`` table the options describe, validated (each problem one sentence)."""
+    return fix_request(args).table()
 
 
 def runs_folder(args: argparse.Namespace) -> Path:
@@ -65,10 +61,9 @@ def runs_folder(args: argparse.Namespace) -> Path:
 
 
 def main(args: argparse.Namespace) -> int:
-    from tuitune.jobs.queue import submit
+    from tuitune.fix.request import submit
 
-    table = fix_table(args)
-    run = submit(runs_folder(args), "fix", {"fix": table}, name=args.name or None)
+    run = submit(runs_folder(args), fix_request(args), name=args.name)
     print(f"{run.name}: {run.state()}; `tuitune attach {run.path}` follows it.")
     if args.detach:
         return 0
