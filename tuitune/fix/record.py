@@ -11,8 +11,9 @@ import torch
 from PIL import Image
 
 from tuitune import atomic
+from tuitune.fix.results import REPORT, read_report
 
-REPORT = "fix_report.json"
+__all__ = ["REPORT", "read_report", "save_pictures", "write_report"]
 
 
 def save_pictures(folder: Path, images: torch.Tensor, masks: torch.Tensor | None = None,
@@ -38,10 +39,3 @@ def write_report(run_path: Path, pictures: dict[str, torch.Tensor], result: dict
     path = run_path / REPORT
     atomic.write_text(path, json.dumps(result, indent=2) + "\n")
     return path
-
-
-def read_report(run_path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((Path(run_path) / REPORT).read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return None

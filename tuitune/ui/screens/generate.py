@@ -1,4 +1,4 @@
-"""Generate screen: prompt and settings, base and LoRA side by side with the same seed, saved history."""
+"""Generate screen: prompt and settings, base and LoRA side by side with the same seed, saved history, Fix mode."""
 
 from __future__ import annotations
 
@@ -8,11 +8,13 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Button, DataTable, Input, Label, Select
+from textual.widgets import Button, DataTable, Input, Label, Select, Static
 
 from tuitune.evaluate.loras import LoraOffer, lora_offer
 from tuitune.ui.screens.base import ProjectScreen
+from tuitune.ui.screens.generate_fix import FixMode
 from tuitune.ui.terminal_keys import is_ctrl_h
+from tuitune.ui.widgets.fix_box import FixBox
 from tuitune.ui.widgets.picture import Picture
 
 NUMBER_FIELDS = (("seed", "0", int), ("steps", "20", int), ("guidance", "5.0", float), ("lora_scale", "1.0", float))
@@ -32,6 +34,10 @@ class GenerateScreen(ProjectScreen):
         Binding("escape", "focus_history", "History", id="generate.leave", show=False,
                 tooltip="Leave the form for the history of generations"),
         Binding("ctrl+e", "focus_prompt", "Prompt", id="generate.prompt", tooltip="Edit the prompt"),
+        Binding("f", "fix_mode", "Fix mode", id="generate.fix",
+                tooltip="Mark a box on the base picture and queue a fix job for it (Focus-N-Fix)"),
+        Binding("c", "compare_fix", "Compare fix", id="generate.compare",
+                tooltip="Before and after of the newest fix of this generation's prompt, with its drift"),
     ]
 
     def __init__(self) -> None:
@@ -41,6 +47,7 @@ class GenerateScreen(ProjectScreen):
         self._choices: list[tuple[str, str]] = []
         self._offer = LoraOffer()
         self._default_prompt = ""
+        self.fix = FixMode(self)
 
     def body(self) -> ComposeResult:
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
@@ -62,6 +69,10 @@ class GenerateScreen(ProjectScreen):
                 with Horizontal(id="generate-pair"):
                     yield Picture(protocol, id="gen-base")
                     yield Picture(protocol, id="gen-lora-image")
+                yield FixBox(id="gen-fix-box")
+                info = Static("", id="gen-fix-info")
+                info.display = False
+                yield info
                 yield Label("History", classes="pane-title")
                 yield DataTable(id="gen-history", cursor_type="row")
 
@@ -125,7 +136,7 @@ class GenerateScreen(ProjectScreen):
         elif (following or keep != Select.NULL) and offer.default is not None:
             select.value = offer.default
         if had_loras != bool(offer.choices) and self.is_mounted and self.query("#gen-history"):
-            self._show_record(self.current_record())  # the LoRA side's sentence depends on having one
+            self.show_record(self.current_record())  # the LoRA side's sentence depends on having one
 
     def selection_state(self) -> dict:
         record = self.current_record()
@@ -159,7 +170,7 @@ class GenerateScreen(ProjectScreen):
         if arrived is not None and known:
             table = self.query_one("#gen-history", DataTable)
             table.move_cursor(row=[str(r.get("id")) for r in self.records].index(arrived), animate=False)
-            self._show_record(self.current_record())
+            self.show_record(self.current_record())
 
     def reload_history(self, select_id: str | None = None) -> None:
         from tuitune.generate.record import list_generations
@@ -175,7 +186,7 @@ class GenerateScreen(ProjectScreen):
         ids = [str(r.get("id")) for r in self.records]
         if select_id in ids:
             table.move_cursor(row=ids.index(select_id), animate=False)
-        self._show_record(self.current_record())
+        self.show_record(self.current_record())
 
     def current_record(self) -> dict | None:
         table = self.query_one("#gen-history", DataTable)
@@ -183,9 +194,13 @@ class GenerateScreen(ProjectScreen):
 
     @on(DataTable.RowHighlighted, "#gen-history")
     def _highlighted(self) -> None:
-        self._show_record(self.current_record())
+        self.show_record(self.current_record())
 
-    def _show_record(self, record: dict | None) -> None:
+    def show_record(self, record: dict | None) -> None:
+        self._show_generation(record)
+        self.fix.show(record)  # the box of Fix mode, or before and after of a fix, over it
+
+    def _show_generation(self, record: dict | None) -> None:
         base = self.query_one("#gen-base", Picture)
         lora = self.query_one("#gen-lora-image", Picture)
         if record is None:
@@ -250,12 +265,7 @@ class GenerateScreen(ProjectScreen):
         """
         from tuitune.generate.batch import GenerateRequest
 
-        handle = self.project.handle
-        base = handle.settings.base_model if handle is not None else "toyworld"
-        kind = handle.settings.model_kind if handle is not None else "auto"
-        local = Path(base).expanduser()
-        if not local.is_absolute() and (self.project.root / local).exists():
-            base = str(self.project.root / local)  # the job runs in its run folder, so paths must be absolute
+        base, kind = self.base_model()
         request = GenerateRequest(
             model=base, kind=kind, lora=lora, prompts=[params["prompt"]], negative=params["negative"],
             seeds=[params["seed"]], steps=params["steps"], guidance=params["guidance"],
@@ -263,6 +273,17 @@ class GenerateScreen(ProjectScreen):
             height=params["height"], output=str(self.project.generations_dir),
         )
         return {"generate": request.model_dump(mode="json", exclude_none=True)}
+
+    def base_model(self) -> tuple[str, str]:
+        """The project's base model (a path inside the project made absolute: jobs run in their run folder) and
+        its kind."""
+        handle = self.project.handle
+        base = handle.settings.base_model if handle is not None else "toyworld"
+        kind = handle.settings.model_kind if handle is not None else "auto"
+        local = Path(base).expanduser()
+        if not local.is_absolute() and (self.project.root / local).exists():
+            base = str(self.project.root / local)
+        return base, kind
 
     @work(thread=True, exclusive=True, group="generate-submit")
     def _submit(self, config: dict) -> None:
@@ -299,3 +320,22 @@ class GenerateScreen(ProjectScreen):
 
     def action_focus_prompt(self) -> None:
         self.query_one("#gen-prompt", Input).focus()
+
+    # --- Fix mode (see generate_fix) -----------------------------------------------------------------
+    def action_fix_mode(self) -> None:
+        self.fix.toggle()
+
+    def action_compare_fix(self) -> None:
+        self.fix.compare()
+
+    @on(FixBox.Changed)
+    def _box_changed(self, event: FixBox.Changed) -> None:
+        self.fix.draw(event.box)
+
+    @on(FixBox.Confirmed)
+    def _box_confirmed(self, event: FixBox.Confirmed) -> None:
+        self.fix.confirm(event.box, event.picture_size)
+
+    @on(FixBox.Left)
+    def _box_left(self) -> None:
+        self.fix.leave()
