@@ -144,7 +144,14 @@ async def test_fix_mode_without_a_generation_and_compare_without_a_fix_say_what_
     app = app_for(project)
     async with app.run_test(size=SIZE) as pilot:
         await switch_to(pilot, "5", "generate")
-        await wait_for(pilot, lambda: app.screen.current_record() is not None)
-        await pilot.press("c")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.current_record() is not None)
+        box, base = screen.query_one("#gen-fix-box"), screen.query_one("#gen-base")
+        await pilot.press("f")
+        await wait_for(pilot, lambda: app.focused is box and "box 12,12 → 19,19 of 32×32" in base.caption)
+        await pilot.press("c")  # leaves Fix mode, then finds no fix to compare with
         await wait_for(pilot, lambda: any(n.message.startswith("No fix of this prompt yet; press f")
                                           for n in app._notifications))
+        assert not box.display and app.focused is screen.query_one("#gen-history")
+        await wait_for(pilot, lambda: not base.pending)
+        assert "box" not in base.caption and base.shown_image.getpixel((15, 15)) == (20, 20, 20)

@@ -79,13 +79,16 @@ class FixMode:
         box.start(rgb.width)
         box.focus()
 
-    def leave(self, refocus: bool = True) -> None:
+    def leave(self, redraw: bool = True) -> None:
+        """End Fix mode: the history gets the keys back and (``redraw``) the generation is shown without the box."""
         if self.record is None:
             return
         self.record = self.picture = None
-        self.box.display = False
-        if refocus:
+        box = self.box
+        if box.has_focus:
             self.screen.action_focus_history()
+        box.display = False
+        if redraw:
             self.screen.show_record(self.screen.current_record())
 
     def draw(self, box: Box) -> None:
@@ -152,7 +155,7 @@ class FixMode:
             self.screen.notify(NO_GENERATION.format(what="c compares it with the newest fix of its prompt."),
                                severity="warning")
             return
-        self.leave(refocus=False)
+        self.leave()
         self.screen.run_worker(lambda: self._find(record), thread=True, exclusive=True, group="generate-fix-compare")
 
     def _find(self, record: dict) -> None:
@@ -212,7 +215,7 @@ class FixMode:
         """After the screen drew ``record``'s panes: the box or the comparison over them, if Fix mode or the
         comparison belongs to it; one that belongs to another generation ends."""
         if self.record is not None and not same_generation(record, self.record):
-            self.leave(refocus=False)
+            self.leave(redraw=False)
         if self.comparison is not None and (record is None or str(record.get("id")) != self.compared_id):
             self.end_comparison()
         if self.record is not None:
