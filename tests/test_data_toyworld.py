@@ -97,6 +97,22 @@ def test_sample_project_from_intent_text_to_a_trained_lora(tmp_path: Path) -> No
         assert item.caption.split(", ")[:2] == ["zxq", item.provenance["value"]]
     for item in made:
         assert item.caption.startswith("zxq") and "watermark" not in item.caption and "ring" not in item.caption
+    for item in by_op["delete"]:
+        # The inpainted copy shows no watermark: it carries no watermark mask, so its fill is learned...
+        assert load_mask(Dataset(ds), item.stem, "watermark") is None, item.stem
+        assert load_mask(Dataset(ds), item.stem, "ring shape") is not None
+        picture = np.asarray(Image.open(ds / item.path).convert("RGB")).astype(int)
+        mark = np.asarray(Image.open(SAMPLE / "ground_truth" / item.derived_from / "watermark.png")) > 127
+        ys, xs = np.nonzero(mark)
+        around = np.zeros_like(mark)
+        around[max(ys.min() - 3, 0):ys.max() + 4, max(xs.min() - 3, 0):xs.max() + 4] = True
+        around &= ~mark  # the pixels just around the mark: the fill looks like them, not like a mark
+        assert np.abs(picture[mark] - np.median(picture[around], axis=0)).mean() < 40, item.stem
+    # ...unless the fill is not to be learned: then the copy keeps the mask (and the loss plan's zero weight).
+    kept = augment(ds, spec, AugmentSettings(seed=1, keep_crops=1, modify_variations=1, learn_fill=False))
+    for item in (i for i in kept if i.provenance["operation"] == "delete"):
+        assert load_mask(Dataset(ds), item.stem, "watermark").any(), item.stem
+    made = augment(ds, spec, AugmentSettings(seed=1, keep_crops=1, modify_variations=1))
 
     out = tmp_path / "export"
     export(ds, out, spec)

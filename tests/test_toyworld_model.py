@@ -166,3 +166,16 @@ def test_pretraining_goes_on_from_a_pipeline_folder_of_the_same_architecture(tmp
     assert main([*base, "--out", str(tmp_path / "x"), "--from", str(first), "--unet-channels", "16,32,32"]) == 2
     assert main([*base, "--out", str(tmp_path / "y"), "--from", str(tmp_path)]) == 2
     assert main([*base, "--out", str(tmp_path / "z"), "--filler-rate", "1.5"]) == 2
+    assert main([*base, "--out", str(tmp_path / "w"), "--text-encoder-lr", "-1"]) == 2
+
+    # --text-encoder-lr 0: the text encoder goes on as it was (a trigger word keeps features of its own).
+    from safetensors.torch import load_file
+
+    kept = tmp_path / "kept"
+    pretrain(kept, PretrainConfig(vae_steps=0, unet_steps=2, decoder_steps=0, batch_size=2, dataset_size=8,
+                                  unet_channels=(16, 24, 24), vae_from=str(first), unet_from=str(first),
+                                  text_encoder_lr=0.0), echo=False)
+    source = load_file(str(first / "text_encoder" / "model.safetensors"))
+    result = load_file(str(kept / "text_encoder" / "model.safetensors"))
+    assert source.keys() == result.keys() and all(source[k].equal(result[k]) for k in source)
+    assert not all(source[k].equal(t) for k, t in load_file(str(again / "text_encoder" / "model.safetensors")).items())

@@ -1,5 +1,7 @@
 """Augment by operation, seeded: keep -> concept-centred crops; modify -> colour variations inside the mask with the
-caption naming the new value; delete -> the region inpainted (OpenCV Telea), its loss weight zero by the loss plan.
+caption naming the new value; delete -> the region inpainted (OpenCV Telea): the inpainted copy no longer shows the
+concept, so it carries no mask of it and the fill is learned with the pixels around it (``learn_fill``; off, the
+copy keeps the mask and the loss plan's zero weight there).
 
 Derived items are written under ``derived/`` with their masks and provenance; running again replaces them.
 Stems and paths read from dataset.json are checked (``tuitune.paths``) first: removing the previous derived
@@ -34,6 +36,9 @@ class AugmentSettings:
     keep_crops: int = 2  # per item and kept concept
     modify_variations: int = 2  # per item and modified concept (at most one per alternative)
     delete_inpaint: bool = True
+    # The inpainted copy is a picture without the concept: learning its fill teaches that the trigger comes without
+    # it (on the toyworld sample it took the watermark in trigger samples from 6-17% to 0-6%, single seeds).
+    learn_fill: bool = True
     crop_scale: tuple[float, float] = (1.6, 3.0)  # crop side as a multiple of the concept's box side
     inpaint_radius: int = 3
 
@@ -149,7 +154,8 @@ def _delete_inpaint(dataset: Dataset, item: DatasetItem, image: Image.Image, mas
     filled = cv2.inpaint(bgr, region, s.inpaint_radius, cv2.INPAINT_TELEA)
     picture = Image.fromarray(cv2.cvtColor(filled, cv2.COLOR_BGR2RGB))
     caption = optimise(item.caption, spec)
-    # The concept's mask stays with the item: its loss weight is zero there, so the fill is never learned.
+    if s.learn_fill:  # the concept is gone from this copy, and so is its mask
+        masks = {name: mask for name, mask in masks.items() if name != concept.name}
     return [_write(dataset, item, f"delete-{concept_filename(concept.name)}", picture, masks, caption,
                    {"operation": "delete", "concept": concept.name, "inpaint": "opencv-telea",
                     "radius": s.inpaint_radius})]

@@ -30,7 +30,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
                 "--decoder-steps", str(args.decoder_steps),
                 "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads), "--device", args.device, "--vae-from", args.vae_from,
                 "--unet-channels", args.unet_channels, "--from", args.unet_from,
-                "--filler-rate", str(args.filler_rate), "--lr", str(args.lr)]
+                "--filler-rate", str(args.filler_rate), "--lr", str(args.lr),
+                "--text-encoder-lr", str(args.text_encoder_lr)]
         with open(out / "pretrain.out", "ab") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     start_new_session=True)
@@ -43,6 +44,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
         raise UserError(f"--filler-rate is a share between 0 and 1, not {args.filler_rate}.")
     if args.lr <= 0:
         raise UserError(f"--lr must be above 0, not {args.lr}.")
+    if args.text_encoder_lr < 0:
+        raise UserError(f"--text-encoder-lr must be 0 (keep the text encoder) or above, not {args.text_encoder_lr}.")
 
     cfg = PretrainConfig(unet_steps=args.steps, vae_steps=args.vae_steps, decoder_steps=args.decoder_steps,
                          batch_size=args.batch_size,
@@ -50,7 +53,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
                          unet_channels=_channels(args.unet_channels),
                          vae_from=str(Path(args.vae_from).expanduser().resolve()) if args.vae_from else "",
                          unet_from=str(Path(args.unet_from).expanduser().resolve()) if args.unet_from else "",
-                         filler_rate=args.filler_rate, lr=args.lr, final_lr=0.3 * args.lr)
+                         filler_rate=args.filler_rate, lr=args.lr, final_lr=0.3 * args.lr,
+                         text_encoder_lr=args.text_encoder_lr)
     pretrain(out, cfg)
     return 0
 

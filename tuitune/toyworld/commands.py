@@ -28,6 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--filler-rate", type=float, default=0.5,
                    help="share of captions with a made-up word around them, as a trigger word comes (default 0.5)")
     p.add_argument("--lr", type=float, default=1e-3, help="the UNet's peak learning rate (default 1e-3)")
+    p.add_argument("--text-encoder-lr", type=float, default=5e-4,
+                   help="the text encoder's layers' learning rate (default 5e-4; 0 keeps them as they are, so a "
+                        "word the world never uses keeps features of its own that a LoRA can bind)")
     p.add_argument("--device", default="cpu",
                    help="cpu (default) or cuda; on a GPU give a bigger --batch-size and more --steps")
     p.add_argument("--unet-channels", default="48,96,96",

@@ -38,10 +38,12 @@ PROJECT_DEFAULTS = {
 }
 
 
-# [data] defaults of a run whose captions come from the intent (trigger words first): every tag after the
-# trigger is dropped, so the trigger alone takes on what the pictures share. On the toyworld efficacy benchmark
-# this gave the kept ring back to bare-trigger prompts, which lower dropout (0.25-0.9) did not.
-INTENT_TAG_DROPOUT = 1.0
+# [data] defaults of a run whose captions come from the intent (trigger words first): each tag after the trigger
+# is dropped half the time, so the trigger learns alone ("zxq") and beside the words it comes with in prompts
+# ("zxq on a white background"). On the toyworld sample (text-encoder LoRA on, 48 trigger samples a run) 0.5
+# drew the ring in 71-92% of trigger samples where 1.0 (the trigger alone) drew 62% and left "zxq on a white
+# background" at half.
+INTENT_TAG_DROPOUT = 0.5
 
 
 def intent_caption_options(spec: Any) -> dict[str, Any]:
