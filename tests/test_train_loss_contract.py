@@ -72,7 +72,8 @@ def test_old_dont_care_marker_is_read_as_the_flag_and_small_weights_are_real_wei
 
 
 @pytest.mark.slow
-def test_training_with_a_mask_that_has_no_entry_stops_at_start_naming_the_file(tmp_path: Path) -> None:
+def test_training_with_a_mask_that_has_no_entry_stops_at_start_naming_the_file(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -83,8 +84,14 @@ def test_training_with_a_mask_that_has_no_entry_stops_at_start_naming_the_file(t
     Image.fromarray(extra).save(images / "masks" / "img1" / "logo.png")
     loss = {"preservation": 1.0, "concepts": {"watermark": {"weight": 0.0, "preserve": 1.0}}}
     config = TrainConfig.from_dict(config_dict(model, images, loss=loss, train={"steps": 2}), base_dir=tmp_path)
+    from tuitune.train import base_model
     from tuitune.train.loop import train
 
+    def no_load(*args, **kwargs):
+        raise AssertionError("the base model was loaded before the loss contract was checked")
+
+    # The contract is checked before the base model loads (seconds on a real model, not minutes).
+    monkeypatch.setattr(base_model, "load_base", no_load)
     with pytest.raises(TrainError) as caught:
         train(config, tmp_path / "run")
     assert "mask file logo.png (picture img1.png) belongs to no [loss.concepts] entry" in str(caught.value)

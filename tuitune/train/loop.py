@@ -121,21 +121,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     main = accelerator.is_main_process
     if lora.text_encoder:
         check_text_encoder_lora()
-    set_seed(tc.seed)
-    dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
-    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config))
-    for module in [base.unet, base.vae, *base.text_encoders]:
-        module.to(accelerator.device, dtype=dtype)
-    models, names = add_lora(base, lora, tc.seed)
-    pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
-    if tc.mixed_precision == "fp16":
-        cast_training_params(models, dtype=torch.float32)  # fp16 weights, fp32 trainable LoRA
-    if tc.grad_checkpointing:
-        base.unet.enable_gradient_checkpointing()
-        for encoder in models[1:]:
-            encoder.gradient_checkpointing_enable()
-
-    # --- data --------------------------------------------------------------------------------------------
+    # --- data, before the model: a broken loss contract fails at once, not after the load ---------------
     scan = scan_folder(config.data_folder, config.masks_folder, config.data.repeats)
     mask_files: dict[str, list[str]] = {}
     for record in scan.records:
@@ -150,6 +136,20 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:
             rd.append_event("warning", message=warning)
+    set_seed(tc.seed)
+    dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
+    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config))
+    for module in [base.unet, base.vae, *base.text_encoders]:
+        module.to(accelerator.device, dtype=dtype)
+    models, names = add_lora(base, lora, tc.seed)
+    pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
+    if tc.mixed_precision == "fp16":
+        cast_training_params(models, dtype=torch.float32)  # fp16 weights, fp32 trainable LoRA
+    if tc.grad_checkpointing:
+        base.unet.enable_gradient_checkpointing()
+        for encoder in models[1:]:
+            encoder.gradient_checkpointing_enable()
+
     # Trained text encoders or token embeddings change a caption's embeddings every step: encode them live.
     maker = BatchMaker(config, base, scan.records, accelerator.device, dtype,
                        cache_text=not (lora.text_encoder or pivotal is not None))
