@@ -3,24 +3,25 @@
     nice .venv/bin/python benchmarks/efficacy.py [--steps 200] [--train-seeds 101 ... 108] [--out benchmarks/efficacy.json]
 
 Each arm is trained once per training seed (8 by default) and read by the analytic toyworld reader: the share
-of trigger samples showing the ring, of samples carrying the watermark, of "a blue zxq" samples showing a ring
-in the colour asked, plus the intent metrics; each figure is printed as its mean over seeds with a 95%
+of trigger samples showing the ring, of trigger samples carrying the watermark ("watermark, all" counts the
+"a blue zxq" samples too), of "a blue zxq" samples showing a ring in the colour asked, plus the intent metrics; each figure is printed as its mean over seeds with a 95%
 bootstrap interval, beside the base model's own shares, with the claims the toyworld must show checked.
 
 Data: ``sample_projects/toyworld-watermark`` -- 32 pictures of the character zxq (a ring whose colour varies),
 seven in eight with a watermark, their captions, the generator's true masks and the user's intent in words
 (keep the ring, its colour may vary, delete the watermark, the background does not matter). Every arm trains
-the shipped toyworld model with the sample project's train.toml hyperparameters (rank, lr, batch, steps, seed):
+the shipped toyworld model with the sample project's train.toml hyperparameters (rank, lr, batch, steps,
+seed, a text-encoder LoRA beside the UNet's):
 
   plain    - original captions (they never mention the watermark), no masks, uniform loss
   masked   - original captions, loss only on the character: weight 0 on the watermark and everywhere outside
              the character, no preservation (what kohya / OneTrainer masked loss does)
   tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
              operation (keep crops, modify recolours, delete inpainting); captions from the caption
-             optimiser, trained with the tag dropout a project run gets on them (every tag after the trigger
-             dropped, so the trigger alone carries the character); the ``[loss]`` table from the loss plan
-             (watermark weight 0 + preserved; the background, which doesn't matter, weight 1 + preserved;
-             lambda 1)
+             optimiser, trained with the tag dropout a project run gets on them (each tag after the trigger
+             dropped half the time, so the trigger learns alone and beside other words); the ``[loss]``
+             table from the loss plan (watermark weight 0 + preserved, its inpainted copies learned without
+             it; the background, which doesn't matter, weight 1 + preserved; lambda 1)
 
 All arms use the same true masks (so detection quality is not measured here) and are scored with the same
 intent, held-out prompts, seeds, keep references and the analytic vision backend ("toyworld"). The table is
@@ -81,7 +82,9 @@ def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:
     return references_from_masks(SAMPLE / "images", masks, spec.by_operation(Operation.KEEP), limit=32)
 
 
-FIGURES = ("character", "watermark", "colour asked", "keep fidelity", "drift outside focus", "intent score")
+FIGURES = ("character", "watermark", "watermark, all", "colour asked", "keep fidelity", "drift outside focus",
+           "intent score")
+PERCENT = ("character", "watermark", "watermark, all", "colour asked")
 
 
 def render_table(spreads: dict[str, dict[str, Any]], seconds: dict[str, float]) -> str:
@@ -91,7 +94,7 @@ def render_table(spreads: dict[str, dict[str, Any]], seconds: dict[str, float]) 
         cells = []
         for figure in FIGURES:
             spread = row.get(figure)
-            percent = figure in ("character", "watermark", "colour asked")
+            percent = figure in PERCENT
             cells.append(f"{spread.render(percent) if spread is not None else 'n/a':>22}")
         lines.append(f"{arm:8} " + " ".join(cells) + f" {seconds.get(arm, 0.0):12.0f}")
     return "\n".join(lines)
@@ -112,9 +115,9 @@ def targets(spreads: dict[str, dict[str, Any]]) -> list[tuple[str, bool]]:
             checks.append((f"tuitune's ring share >= plain's ({tc:.0%} vs {pc:.0%})", tc >= pc))
     pw, tw = mean(plain, "watermark"), mean(t, "watermark")
     if pw is not None:
-        checks.append((f"plain LoRA learns the watermark: >= 50% of samples ({pw:.0%})", pw >= 0.5))
+        checks.append((f"plain LoRA learns the watermark: >= 50% of trigger samples ({pw:.0%})", pw >= 0.5))
     if tw is not None:
-        checks.append((f"tuitune's delete keeps it <= 3% ({tw:.0%})", tw <= 0.03))
+        checks.append((f"tuitune's delete keeps it <= 3% of trigger samples ({tw:.0%})", tw <= 0.03))
     tm = mean(t, "colour asked")
     if tm is not None:
         checks.append((f"tuitune draws the colour asked >= 95% ({tm:.0%})", tm >= 0.95))
@@ -206,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
                                         settings.trigger_templates, settings.neutral_prompts)
             reading = read_run(run.path, prompts, checkpoint=str(final["checkpoint"]))
             figures = {"character": reading.character, "watermark": reading.watermark,
+                       "watermark, all": reading.watermark_all,
                        "colour asked": reading.colour_asked, "train_seconds": trained,
                        **{name: metrics.get(name) for name in ("keep fidelity", "drift outside focus", "intent score")}}
             per_seed[arm].append({"seed": seed, **figures})
@@ -216,6 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if base_folder is not None:
         base = read_run(Path("."), prompts, base=base_folder)
         spreads["base"] = {"character": bootstrap([base.character]), "watermark": bootstrap([base.watermark]),
+                           "watermark, all": bootstrap([base.watermark_all]),
                            "colour asked": bootstrap([base.colour_asked])}
     seconds = {}
     for arm, rows in per_seed.items():

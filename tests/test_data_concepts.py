@@ -133,7 +133,8 @@ def test_augment_by_operation_and_export_for_the_trainer(world, tmp_path: Path) 
     for item in by_op["delete"]:
         assert "watermark" not in item.caption
         picture = np.asarray(Image.open(ds / item.path).convert("RGB")).astype(int)
-        wm = load_mask(dataset, item.stem, "watermark")
+        assert load_mask(dataset, item.stem, "watermark") is None  # the copy shows none, so it has no mask of it
+        wm = load_mask(dataset, item.derived_from, "watermark")
         assert np.abs(picture[wm] - 245).mean() < 20  # filled with the white background, the mark is gone
 
     table = loss_table(SPEC)
@@ -151,7 +152,9 @@ def test_augment_by_operation_and_export_for_the_trainer(world, tmp_path: Path) 
     assert len(scan.records) == report.images
     for record in scan.records:
         assert record.caption.startswith("zxq")
-        assert {"watermark", "shape", "shape colour"} <= set(record.masks)
+        inpainted = "__delete-" in record.stem  # the watermark is gone from it, and so is its mask
+        assert {"shape", "shape colour"} | (set() if inpainted else {"watermark"}) <= set(record.masks)
+        assert ("watermark" in record.masks) is not inpainted
         if "__" not in record.stem:
             assert "watermark" not in record.caption
     with pytest.raises(Exception, match="not empty"):
@@ -181,3 +184,14 @@ def test_exported_folder_trains_with_the_engine(world, tmp_path: Path) -> None:
     rows = RunDir(tmp_path / "run").read_metrics()
     # The preservation term is live: the exported masks and loss table reached the trainer.
     assert len(rows) == 3 and rows[-1]["loss_preserve"] > 0
+
+
+def test_a_dataset_named_by_a_relative_path_augments_and_exports_its_masks(world, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    ds, _ = world
+    monkeypatch.chdir(ds.parent)
+    augment(Path(ds.name), SPEC, AugmentSettings(seed=7, keep_crops=1, modify_variations=1))
+    report = export(Path(ds.name), Path("out"), SPEC)
+    exported = sorted((tmp_path / "out" / "masks").glob("*/*.png"))
+    assert report.masks == len(exported) > 0
+    assert Dataset(Path(ds.name)).root == ds.absolute()

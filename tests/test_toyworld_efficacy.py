@@ -22,11 +22,12 @@ def test_reading_counts_rings_marks_and_the_colour_asked() -> None:
     ])
     images = {prompts.prompts[0].key: _picture("ring", "red", True),
               prompts.prompts[1].key: _picture("square", "red", False),
-              prompts.prompts[2].key: _picture("ring", "blue", False),
+              prompts.prompts[2].key: _picture("ring", "blue", True),
               prompts.prompts[3].key: _picture("ring", "purple", True)}
     reading = read_images(prompts, images)
     assert reading.character == 0.5 and reading.colour_asked == 0.5
-    assert reading.watermark == 0.5  # 2 of the 4 trigger and alternative samples; neutral ones are not read
+    assert reading.watermark == 0.5  # 1 of the 2 trigger samples
+    assert reading.watermark_all == 0.75  # 3 of the 4 trigger and alternative samples; neutral ones are not read
     assert (reading.trigger_samples, reading.alternative_samples) == (2, 2)
     with pytest.raises(FileNotFoundError, match="no evaluation sample for 'zxq'"):
         read_images(prompts, {})

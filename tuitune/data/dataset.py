@@ -70,7 +70,9 @@ class Dataset:
     lock_timeout: float = atomic.LOCK_TIMEOUT  # seconds to wait for another writer of dataset.json/masks.json
 
     def __post_init__(self) -> None:
-        self.root = Path(self.root)
+        # Absolute (not resolved: a linked project folder keeps its name): the paths made under a relative root
+        # would otherwise be taken relative to it a second time.
+        self.root = Path(self.root).absolute()
 
     @property
     def images_dir(self) -> Path:

@@ -25,7 +25,8 @@ class Reading:
     """Shares over one run's evaluation samples (None when the run has no samples of that kind)."""
 
     character: float | None  # trigger samples showing the character's shape
-    watermark: float | None  # trigger and alternative samples carrying a corner mark
+    watermark: float | None  # trigger samples carrying a corner mark
+    watermark_all: float | None  # trigger and alternative samples carrying a corner mark
     colour_asked: float | None  # alternative samples showing the character in the colour asked
     trigger_samples: int
     alternative_samples: int
@@ -37,7 +38,7 @@ def _share(hits: Sequence[bool]) -> float | None:
 
 def read_images(prompts: EvalPromptSet, images: dict[str, Image.Image], shape: str = CHARACTER_SHAPE) -> Reading:
     """Read ``images`` (prompt key -> picture) of the trigger and alternative prompts of ``prompts``."""
-    character, marks, coloured = [], [], []
+    character, marks, trigger_marks, coloured = [], [], [], []
     for prompt in prompts.prompts:
         if prompt.kind is PromptKind.NEUTRAL:
             continue
@@ -48,9 +49,11 @@ def read_images(prompts: EvalPromptSet, images: dict[str, Image.Image], shape: s
         marks.append(bool(reading.marks))
         if prompt.kind is PromptKind.TRIGGER:
             character.append(any(o.shape == shape for o in reading.objects))
+            trigger_marks.append(bool(reading.marks))
         else:
             coloured.append(any(o.shape == shape and o.colour == prompt.alternative for o in reading.objects))
-    return Reading(_share(character), _share(marks), _share(coloured), len(character), len(coloured))
+    return Reading(_share(character), _share(trigger_marks), _share(marks), _share(coloured), len(character),
+                   len(coloured))
 
 
 def read_run(run_path: Path, prompts: EvalPromptSet, checkpoint: str = "final", base: Path | None = None) -> Reading:
