@@ -114,17 +114,23 @@ def _spec(trigger_words: list[str] | None = None):
 
 
 @pytest.mark.parametrize("triggers", [["zxq"], ["zxq", "sks"]])
-def test_an_optimised_caption_under_the_project_default_trains_on_the_trigger_words(triggers):
+def test_an_optimised_caption_under_the_project_default_trains_the_trigger_alone_and_with_its_words(triggers):
     from tuitune.intent.captions import optimise
     from tuitune.train.project_run import intent_caption_options
 
     spec = _spec(triggers)
     caption = optimise("zxq, a red ring on a yellow background, with a watermark", spec)
     assert caption != " ".join(triggers)  # the optimiser still describes the colour and the background
+    tags = caption.split(", ")[len(triggers):]
     options = intent_caption_options(spec)
     rng = tag_generator(0, 0)
-    trained = {drop_tags(caption, options["keep_tokens"], options["caption_tag_dropout"], rng) for _ in range(20)}
-    assert trained == {", ".join(triggers)}
+    trained = [drop_tags(caption, options["keep_tokens"], options["caption_tag_dropout"], rng) for _ in range(400)]
+    lead = ", ".join(triggers)
+    assert all(t == lead or t.startswith(lead + ", ") for t in trained)  # the triggers always come first, whole
+    alone = trained.count(lead) / len(trained)
+    # Each tag after the triggers is dropped half the time: the trigger learns alone and beside its words.
+    assert alone == pytest.approx(0.5 ** len(tags), abs=0.08), (alone, tags)
+    assert caption in trained
 
 
 def test_a_project_run_gets_tag_dropout_only_on_captions_from_its_intent(tmp_path):
