@@ -49,6 +49,12 @@ class Reading:
     universal: bool = False  # "everything else", "the rest": about no one concept
     postfix: bool = False  # the cue came after the noun ("the logo should be removed")
     noun_start: int = -1  # word index where the noun phrase began
+    excluded: list[str] = field(default_factory=list)  # values it must never take ("should never be pink")
+    modal: str | None = None  # "permit" (can, may) or "oblige" (should, must): how stated values read
+    complement: list[str] = field(default_factory=list)  # values right after the noun: "keep the hair short"
+    owner: list[str] = field(default_factory=list)  # "for the bag" after a bare attribute: whose it is
+    sameness: bool = False  # the keep-cue is about staying the same ("stay the same"), not about staying
+    causative: bool = False  # "make / turn / dye X <value>": X is given a new value
 
 
 def normalise(text: str) -> str:
@@ -144,8 +150,11 @@ _WEAK = {Cue.WANT, Cue.NO}
 
 def read_clause(clause: Clause, stop: set[str]) -> Reading:
     """The cue, negation, noun phrase, attributes and values of one clause; ``stop`` holds trigger words."""
-    words = [w.removesuffix("'s") for w in clause.words]
-    cues = find_cues(words)
+    # "the mascot's outfit" is the subject's outfit: the possessive subject adds nothing to the name.
+    words = [w for w in clause.words if not (w.endswith("'s") and w[:-2] in lx.SUBJECT_NOUNS)]
+    words = [w.removesuffix("'s") for w in words]
+    causative = len(words) > 2 and words[0] in lx.CAUSATIVE_VERBS and words[1] in lx.DETERMINERS | lx.PRONOUNS
+    cues = [c for c in find_cues(words) if not _noun_use(words, *c)]
     # "any logos" is a determiner, unlike "any colour"; alone it still means "whichever" ("any hat is fine").
     determiner_any = [c for c in cues if words[c[0]] == "any" and c[1] - c[0] == 1 and c[1] < len(words)
                       and words[c[1]] not in lx.ATTRIBUTE_NOUNS]
@@ -159,14 +168,35 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     else:
         negated = len(negators) % 2 == 1
     spans = {i for start, end, _ in cues for i in range(start, end)}
+    if causative:
+        spans.add(0)
     reading = Reading(cue=main[2] if main else None, negated=negated != clause.excepted, noun=[])
+    reading.causative = causative
+    reading.sameness = any(c[2] is Cue.KEEP and set(words[c[0]:c[1]]) & lx.SAMENESS for c in cues)
+    if main is not None and main[1] - main[0] == 1 and main[1] < len(words) and words[main[1]] in lx.ATTRIBUTE_NOUNS \
+            and words[main[0]] in {"whatever", "whichever", "anything"}:
+        reading.cue = Cue.MODIFY  # "whatever colour" is "any colour"
     if main is None and determiner_any and not clause.condition:
-        reading.cue = Cue.MODIFY
+        # "there should not be any timestamp": no such thing; "any hat is fine": whichever.
+        reading.cue, reading.negated = (Cue.NO, False) if reading.negated else (Cue.MODIFY, reading.negated)
     if main is not None and main[2] is Cue.NO and main[1] < len(words) and words[main[1]] in lx.CUT_WORDS:
         reading.cue = None  # "no" that is not a determiner ("no, in the corner")
     _walk(words, spans, stop, reading)
     reading.postfix = main is not None and 0 <= reading.noun_start < main[0]
     return reading
+
+
+def _noun_use(words: list[str], start: int, end: int, cue: Cue) -> bool:
+    """A cue word used as a noun: "the scratches", "remove the drop shadow", "Scratches and dust ... go"."""
+    if end - start != 1 or cue in {Cue.NEGATE, Cue.NO, Cue.WANT}:
+        return False
+    after = words[end] if end < len(words) else None
+    if after is not None and after not in lx.CUT_WORDS | lx.FILLER | lx.SPLIT_WORDS | {"or", "and"}:
+        return False  # "a different hat": the cue word describes the noun after it
+    if start > 0 and words[start - 1] in lx.ARTICLES:
+        return True
+    # A verb opens a clause in its plain form ("scratch that"); "Scratches on the photo" is a noun.
+    return start == 0 and words[0].endswith("s") and len(words) > 1 and after not in {"to", None}
 
 
 def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -> None:
@@ -184,6 +214,17 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
             continue
         if word in stop or word.isdigit():
             continue
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in lx.PERMIT_MODALS or word in lx.OBLIGE_MODALS and (following == "to" or word in lx.FILLER):
+            reading.modal = reading.modal or ("permit" if word in lx.PERMIT_MODALS else "oblige")
+        if word in {"instead", "rather"} and following in {"of", "than"}:
+            state = "from"  # "green instead of brown": brown is what it is now
+            continue
+        if state == "comp":
+            if word in lx.VALUE_CATEGORY:
+                reading.complement.append(word)
+                continue
+            state = "tail"
         if word in lx.PRONOUNS or word in {"its", "their", "them"}:
             reading.pronoun = reading.pronoun or not reading.noun or word in {"it", "them", "its"}
             if word in lx.DETERMINERS and word not in {"its", "their"} and i + 1 < len(words):
@@ -239,16 +280,31 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                     reading.statement = True  # "it is ugly": a remark about the thing before
                     state = "alt"
                 if reading.noun:
-                    state = {"from": "from", "to": "alt", "into": "alt", "become": "alt",
+                    state = {"from": "from", "to": "alt", "into": "alt", "become": "alt", "for": "for",
                              "becomes": "alt", "like": "alt", "as": "alt"}.get(word, "tail")
                     if word in {"be", "is", "are"}:
                         state = "alt"
+                continue
+            if reading.noun and word in lx.VALUE_CATEGORY and reading.noun[-1] not in lx.VALUE_CATEGORY:
+                reading.complement.append(word)  # "keep the hair short", "make the hair blonde"
+                state = "comp"
                 continue
             if not reading.noun:
                 reading.noun_start = i
             reading.noun.append(word)
             continue
-        if word in {"from"}:
+        if state == "for":
+            if word in lx.CUT_WORDS:
+                state = "tail"
+            elif word not in lx.DETERMINERS and word not in lx.FILLER and not category:
+                reading.owner.append(word)
+            continue
+        if word == "for" and state in {"tail", "alt"}:
+            if alt:
+                reading.alternatives.append(" ".join(alt))
+                alt = []
+            state = "for"  # "any material is fine for the bag"
+        elif word in {"from"}:
             state = "from"
         elif word in {"to", "into", "like", "become", "becomes", "be", "is", "are", "either"}:
             if word in {"is", "are"} and reading.cue is None:
@@ -272,6 +328,10 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
         reading.alternatives.append(" ".join(alt))
     if owner:
         reading.noun = owner + reading.noun
+    if reading.owner and len(reading.noun) == 1 and reading.noun[0] in lx.ATTRIBUTE_NOUNS:
+        reading.noun, reading.owner = reading.owner + reading.noun, []
+    elif reading.owner and not reading.noun and len(reading.attributes) == 1:  # "any colour for the mug"
+        reading.noun, reading.owner, reading.attributes = reading.owner + reading.attributes, [], []
     if reading.statement and reading.alternatives and reading.cue is None:
         reading.value = reading.alternatives[0]
         reading.alternatives = []

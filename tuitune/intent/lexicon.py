@@ -89,7 +89,7 @@ _LITERAL = {"same", "the", "as", "is", "it", "any", "other", "free", "open", "no
             "nor", "neither", "more", "anymore", "anything", "whatever", "whichever", "gone", "out", "of",
             "to", "on", "up", "you", "a", "away", "old", "with", "without", "over", "off", "less", "who",
             "true", "your", "call", "choice", "for", "grabs", "are", "model", "nothing", "need", "reason",
-            "necessary", "optional", "randomly", "frozen", "persist", "goes"}
+            "necessary", "optional", "randomly", "frozen", "persist", "goes", "scratch"}
 
 CUE_TABLE: list[tuple[tuple[frozenset[str], ...], Cue]] = sorted(
     (
@@ -142,8 +142,20 @@ FILLER = {
     "something", "someone", "part", "parts", "properly", "exact", "as", "possible", "ever", "thats",
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
     "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
-    "outputs", "results", "every", "time", "times", "shot", "shots",
+    "outputs", "results", "every", "time", "times", "shot", "shots", "ought", "fine", "acceptable", "pick",
+    "choose",
 }
+# Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
+PERMIT_MODALS = {"can", "could", "may", "might"}
+OBLIGE_MODALS = {"should", "must", "shall", "will", "ought", "always", "has", "have", "needs"}
+# Keep-cues about sameness rather than presence: "needn't stay the same" lets it vary, "needn't stay" drops it.
+SAMENESS = {"same", "unchanged", "consistent", "identical", "constant", "fixed", "intact", "untouched",
+            "unaltered", "unmodified", "faithful", "accurate", "exact", "frozen", "as"}
+# Verbs that give their object a new value: "make the hair blonde", "turn the shirt green".
+CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "tint", "colour", "render", "set"}
+# Determiners after which a cue word is a noun: "the scratches", "a drop of water".
+ARTICLES = {"the", "a", "an", "her", "his", "their", "its", "my", "our", "your", "some", "each", "every",
+            "these", "those"}
 # Words for "all the rest": a clause about them names no concept ("everything else can change").
 QUANTIFIERS = {"everything", "else", "rest", "remainder", "anything", "stuff", "others"}
 # Verbs that end a noun phrase ("what the sky looks like", "the girl wears a hat").
@@ -221,6 +233,9 @@ DOMAIN_NOUNS = {
     "place": "scene", "building": "scene", "room": "scene", "landscape": "scene", "location": "scene",
 }
 
+# The subject itself, whose possessive adds nothing to a concept's name: "the mascot's outfit" is the outfit.
+SUBJECT_NOUNS = {word for word, domain in DOMAIN_NOUNS.items() if domain in {"character", "animal"}} - {
+    "face", "self", "selfie"} | {"subject"}
 
 # Words that are never a trigger even though no dictionary lists them.
 MODEL_WORDS = {"lora", "loras", "sdxl", "sd", "sd1", "sd15", "sd2", "sd21", "flux", "lycoris", "locon", "ckpt",
