@@ -55,6 +55,7 @@ class Reading:
     owner: list[str] = field(default_factory=list)  # "for the bag" after a bare attribute: whose it is
     sameness: bool = False  # the keep-cue is about staying the same ("stay the same"), not about staying
     causative: bool = False  # "make / turn / dye X <value>": X is given a new value
+    any_value: bool = False  # "any background", "whatever colour": it may take any value
 
 
 def normalise(text: str) -> str:
@@ -86,6 +87,7 @@ def split_clauses(text: str) -> list[Clause]:
         sentence = _REF.sub(lift, sentence.strip().lstrip("-*\u2022 "))
         for phrase in lx.SPLIT_PHRASES:
             sentence = sentence.replace(f" {phrase} ", " , ")
+        sentence = sentence.replace(" without ", " , without ")  # "keep the sleeves without the buttons"
         for phrase in lx.EXCEPT_WORDS:
             sentence = re.sub(rf"\b{phrase}\b", " , \u00a7x\u00a7 ", sentence)
         current: list[str] = []
@@ -155,6 +157,10 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     words = [w.removesuffix("'s") for w in words]
     causative = len(words) > 2 and words[0] in lx.CAUSATIVE_VERBS and words[1] in lx.DETERMINERS | lx.PRONOUNS
     cues = [c for c in find_cues(words) if not _noun_use(words, *c)]
+    # "avoid changing the eyes", "without removing the scar": the first verb negates the second.
+    cues = [(a, b, Cue.NEGATE) if cue is Cue.DELETE and words[a] in lx.NEGATING_VERBS and nxt[0] == b
+            and nxt[2] in {Cue.KEEP, Cue.MODIFY, Cue.DELETE} else (a, b, cue)
+            for (a, b, cue), nxt in zip(cues, [*cues[1:], (-1, -1, None)], strict=False)]
     # "any logos" is a determiner, unlike "any colour"; alone it still means "whichever" ("any hat is fine").
     determiner_any = [c for c in cues if words[c[0]] == "any" and c[1] - c[0] == 1 and c[1] < len(words)
                       and words[c[1]] not in lx.ATTRIBUTE_NOUNS]
@@ -171,11 +177,15 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     if causative:
         spans.add(0)
     reading = Reading(cue=main[2] if main else None, negated=negated != clause.excepted, noun=[])
+    if main is None and any(w in {"all", "every"} and nxt in lx.ATTRIBUTE_NOUNS
+                            for w, nxt in zip(words, words[1:], strict=False)):
+        reading.cue = Cue.MODIFY  # "all colours are fine": like "any colour"
     reading.causative = causative
     reading.sameness = any(c[2] is Cue.KEEP and set(words[c[0]:c[1]]) & lx.SAMENESS for c in cues)
     if main is not None and main[1] - main[0] == 1 and main[1] < len(words) and words[main[1]] in lx.ATTRIBUTE_NOUNS \
             and words[main[0]] in {"whatever", "whichever", "anything"}:
         reading.cue = Cue.MODIFY  # "whatever colour" is "any colour"
+    reading.any_value = bool(determiner_any) or main is not None and words[main[0]] in {"any", "whatever", "whichever"}
     if main is None and determiner_any and not clause.condition:
         # "there should not be any timestamp": no such thing; "any hat is fine": whichever.
         reading.cue, reading.negated = (Cue.NO, False) if reading.negated else (Cue.MODIFY, reading.negated)
@@ -215,7 +225,7 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
         if word in stop or word.isdigit():
             continue
         following = words[i + 1] if i + 1 < len(words) else ""
-        if word in lx.PERMIT_MODALS or word in lx.OBLIGE_MODALS and (following == "to" or word in lx.FILLER):
+        if word in lx.PERMIT_MODALS or word in lx.OBLIGE_MODALS and (following == "to" or word not in lx.HAVE):
             reading.modal = reading.modal or ("permit" if word in lx.PERMIT_MODALS else "oblige")
         if word in {"instead", "rather"} and following in {"of", "than"}:
             state = "from"  # "green instead of brown": brown is what it is now
@@ -321,6 +331,8 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
             if word in lx.CUT_WORDS:
                 state = "tail"
                 continue
+            if word in lx.CAUSATIVE_FORMS:
+                continue  # "never be painted pink": the value is pink
             alt.append(word)
         elif category and state == "tail":
             reading.alternatives.append(word)
@@ -328,10 +340,11 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
         reading.alternatives.append(" ".join(alt))
     if owner:
         reading.noun = owner + reading.noun
-    if reading.owner and len(reading.noun) == 1 and reading.noun[0] in lx.ATTRIBUTE_NOUNS:
-        reading.noun, reading.owner = reading.owner + reading.noun, []
-    elif reading.owner and not reading.noun and len(reading.attributes) == 1:  # "any colour for the mug"
-        reading.noun, reading.owner, reading.attributes = reading.owner + reading.attributes, [], []
+    attribute = reading.noun if len(reading.noun) == 1 and reading.noun[0] in lx.ATTRIBUTE_NOUNS else \
+        reading.attributes if not reading.noun and len(reading.attributes) == 1 else []
+    if reading.owner and attribute:  # "any material is fine for the bag", "all colours for the balloon"
+        singular = {"colours": "colour", "colors": "colour"}.get(attribute[0], attribute[0])
+        reading.noun, reading.owner, reading.attributes = reading.owner + [singular], [], []
     if reading.statement and reading.alternatives and reading.cue is None:
         reading.value = reading.alternatives[0]
         reading.alternatives = []

@@ -147,12 +147,17 @@ FILLER = {
 }
 # Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
 PERMIT_MODALS = {"can", "could", "may", "might"}
-OBLIGE_MODALS = {"should", "must", "shall", "will", "ought", "always", "has", "have", "needs"}
+OBLIGE_MODALS = {"should", "must", "shall", "will", "ought", "always", "has", "have", "needs", "need"}
+OBLIGE_MODALS |= {"sure"}  # "make sure the background is white"
+HAVE = {"has", "have", "needs", "need"}  # obliging only before "to": "has to be white", not "has a watermark"
 # Keep-cues about sameness rather than presence: "needn't stay the same" lets it vary, "needn't stay" drops it.
 SAMENESS = {"same", "unchanged", "consistent", "identical", "constant", "fixed", "intact", "untouched",
             "unaltered", "unmodified", "faithful", "accurate", "exact", "frozen", "as"}
+# Delete-cues that negate the verb after them: "avoid changing the eyes" keeps them.
+NEGATING_VERBS = {"avoid", "without", "skip", "ban"} | forms("avoid")
 # Verbs that give their object a new value: "make the hair blonde", "turn the shirt green".
-CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "tint", "colour", "render", "set"}
+CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "tint", "colour"}
+CAUSATIVE_FORMS = frozenset().union(*(forms(v) for v in CAUSATIVE_VERBS)) | {"made"}
 # Determiners after which a cue word is a noun: "the scratches", "a drop of water".
 ARTICLES = {"the", "a", "an", "her", "his", "their", "its", "my", "our", "your", "some", "each", "every",
             "these", "those"}

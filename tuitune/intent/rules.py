@@ -90,6 +90,7 @@ class RuleParser:
             antecedent = (current.concepts[-1].name.split(), None, [])
         from_current = antecedent is not None
         pending: tuple[list[str], list[str]] | None = None  # "other than purple, the scarf ...": for what follows
+        excluding = False  # the clause before ruled values out: a bare list of values goes on doing so
         # Nouns said before their verb ("the linework and shading should be kept") wait for it.
         waiting: list[tuple[list[str], str | None, list[int], Clause, int]] = []
         clauses = split_clauses(text)
@@ -109,21 +110,28 @@ class RuleParser:
                     f"Region [{missing[0]}] does not exist; the regions are: {have}. "
                     "Add it with --ref IMAGE:x0,y0,x1,y1 or use an existing number."
                 )
-            excluded = _exclusion(clause, reading, said[sentence_start:], domain)
+            excluded = _exclusion(clause, reading, said[sentence_start:], readings, domain)
+            if excluded is None and excluding and reading.cue is None and reading.noun \
+                    and all(w in lx.VALUE_CATEGORY for w in reading.noun + reading.alternatives):
+                excluded = [" ".join(reading.noun), *reading.alternatives]  # "apart from red and pink"
+            excluding = excluded is not None
             if excluded is not None:
                 later = any(c.sentence == clause.sentence for c in clauses[index + 1:])
                 target = next((s for s in reversed(said) if s.operation is Operation.MODIFY), None)
-                if later and len(said) == sentence_start:
+                if later and len(said) == sentence_start and pending is None:
                     pending = (excluded, reading.owner)
+                elif pending is not None and len(said) == sentence_start:
+                    pending[0].extend(excluded)
                 elif target is not None:
                     exclude(target, excluded, reading.owner)
-                elif (found := _current_target(current, excluded, index, clause)) is not None:
+                elif (found := _current_target(current, excluded, index, clause, reading.owner)) is not None:
                     exclude(found, excluded, reading.owner)
                     said.append(found)
                 continue
             if (not reading.noun and not reading.attributes and not reading.pronoun and index + 1 < len(clauses)
                     and clauses[index + 1].sentence == clause.sentence
-                    and _exclusion(clauses[index + 1], readings[index + 1], said[sentence_start:], domain)):
+                    and _exclusion(clauses[index + 1], readings[index + 1], said[sentence_start:], readings,
+                                   domain)):
                 continue  # "..., anything but black": "anything" only opens the exclusion
             noun, value = list(reading.noun), reading.value
             # "her red hair can change": the colour is what changes, and red is its value now.
@@ -214,14 +222,16 @@ class RuleParser:
         return said
 
 
-def _exclusion(clause: Clause, reading: Reading, sentence: list[Said], domain: str) -> list[str] | None:
-    """What an exclusion clause rules out: values ("but not green"), or after a modify attribute any
-    phrase ("any hairstyle except a ponytail")."""
+def _exclusion(clause: Clause, reading: Reading, sentence: list[Said], readings: list[Reading],
+               domain: str) -> list[str] | None:
+    """What an exclusion clause rules out: values ("but not green"), or after a modify attribute or an "any"
+    any phrase ("any hairstyle except a ponytail", "any background except a beach")."""
     values = exclusion(clause, reading)
     if values is None and clause.excepted and reading.cue is None and reading.noun and sentence:
         last = sentence[-1]
-        if last.operation is Operation.MODIFY and not last.ignore \
-                and granularity_of(last.name, domain) is Granularity.ATTRIBUTE:
+        if last.operation is Operation.MODIFY and not last.ignore and (
+                readings[last.clause_index].any_value
+                or granularity_of(last.name, domain) is Granularity.ATTRIBUTE):
             values = [" ".join(reading.noun)]
     return values
 
@@ -236,9 +246,13 @@ def _said(name: str, cue: Cue, clause: Clause, refs: list[int], index: int, valu
                 clause.correction, excluded=list(excluded or []))
 
 
-def _current_target(current: IntentSpec | None, values: list[str], index: int, clause: Clause) -> Said | None:
-    """The concept of the spec so far that "but never yellow" is about: its modify concept of that kind of
-    value ("... colour" for colours), else its last modify concept."""
+def _current_target(current: IntentSpec | None, values: list[str], index: int, clause: Clause,
+                    owner: list[str]) -> Said | None:
+    """What an exclusion with no concept before it in the message is about: its owner ("anything but white
+    for the sneakers"), else the spec's modify concept of that kind of value ("... colour" for colours), else
+    the spec's last modify concept."""
+    if owner:
+        return Said(" ".join(owner), Operation.MODIFY, False, [], None, [], index, clause.correction)
     if current is None:
         return None
     modify = [c for c in current.concepts if c.operation is Operation.MODIFY]
