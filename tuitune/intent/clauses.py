@@ -56,6 +56,8 @@ class Reading:
     sameness: bool = False  # the keep-cue is about staying the same ("stay the same"), not about staying
     causative: bool = False  # "make / turn / dye X <value>": X is given a new value
     any_value: bool = False  # "any background", "whatever colour": it may take any value
+    possession: bool = False  # "she should have red hair": a verb of having
+    elliptic: bool = False  # only a noun, an auxiliary and maybe a negation: "the buttons can't"
 
 
 def normalise(text: str) -> str:
@@ -155,6 +157,9 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     # "the mascot's outfit" is the subject's outfit: the possessive subject adds nothing to the name.
     words = [w for w in clause.words if not (w.endswith("'s") and w[:-2] in lx.SUBJECT_NOUNS)]
     words = [w.removesuffix("'s") for w in words]
+    # "it is fine to change the hair": the instruction is what follows "to".
+    if words[:2] == ["it", "is"] and "to" in words[2:5] and words[words.index("to", 2) + 1:]:
+        words = words[words.index("to", 2) + 1:]
     causative = len(words) > 2 and words[0] in lx.CAUSATIVE_VERBS and words[1] in lx.DETERMINERS | lx.PRONOUNS
     cues = [c for c in find_cues(words) if not _noun_use(words, *c)]
     # "avoid changing the eyes", "without removing the scar": the first verb negates the second.
@@ -169,8 +174,11 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     if main is None:
         main = next((c for c in cues if c[2] in _WEAK), None)
     negators = [c for c in cues if c[2] is Cue.NEGATE]
-    if main is not None:
-        negated = sum(1 for c in negators if c[0] < main[0]) % 2 == 1
+    if "neither" in words:  # "neither the logo nor the text": one negation, not two, over a list
+        cues = [c for c in cues if words[c[0]] != "nor"]
+        negators = [c for c in negators if words[c[0]] != "nor"]
+    if main is not None:  # negators before the cue count, and "neither" anywhere ("I want neither the ...")
+        negated = sum(1 for c in negators if c[0] < main[0] or words[c[0]] == "neither") % 2 == 1
     else:
         negated = len(negators) % 2 == 1
     spans = {i for start, end, _ in cues for i in range(start, end)}
@@ -193,6 +201,10 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
         reading.cue = None  # "no" that is not a determiner ("no, in the corner")
     _walk(words, spans, stop, reading)
     reading.postfix = main is not None and 0 <= reading.noun_start < main[0]
+    # "the buttons can't", "nor the bell", "actually, don't": the verb is the one said before.
+    reading.elliptic = main is None and not reading.alternatives and not reading.excluded and not reading.value \
+        and all(w in lx.ELLIPSIS_WORDS | lx.DETERMINERS or w in reading.noun for w in words) \
+        and (reading.negated or bool(set(words) & lx.AUXILIARIES))
     return reading
 
 
@@ -227,6 +239,10 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
         following = words[i + 1] if i + 1 < len(words) else ""
         if word in lx.PERMIT_MODALS or word in lx.OBLIGE_MODALS and (following == "to" or word not in lx.HAVE):
             reading.modal = reading.modal or ("permit" if word in lx.PERMIT_MODALS else "oblige")
+        elif word in {"is", "are"} and following == "to":
+            reading.modal = reading.modal or "oblige"  # "the rug is to be red"
+        if word in lx.POSSESSION and i not in spans:
+            reading.possession = True
         if word in {"instead", "rather"} and following in {"of", "than"}:
             state = "from"  # "green instead of brown": brown is what it is now
             continue

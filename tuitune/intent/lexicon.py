@@ -31,7 +31,7 @@ _PHRASES: dict[Cue, list[str]] = {
         "focus on", "include", "reproduce", "lock", "leave", "untouched", "unaltered", "unmodified",
         "must have", "always have", "carry over", "recognisable", "recognizable", "accurate", "exact",
         "appear", "show up", "visible", "present", "stand out", "hold", "freeze", "frozen", "pin",
-        "stay true", "true to", "same as", "consistent with", "persist", "keep as is",
+        "stay true", "true to", "same as", "consistent with", "persist", "keep as is", "not go", "never go",
     ],
     Cue.MODIFY: [
         "change", "vary", "variable", "varied", "variation", "different", "differ", "flexible", "editable",
@@ -57,7 +57,7 @@ _PHRASES: dict[Cue, list[str]] = {
         "does not count", "not count",
     ],
     Cue.FORGET: ["never mind", "forget about", "forget", "scratch", "no need to mention"],
-    Cue.WANT: ["want", "need", "love", "prefer", "wish", "would like", "show", "see"],
+    Cue.WANT: ["want", "need", "needed", "love", "prefer", "wish", "would like", "show", "see"],
     Cue.NO: ["no", "none"],
     Cue.NEGATE: ["not", "never", "no longer", "stop", "nor", "neither", "no more", "any more", "anymore",
                  "nothing", "no need to", "not necessary to", "need not", "no reason to"],
@@ -143,13 +143,19 @@ FILLER = {
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
     "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
     "outputs", "results", "every", "time", "times", "shot", "shots", "ought", "fine", "acceptable", "pick",
-    "choose",
+    "choose", "way",
 }
 # Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
 PERMIT_MODALS = {"can", "could", "may", "might"}
 OBLIGE_MODALS = {"should", "must", "shall", "will", "ought", "always", "has", "have", "needs", "need"}
 OBLIGE_MODALS |= {"sure"}  # "make sure the background is white"
-HAVE = {"has", "have", "needs", "need"}  # obliging only before "to": "has to be white", not "has a watermark"
+HAVE = {"has", "have", "needs", "need"}
+# An auxiliary alone stands for the verb said before it ("the hat can change, the scarf can't").
+AUXILIARIES = {"can", "could", "may", "might", "should", "must", "will", "would", "shall", "do", "does", "did"}
+ELLIPSIS_WORDS = AUXILIARIES | {"not", "never", "nor", "neither", "so", "too", "either", "please", "though",
+                                "i", "we", "you", "actually"}
+# Verbs of having: "she should have red hair", "he must wear glasses" state what is kept.
+POSSESSION = {"have", "has", "wear", "wears", "carry", "carries"}  # obliging only before "to": "has to be white", not "has a watermark"
 # Keep-cues about sameness rather than presence: "needn't stay the same" lets it vary, "needn't stay" drops it.
 SAMENESS = {"same", "unchanged", "consistent", "identical", "constant", "fixed", "intact", "untouched",
             "unaltered", "unmodified", "faithful", "accurate", "exact", "frozen", "as"}
@@ -216,6 +222,8 @@ VALUES: dict[str, set[str]] = {
         "red", "blue", "green", "black", "white", "yellow", "orange", "purple", "pink", "brown", "grey",
         "gray", "silver", "gold", "golden", "blonde", "blond", "teal", "cyan", "magenta", "beige", "violet",
         "navy", "crimson", "turquoise", "ginger", "auburn", "brunette", "platinum", "lilac", "maroon",
+        "neon", "pastel", "khaki", "indigo", "scarlet", "burgundy", "lavender", "ivory", "charcoal", "emerald",
+        "cream", "bronze", "copper", "colourful", "monochrome", "multicoloured",
     },
     "length": {"short", "long", "medium", "shoulder-length", "cropped"},
     "texture": {"curly", "straight", "wavy", "smooth", "rough", "fluffy", "glossy", "matte", "shiny"},

@@ -91,6 +91,7 @@ class RuleParser:
         from_current = antecedent is not None
         pending: tuple[list[str], list[str]] | None = None  # "other than purple, the scarf ...": for what follows
         excluding = False  # the clause before ruled values out: a bare list of values goes on doing so
+        last_verb: Cue | None = None  # the cue an elliptic clause ("the buttons can't") stands for
         # Nouns said before their verb ("the linework and shading should be kept") wait for it.
         waiting: list[tuple[list[str], str | None, list[int], Clause, int]] = []
         clauses = split_clauses(text)
@@ -129,10 +130,15 @@ class RuleParser:
                     said.append(found)
                 continue
             if (not reading.noun and not reading.attributes and not reading.pronoun and index + 1 < len(clauses)
+                    and said and said[-1].operation is Operation.MODIFY and not said[-1].ignore
                     and clauses[index + 1].sentence == clause.sentence
                     and _exclusion(clauses[index + 1], readings[index + 1], said[sentence_start:], readings,
                                    domain)):
                 continue  # "..., anything but black": "anything" only opens the exclusion
+            if reading.elliptic and last_verb is not None:
+                reading.cue = last_verb  # "the sleeves can change. The buttons can't."
+            if reading.cue is not None:
+                last_verb = reading.cue
             noun, value = list(reading.noun), reading.value
             # "her red hair can change": the colour is what changes, and red is its value now.
             while len(noun) > 1 and noun[0] in lx.VALUE_CATEGORY and reading.cue in {Cue.MODIFY, None}:

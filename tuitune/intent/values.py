@@ -28,8 +28,9 @@ def settle(reading: Reading) -> None:
     reading.complement = []
     stated = [*reading.alternatives, *([complement] if complement else [])]
     if not stated:
-        if reading.statement and reading.value and reading.modal == "oblige" and reading.cue is None:
-            reading.cue = Cue.KEEP  # "the sky is always blue": a rule, not a remark
+        if reading.cue is None and reading.modal == "oblige" and (
+                reading.statement and reading.value or reading.possession and reading.noun):
+            reading.cue = Cue.KEEP  # "the sky is always blue", "she should have red hair": a rule, not a remark
         return
     cue = reading.cue
     if reading.negated and cue in {None, Cue.MODIFY, Cue.WANT}:
