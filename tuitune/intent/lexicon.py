@@ -48,13 +48,14 @@ _PHRASES: dict[Cue, list[str]] = {
         "cut out", "filter out", "omit", "must go", "has to go", "have to go", "go away", "free of",
         "unwanted", "scrub", "purge", "mask out", "gone", "disappear", "vanish", "skip", "ban", "nuke",
         "clean off", "wipe", "get out", "can go", "should go", "need to go", "needs to go", "got to go",
-        "gotta go", "be gone", "goes", "scrap", "chuck", "toss", "kill", "dump",
+        "gotta go", "be gone", "goes", "scrap", "chuck", "toss", "kill", "dump", "cut", "take off", "crop out",
+        "edit out", "paint out", "inpaint", "clear away", "wipe away", "blur out",
     ],
     Cue.IGNORE: [
         "not matter", "no matter", "not care", "not care less", "care less", "not important", "unimportant", "irrelevant",
         "whatever", "anything", "ignore", "not bother", "not mind", "not relevant",
         "disregard", "who care", "not a concern", "not concern", "not fuss", "arbitrary", "any old",
-        "does not count", "not count",
+        "does not count", "not count", "not worry", "no preference", "not picky", "not make a difference",
     ],
     Cue.FORGET: ["never mind", "forget about", "forget", "scratch", "no need to mention"],
     Cue.WANT: ["want", "need", "needed", "love", "prefer", "wish", "would like", "show", "see"],
@@ -143,7 +144,7 @@ FILLER = {
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
     "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
     "outputs", "results", "every", "time", "times", "shot", "shots", "ought", "fine", "acceptable", "pick",
-    "choose", "way",
+    "choose", "way", "alone",
 }
 # Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
 PERMIT_MODALS = {"can", "could", "may", "might"}

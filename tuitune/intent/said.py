@@ -126,7 +126,11 @@ def merge(
             if index is not None:
                 concepts.pop(index)
                 continue
-            item.operation = Operation.DELETE  # "forget the logo" about something new: don't learn it
+            # "forget the logo" about something new: don't learn it; "never mind the weather": it doesn't matter
+            if any(w in lx.ARTEFACT_NOUNS for w in item.name.split()):
+                item.operation = Operation.DELETE
+            else:
+                item.operation, item.ignore = Operation.MODIFY, True
         if index is None:
             concepts.append(
                 Concept(
