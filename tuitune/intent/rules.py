@@ -125,9 +125,10 @@ class RuleParser:
                     pending[0].extend(excluded)
                 elif target is not None:
                     exclude(target, excluded, reading.owner)
-                elif (found := _current_target(current, excluded, index, clause, reading.owner)) is not None:
-                    exclude(found, excluded, reading.owner)
-                    said.append(found)
+                else:
+                    named = said[-1].name if said else " ".join(antecedent[0]) if antecedent else None
+                    found = _new_target(current, named, excluded, index, clause, reading.owner)
+                    said += [found] if found else []
                 continue
             if (not reading.noun and not reading.attributes and not reading.pronoun and index + 1 < len(clauses)
                     and said and said[-1].operation is Operation.MODIFY and not said[-1].ignore
@@ -184,6 +185,8 @@ class RuleParser:
                 continue
             attributes = [a for a in reading.attributes if a not in noun]
             stated = reading.alternatives + reading.excluded
+            if reading.cue is Cue.MODIFY and reading.value:
+                stated = [*stated, reading.value]  # "the couch doesn't have to stay grey": its colour may vary
             if not attributes and stated and noun[-1] not in lx.ATTRIBUTE_NOUNS and reading.cue in {Cue.MODIFY, None}:
                 categories = {lx.VALUE_CATEGORY.get(a.split()[-1]) for a in stated}
                 if len(categories) == 1 and None not in categories:
@@ -252,19 +255,20 @@ def _said(name: str, cue: Cue, clause: Clause, refs: list[int], index: int, valu
                 clause.correction, excluded=list(excluded or []))
 
 
-def _current_target(current: IntentSpec | None, values: list[str], index: int, clause: Clause,
-                    owner: list[str]) -> Said | None:
-    """What an exclusion with no concept before it in the message is about: its owner ("anything but white
-    for the sneakers"), else the spec's modify concept of that kind of value ("... colour" for colours), else
-    the spec's last modify concept."""
-    if owner:
-        return Said(" ".join(owner), Operation.MODIFY, False, [], None, [], index, clause.correction)
-    if current is None:
-        return None
-    modify = [c for c in current.concepts if c.operation is Operation.MODIFY]
+def _new_target(current: IntentSpec | None, named: str | None, values: list[str], index: int, clause: Clause,
+                owner: list[str]) -> Said | None:
+    """The concept an exclusion is about when the message changes none before it, with the values ruled out:
+    its owner ("anything but white for the sneakers"), else the spec's modify concept of that kind of value
+    ("... colour" for colours), else its last modify concept, else the colour (or other kind of value) of
+    the thing named last ("keep the hat, but never yellow")."""
+    modify = [c for c in current.concepts if c.operation is Operation.MODIFY] if current else []
     kinds = {lx.VALUE_CATEGORY.get(v.split()[-1]) for v in values}
     fitting = [c for c in modify if c.name.split()[-1] in kinds]
-    concept = (fitting or modify or [None])[-1]
-    if concept is None:
+    name = " ".join(owner) if owner else (fitting or modify)[-1].name if modify else named
+    if name is None:
         return None
-    return Said(concept.name, Operation.MODIFY, False, [], None, [], index, clause.correction)
+    target = Said(name, Operation.MODIFY, False, [], None, [], index, clause.correction)
+    exclude(target, values, owner)
+    if not owner and not modify and target.name == name:
+        return None  # "keep the hair colour, never red": not a kind of value of something else
+    return target
