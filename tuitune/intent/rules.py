@@ -185,8 +185,6 @@ class RuleParser:
                 continue
             attributes = [a for a in reading.attributes if a not in noun]
             stated = reading.alternatives + reading.excluded
-            if reading.cue is Cue.MODIFY and reading.value:
-                stated = [*stated, reading.value]  # "the couch doesn't have to stay grey": its colour may vary
             if not attributes and stated and noun[-1] not in lx.ATTRIBUTE_NOUNS and reading.cue in {Cue.MODIFY, None}:
                 categories = {lx.VALUE_CATEGORY.get(a.split()[-1]) for a in stated}
                 if len(categories) == 1 and None not in categories:
