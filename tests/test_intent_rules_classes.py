@@ -121,6 +121,8 @@ def test_values(text, name, operation, value, alternatives):
     ("the frame stays. The glass reflections have to go", {"frame": K, "glass reflections": D}),
     ("keep the sleeves without the buttons", {"sleeves": K, "buttons": D}),
     ("it's fine to change the hair but don't touch the face", {"hair": M, "face": K}),
+    ("keep the bottle shape and the label, the cap can be gold or silver", {"bottle shape": K, "label": K,
+                                                                           "cap colour": M}),
 ])
 def test_clause_boundaries(text, expected):
     assert ops(parse(text)) == expected

@@ -23,7 +23,8 @@ def _operation(reading: Reading, inherited: Cue | None, granularity: Granularity
     cue = reading.cue
     negated = reading.negated
     if cue is None:
-        cue = inherited
+        # A clause with its own modal says its own thing ("keep the label, the cap can be gold or silver").
+        cue = None if reading.modal and (reading.alternatives or reading.excluded or reading.value) else inherited
         if cue is None and reading.alternatives and not reading.statement:
             cue = Cue.MODIFY
     if cue is None or not negated:
