@@ -56,6 +56,8 @@ def test_two_sentences_are_two_instructions_not_a_question():
     ("the hat doesn't have to stay", None, {"hat": D}),
     ("no longer remove the text", "remove the text", {"text": K}),
     ("I want neither the border nor the stamp", None, {"border": D, "stamp": D}),
+    ("change nothing but the hair colour", None, {"hair colour": M}),
+    ("keep nothing but the face", None, {"face": K}),
 ])
 def test_negation(text, before, expected):
     assert ops(parse(text, before)) == expected
@@ -104,6 +106,7 @@ def test_an_allowed_value_is_no_longer_excluded():
     ("turn the background black", "background colour", M, None, ["black"]),
     ("the couch doesn't have to stay grey", "couch", M, "grey", []),
     ("the mug should be white or grey", "mug colour", M, None, ["white", "grey"]),
+    ("Hair: blonde or brunette", "hair colour", M, None, ["blonde", "brunette"]),
 ])
 def test_values(text, name, operation, value, alternatives):
     spec = parse(text)

@@ -177,8 +177,9 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     if "neither" in words:  # "neither the logo nor the text": one negation, not two, over a list
         cues = [c for c in cues if words[c[0]] != "nor"]
         negators = [c for c in negators if words[c[0]] != "nor"]
-    if main is not None:  # negators before the cue count, and "neither" anywhere ("I want neither the ...")
-        negated = sum(1 for c in negators if c[0] < main[0] or words[c[0]] == "neither") % 2 == 1
+    # Negators before the cue count, and "neither" / "nothing" anywhere ("I want neither the ...", "keep nothing").
+    if main is not None:
+        negated = sum(1 for c in negators if c[0] < main[0] or words[c[0]] in {"neither", "nothing"}) % 2 == 1
     else:
         negated = len(negators) % 2 == 1
     spans = {i for start, end, _ in cues for i in range(start, end)}
@@ -204,7 +205,7 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     # "the buttons can't", "nor the bell", "actually, don't": the verb is the one said before.
     reading.elliptic = main is None and not reading.alternatives and not reading.excluded and not reading.value \
         and all(w in lx.ELLIPSIS_WORDS | lx.DETERMINERS or w in reading.noun for w in words) \
-        and (reading.negated or bool(set(words) & lx.AUXILIARIES))
+        and (bool(negators) or bool(set(words) & lx.AUXILIARIES))
     return reading
 
 
@@ -310,6 +311,8 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                              "becomes": "alt", "like": "alt", "as": "alt"}.get(word, "tail")
                     if word in {"be", "is", "are"}:
                         state = "alt"
+                    elif word == "to" and i + 1 in spans:
+                        state = "tail"  # "the jacket to keep its zips": a verb follows, not a value
                 continue
             if reading.noun and word in lx.VALUE_CATEGORY and reading.noun[-1] not in lx.VALUE_CATEGORY:
                 reading.complement.append(word)  # "keep the hair short", "make the hair blonde"

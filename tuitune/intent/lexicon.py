@@ -37,7 +37,7 @@ _PHRASES: dict[Cue, list[str]] = {
         "change", "vary", "variable", "varied", "variation", "different", "differ", "flexible", "editable",
         "swap", "switch", "alter", "adjust", "modify", "become", "any", "free", "free to change",
         "random", "randomise", "randomize", "promptable", "controllable", "customisable", "customizable",
-        "interchangeable", "touch", "replace", "recolour", "recolor", "up to the prompt", "diverse",
+        "interchangeable", "touch", "replace", "recolour", "recolor", "repaint", "restyle", "up to the prompt", "diverse",
         "whichever", "any other", "mix up", "mix", "shuffle", "alternate", "interchange", "is open",
         "are open", "open to", "up to you", "up to the model", "your call", "your choice", "optional",
         "up for grabs", "can differ", "randomly",
@@ -163,7 +163,7 @@ SAMENESS = {"same", "unchanged", "consistent", "identical", "constant", "fixed",
 # Delete-cues that negate the verb after them: "avoid changing the eyes" keeps them.
 NEGATING_VERBS = {"avoid", "without", "skip", "ban"} | forms("avoid")
 # Verbs that give their object a new value: "make the hair blonde", "turn the shirt green".
-CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "tint", "colour"}
+CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "colour"}
 CAUSATIVE_FORMS = frozenset().union(*(forms(v) for v in CAUSATIVE_VERBS)) | {"made"}
 # Determiners after which a cue word is a noun: "the scratches", "a drop of water".
 ARTICLES = {"the", "a", "an", "her", "his", "their", "its", "my", "our", "your", "some", "each", "every",

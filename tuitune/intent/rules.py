@@ -13,7 +13,7 @@ from tuitune.intent.regions import Region
 from tuitune.intent.said import Said, check_contradictions, colour_word, granularity_of, merge, singular
 from tuitune.intent.spec import Granularity, IntentSpec, Operation
 from tuitune.intent.triggers import find_triggers
-from tuitune.intent.values import exclude, exclusion, settle
+from tuitune.intent.values import exclude, exclusion, named_for, settle
 
 __all__ = ["RuleParser", "granularity_of"]
 
@@ -93,6 +93,7 @@ class RuleParser:
         pending: tuple[list[str], list[str]] | None = None  # "other than purple, the scarf ...": for what follows
         excluding = False  # the clause before ruled values out: a bare list of values goes on doing so
         last_verb: Cue | None = None  # the cue an elliptic clause ("the buttons can't") stands for
+        negated_scope = False  # the cue before was said of nothing ("change nothing"): its exceptions get it
         # Nouns said before their verb ("the linework and shading should be kept") wait for it.
         waiting: list[tuple[list[str], str | None, list[int], Clause, int]] = []
         clauses = split_clauses(text)
@@ -103,7 +104,9 @@ class RuleParser:
             if clause.sentence != last_sentence and not clause.additive:
                 inherited = None
             if clause.sentence != last_sentence:
-                waiting, sentence_start, pending = [], len(said), None
+                waiting, sentence_start, pending, negated_scope = [], len(said), None, False
+            if negated_scope and reading.cue is None:  # "change nothing but the hair": the hair changes
+                reading.negated = not reading.negated
             last_sentence = clause.sentence
             missing = [n for n in clause.refs if n not in {r.number for r in regions}]
             if missing:
@@ -127,7 +130,8 @@ class RuleParser:
                 elif target is not None:
                     exclude(target, excluded, reading.owner)
                 else:
-                    named = said[-1].name if said else " ".join(antecedent[0]) if antecedent else None
+                    named = " ".join(antecedent[0]) if antecedent and not from_current else \
+                        said[-1].name if said else " ".join(antecedent[0]) if antecedent else None
                     found = _new_target(current, named, excluded, index, clause, reading.owner)
                     said += [found] if found else []
                 continue
@@ -173,12 +177,20 @@ class RuleParser:
             if not noun and reading.attributes and (antecedent is None or from_current):
                 noun = [reading.attributes.pop(0)]
             if noun and all(w in lx.VALUE_CATEGORY for w in noun + reading.alternatives):
+                values = [" ".join(noun), *reading.alternatives]
                 if said and said[-1].operation is Operation.MODIFY and inherited is Cue.MODIFY:
-                    said[-1].alternatives += noun + reading.alternatives
-                continue  # a bare list of values continues the previous alternatives
+                    said[-1].alternatives += values  # a bare list of values continues the previous alternatives
+                elif index and clauses[index - 1].header and antecedent is not None and not from_current:
+                    # "Hair: blonde or brunette": the values the thing named in the header may take
+                    said.append(_said(named_for(" ".join(antecedent[0]), values), Cue.MODIFY, clause, refs, index,
+                                      None, values))
+                    inherited = Cue.MODIFY
+                continue
             if not noun:
-                if reading.cue is not None and not reading.negated:
+                if reading.cue is not None:
                     inherited = reading.cue  # "remove everything except the face"
+                    # "change nothing but the hair colour": the exception is changed
+                    negated_scope = reading.negated
                 if reading.cue is not None and clause.refs:
                     raise IntentError(
                         f"Say what region [{clause.refs[0]}] shows, e.g. 'keep the face [{clause.refs[0]}]'."

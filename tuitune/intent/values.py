@@ -74,7 +74,17 @@ def exclude(target: Said, values: list[str], owner: list[str]) -> None:
     words = target.name.split()
     if owner and len(words) == 1 and words[0] in lx.ATTRIBUTE_NOUNS:
         target.name = " ".join(owner + words)
-    elif words[-1] not in lx.ATTRIBUTE_NOUNS:
-        categories = {lx.VALUE_CATEGORY.get(v.split()[-1]) for v in values}
-        if len(categories) == 1 and None not in categories:
-            target.name = " ".join(words[:-1] + [singular(words[-1]), categories.pop()])
+    else:
+        target.name = named_for(target.name, values)
+
+
+def named_for(name: str, values: list[str]) -> str:
+    """The name of what takes ``values``: a thing's attribute when they are of one kind ("hat", [black] ->
+    "hat colour"), else the name as it is."""
+    words = name.split()
+    if words[-1] in lx.ATTRIBUTE_NOUNS:
+        return name
+    categories = {lx.VALUE_CATEGORY.get(v.split()[-1]) for v in values}
+    if len(categories) == 1 and None not in categories:
+        return " ".join(words[:-1] + [singular(words[-1]), categories.pop()])
+    return name
