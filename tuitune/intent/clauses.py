@@ -229,6 +229,11 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
     owner: list[str] = []
     seen_determiner = False
     for i, word in enumerate(words):
+        if word in lx.POSSESSION and reading.noun and all(w in lx.SUBJECT_NOUNS for w in reading.noun):
+            reading.noun, state = [], "np"  # "the woman should wear a hat": the hat is the concept
+            reading.possession = True
+            if i not in spans:
+                continue
         if i in spans:
             if (reading.noun and state == "np") or state == "of":
                 state = "tail"  # "the colour of the sofa can change to green": the owner ends at the cue
@@ -311,7 +316,7 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                              "becomes": "alt", "like": "alt", "as": "alt"}.get(word, "tail")
                     if word in {"be", "is", "are"}:
                         state = "alt"
-                    elif word == "to" and i + 1 in spans:
+                    elif word == "to" and (i + 1 in spans or following in lx.PHRASE_ENDING_VERBS):
                         state = "tail"  # "the jacket to keep its zips": a verb follows, not a value
                 continue
             if reading.noun and word in lx.VALUE_CATEGORY and reading.noun[-1] not in lx.VALUE_CATEGORY:
