@@ -71,7 +71,14 @@ def normalise(text: str) -> str:
     # One spelling, so "hair color" and "hair colour" are the same concept in any later message.
     text = re.sub(r"\bcolor(s|ed|ing|ful)?\b", r"colour\1", text)
     text = re.sub(r"\bgray\b", "grey", text)
-    return text
+    # "any colour but yellow": "but" before a value after "any <kind>" is "except", not a new clause.
+    return _ANY_BUT.sub(r"\1 except", text)
+
+
+_ANY_BUT = re.compile(
+    r"\b((?:any|every|all|whatever)\s+(?:" + "|".join(sorted(lx.ATTRIBUTE_NOUNS)) + r")s?)\s+but\b(?=\s+(?:"
+    + "|".join(sorted(map(re.escape, lx.VALUE_CATEGORY))) + r")\b)"
+)
 
 
 def split_clauses(text: str) -> list[Clause]:
@@ -299,6 +306,9 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                 state = "tail"  # "what the sky looks like"
                 continue
             after_determiner = i > 0 and words[i - 1] in lx.DETERMINERS  # "the look" is a noun
+            if not reading.noun and reading.pronoun and word in {"look", "looks", "seem", "seems"}:
+                reading.statement, state = True, "alt"  # "it should look natural": a remark on the thing before
+                continue
             if not reading.noun and not after_determiner and word in lx.PHRASE_ENDING_VERBS:
                 continue  # "(my sks) should always wear the same hat"
             if not reading.noun and not seen_determiner and _verb_before_object(words, i, spans):
@@ -367,8 +377,9 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
     attribute = reading.noun if len(reading.noun) == 1 and reading.noun[0] in lx.ATTRIBUTE_NOUNS else \
         reading.attributes if not reading.noun and len(reading.attributes) == 1 else []
     if reading.owner and attribute:  # "any material is fine for the bag", "all colours for the balloon"
-        singular = {"colours": "colour", "colors": "colour"}.get(attribute[0], attribute[0])
-        reading.noun, reading.owner, reading.attributes = reading.owner + [singular], [], []
+        kind = {"colours": "colour", "colors": "colour"}.get(attribute[0], attribute[0])
+        owner = reading.owner[:-1] + [lx.singular(reading.owner[-1])]
+        reading.noun, reading.owner, reading.attributes = owner + [kind], [], []
     if reading.statement and reading.alternatives and reading.cue is None:
         reading.value = reading.alternatives[0]
         reading.alternatives = []

@@ -85,6 +85,19 @@ def forms(word: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def singular(word: str) -> str:
+    """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
+    if word in {"glasses", "trousers", "pants", "jeans", "shorts", "clothes", "sunglasses", "goggles"}:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
 # Words whose inflections would collide with other meanings are matched literally.
 _LITERAL = {"same", "the", "as", "is", "it", "any", "other", "free", "open", "not", "no", "none", "never",
             "nor", "neither", "more", "anymore", "anything", "whatever", "whichever", "gone", "out", "of",
@@ -144,7 +157,7 @@ FILLER = {
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
     "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
     "outputs", "results", "every", "time", "times", "shot", "shots", "ought", "fine", "acceptable", "pick",
-    "choose", "way", "alone",
+    "choose", "way", "alone", "everywhere", "anywhere", "throughout", "consistently",
 }
 # Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
 PERMIT_MODALS = {"can", "could", "may", "might"}

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from tuitune.intent import lexicon as lx
 from tuitune.intent.clauses import Clause, Reading, normalise, read_clause, split_clauses
 from tuitune.intent.errors import IntentError
-from tuitune.intent.lexicon import Cue
+from tuitune.intent.lexicon import Cue, singular
 from tuitune.intent.parser import TokenCallback, check_references, check_text, next_version
 from tuitune.intent.regions import Region
-from tuitune.intent.said import Said, check_contradictions, colour_word, granularity_of, merge, singular
+from tuitune.intent.said import Said, check_contradictions, colour_word, granularity_of, merge
 from tuitune.intent.spec import Granularity, IntentSpec, Operation
 from tuitune.intent.triggers import find_triggers
 from tuitune.intent.values import exclude, exclusion, named_for, settle

@@ -45,19 +45,6 @@ def granularity_of(name: str, domain: str = "") -> Granularity:
     return Granularity.INSTANCE
 
 
-def singular(word: str) -> str:
-    """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
-    if word in {"glasses", "trousers", "pants", "jeans", "shorts", "clothes", "sunglasses", "goggles"}:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
-        return word[:-1]
-    return word
-
-
 def colour_word(word: str) -> str:
     """One spelling for the attribute noun: "color", "colours" -> "colour"."""
     return "colour" if word in {"color", "colours", "colors"} else word

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from tuitune.intent import lexicon as lx
 from tuitune.intent.clauses import Clause, Reading
-from tuitune.intent.lexicon import Cue
-from tuitune.intent.said import Said, singular
+from tuitune.intent.lexicon import Cue, singular
+from tuitune.intent.said import Said
 from tuitune.intent.spec import Operation
 
 
@@ -29,7 +29,7 @@ def settle(reading: Reading) -> None:
     stated = [*reading.alternatives, *([complement] if complement else [])]
     if not stated:
         if reading.cue is None and reading.modal == "oblige" and (
-                reading.statement and reading.value or reading.possession and reading.noun):
+                reading.statement and reading.value and reading.noun or reading.possession and reading.noun):
             reading.cue = Cue.KEEP  # "the sky is always blue", "she should have red hair": a rule, not a remark
         return
     cue = reading.cue
@@ -73,7 +73,7 @@ def exclude(target: Said, values: list[str], owner: list[str]) -> None:
     target.operation, target.ignore = Operation.MODIFY, False
     words = target.name.split()
     if owner and len(words) == 1 and words[0] in lx.ATTRIBUTE_NOUNS:
-        target.name = " ".join(owner + words)
+        target.name = " ".join(owner[:-1] + [singular(owner[-1])] + words)
     else:
         target.name = named_for(target.name, values)
 
