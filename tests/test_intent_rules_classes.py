@@ -74,6 +74,8 @@ def test_negation(text, before, expected):
     ("the fence must never be painted pink", "fence colour", ["pink"], []),
     ("any background except a beach", "background", ["beach"], []),
     ("other than red and blue, the kite can be any colour", "kite colour", ["red", "blue"], []),
+    ("the bike can be any colour but red", "bike colour", ["red"], []),
+    ("any colour other than brown for the gloves", "glove colour", ["brown"], []),
 ])
 def test_exclusion(text, name, excluded, alternatives):
     spec = parse(text)
