@@ -49,6 +49,15 @@ class Reading:
     universal: bool = False  # "everything else", "the rest": about no one concept
     postfix: bool = False  # the cue came after the noun ("the logo should be removed")
     noun_start: int = -1  # word index where the noun phrase began
+    excluded: list[str] = field(default_factory=list)  # values it must never take ("should never be pink")
+    modal: str | None = None  # "permit" (can, may) or "oblige" (should, must): how stated values read
+    complement: list[str] = field(default_factory=list)  # values right after the noun: "keep the hair short"
+    owner: list[str] = field(default_factory=list)  # "for the bag" after a bare attribute: whose it is
+    sameness: bool = False  # the keep-cue is about staying the same ("stay the same"), not about staying
+    causative: bool = False  # "make / turn / dye X <value>": X is given a new value
+    any_value: bool = False  # "any background", "whatever colour": it may take any value
+    possession: bool = False  # "she should have red hair": a verb of having
+    elliptic: bool = False  # only a noun, an auxiliary and maybe a negation: "the buttons can't"
 
 
 def normalise(text: str) -> str:
@@ -62,7 +71,14 @@ def normalise(text: str) -> str:
     # One spelling, so "hair color" and "hair colour" are the same concept in any later message.
     text = re.sub(r"\bcolor(s|ed|ing|ful)?\b", r"colour\1", text)
     text = re.sub(r"\bgray\b", "grey", text)
-    return text
+    # "any colour but yellow": "but" before a value after "any <kind>" is "except", not a new clause.
+    return _ANY_BUT.sub(r"\1 except", text)
+
+
+_ANY_BUT = re.compile(
+    r"\b((?:any|every|all|whatever)\s+(?:" + "|".join(sorted(lx.ATTRIBUTE_NOUNS)) + r")s?)\s+but\b(?=\s+(?:"
+    + "|".join(sorted(map(re.escape, lx.VALUE_CATEGORY))) + r")\b)"
+)
 
 
 def split_clauses(text: str) -> list[Clause]:
@@ -80,6 +96,7 @@ def split_clauses(text: str) -> list[Clause]:
         sentence = _REF.sub(lift, sentence.strip().lstrip("-*\u2022 "))
         for phrase in lx.SPLIT_PHRASES:
             sentence = sentence.replace(f" {phrase} ", " , ")
+        sentence = sentence.replace(" without ", " , without ")  # "keep the sleeves without the buttons"
         for phrase in lx.EXCEPT_WORDS:
             sentence = re.sub(rf"\b{phrase}\b", " , \u00a7x\u00a7 ", sentence)
         current: list[str] = []
@@ -144,8 +161,18 @@ _WEAK = {Cue.WANT, Cue.NO}
 
 def read_clause(clause: Clause, stop: set[str]) -> Reading:
     """The cue, negation, noun phrase, attributes and values of one clause; ``stop`` holds trigger words."""
-    words = [w.removesuffix("'s") for w in clause.words]
-    cues = find_cues(words)
+    # "the mascot's outfit" is the subject's outfit: the possessive subject adds nothing to the name.
+    words = [w for w in clause.words if not (w.endswith("'s") and w[:-2] in lx.SUBJECT_NOUNS)]
+    words = [w.removesuffix("'s") for w in words]
+    # "it is fine to change the hair": the instruction is what follows "to".
+    if words[:2] == ["it", "is"] and "to" in words[2:5] and words[words.index("to", 2) + 1:]:
+        words = words[words.index("to", 2) + 1:]
+    causative = len(words) > 2 and words[0] in lx.CAUSATIVE_VERBS and words[1] in lx.DETERMINERS | lx.PRONOUNS
+    cues = [c for c in find_cues(words) if not _noun_use(words, *c)]
+    # "avoid changing the eyes", "without removing the scar": the first verb negates the second.
+    cues = [(a, b, Cue.NEGATE) if cue is Cue.DELETE and words[a] in lx.NEGATING_VERBS and nxt[0] == b
+            and nxt[2] in {Cue.KEEP, Cue.MODIFY, Cue.DELETE} else (a, b, cue)
+            for (a, b, cue), nxt in zip(cues, [*cues[1:], (-1, -1, None)], strict=False)]
     # "any logos" is a determiner, unlike "any colour"; alone it still means "whichever" ("any hat is fine").
     determiner_any = [c for c in cues if words[c[0]] == "any" and c[1] - c[0] == 1 and c[1] < len(words)
                       and words[c[1]] not in lx.ATTRIBUTE_NOUNS]
@@ -154,19 +181,52 @@ def read_clause(clause: Clause, stop: set[str]) -> Reading:
     if main is None:
         main = next((c for c in cues if c[2] in _WEAK), None)
     negators = [c for c in cues if c[2] is Cue.NEGATE]
+    if "neither" in words:  # "neither the logo nor the text": one negation, not two, over a list
+        cues = [c for c in cues if words[c[0]] != "nor"]
+        negators = [c for c in negators if words[c[0]] != "nor"]
+    # Negators before the cue count, and "neither" / "nothing" anywhere ("I want neither the ...", "keep nothing").
     if main is not None:
-        negated = sum(1 for c in negators if c[0] < main[0]) % 2 == 1
+        negated = sum(1 for c in negators if c[0] < main[0] or words[c[0]] in {"neither", "nothing"}) % 2 == 1
     else:
         negated = len(negators) % 2 == 1
     spans = {i for start, end, _ in cues for i in range(start, end)}
+    if causative:
+        spans.add(0)
     reading = Reading(cue=main[2] if main else None, negated=negated != clause.excepted, noun=[])
+    if main is None and any(w in {"all", "every"} and nxt in lx.ATTRIBUTE_NOUNS
+                            for w, nxt in zip(words, words[1:], strict=False)):
+        reading.cue = Cue.MODIFY  # "all colours are fine": like "any colour"
+    reading.causative = causative
+    reading.sameness = any(c[2] is Cue.KEEP and set(words[c[0]:c[1]]) & lx.SAMENESS for c in cues)
+    if main is not None and main[1] - main[0] == 1 and main[1] < len(words) and words[main[1]] in lx.ATTRIBUTE_NOUNS \
+            and words[main[0]] in {"whatever", "whichever", "anything"}:
+        reading.cue = Cue.MODIFY  # "whatever colour" is "any colour"
+    reading.any_value = bool(determiner_any) or main is not None and words[main[0]] in {"any", "whatever", "whichever"}
     if main is None and determiner_any and not clause.condition:
-        reading.cue = Cue.MODIFY
+        # "there should not be any timestamp": no such thing; "any hat is fine": whichever.
+        reading.cue, reading.negated = (Cue.NO, False) if reading.negated else (Cue.MODIFY, reading.negated)
     if main is not None and main[2] is Cue.NO and main[1] < len(words) and words[main[1]] in lx.CUT_WORDS:
         reading.cue = None  # "no" that is not a determiner ("no, in the corner")
     _walk(words, spans, stop, reading)
     reading.postfix = main is not None and 0 <= reading.noun_start < main[0]
+    # "the buttons can't", "nor the bell", "actually, don't": the verb is the one said before.
+    reading.elliptic = main is None and not reading.alternatives and not reading.excluded and not reading.value \
+        and all(w in lx.ELLIPSIS_WORDS | lx.DETERMINERS or w in reading.noun for w in words) \
+        and (bool(negators) or bool(set(words) & lx.AUXILIARIES))
     return reading
+
+
+def _noun_use(words: list[str], start: int, end: int, cue: Cue) -> bool:
+    """A cue word used as a noun: "the scratches", "remove the drop shadow", "Scratches and dust ... go"."""
+    if end - start != 1 or cue in {Cue.NEGATE, Cue.NO, Cue.WANT}:
+        return False
+    after = words[end] if end < len(words) else None
+    if after is not None and after not in lx.CUT_WORDS | lx.FILLER | lx.SPLIT_WORDS | {"or", "and"}:
+        return False  # "a different hat": the cue word describes the noun after it
+    if start > 0 and words[start - 1] in lx.ARTICLES:
+        return True
+    # A verb opens a clause in its plain form ("scratch that"); "Scratches on the photo" is a noun.
+    return start == 0 and words[0].endswith("s") and len(words) > 1 and after not in {"to", None}
 
 
 def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -> None:
@@ -176,6 +236,11 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
     owner: list[str] = []
     seen_determiner = False
     for i, word in enumerate(words):
+        if word in lx.POSSESSION and reading.noun and all(w in lx.SUBJECT_NOUNS for w in reading.noun):
+            reading.noun, state = [], "np"  # "the woman should wear a hat": the hat is the concept
+            reading.possession = True
+            if i not in spans:
+                continue
         if i in spans:
             if (reading.noun and state == "np") or state == "of":
                 state = "tail"  # "the colour of the sofa can change to green": the owner ends at the cue
@@ -184,6 +249,21 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
             continue
         if word in stop or word.isdigit():
             continue
+        following = words[i + 1] if i + 1 < len(words) else ""
+        if word in lx.PERMIT_MODALS or word in lx.OBLIGE_MODALS and (following == "to" or word not in lx.HAVE):
+            reading.modal = reading.modal or ("permit" if word in lx.PERMIT_MODALS else "oblige")
+        elif word in {"is", "are"} and following == "to":
+            reading.modal = reading.modal or "oblige"  # "the rug is to be red"
+        if word in lx.POSSESSION and i not in spans:
+            reading.possession = True
+        if word in {"instead", "rather"} and following in {"of", "than"}:
+            state = "from"  # "green instead of brown": brown is what it is now
+            continue
+        if state == "comp":
+            if word in lx.VALUE_CATEGORY:
+                reading.complement.append(word)
+                continue
+            state = "tail"
         if word in lx.PRONOUNS or word in {"its", "their", "them"}:
             reading.pronoun = reading.pronoun or not reading.noun or word in {"it", "them", "its"}
             if word in lx.DETERMINERS and word not in {"its", "their"} and i + 1 < len(words):
@@ -226,6 +306,9 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                 state = "tail"  # "what the sky looks like"
                 continue
             after_determiner = i > 0 and words[i - 1] in lx.DETERMINERS  # "the look" is a noun
+            if not reading.noun and reading.pronoun and word in {"look", "looks", "seem", "seems"}:
+                reading.statement, state = True, "alt"  # "it should look natural": a remark on the thing before
+                continue
             if not reading.noun and not after_determiner and word in lx.PHRASE_ENDING_VERBS:
                 continue  # "(my sks) should always wear the same hat"
             if not reading.noun and not seen_determiner and _verb_before_object(words, i, spans):
@@ -239,16 +322,33 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
                     reading.statement = True  # "it is ugly": a remark about the thing before
                     state = "alt"
                 if reading.noun:
-                    state = {"from": "from", "to": "alt", "into": "alt", "become": "alt",
+                    state = {"from": "from", "to": "alt", "into": "alt", "become": "alt", "for": "for",
                              "becomes": "alt", "like": "alt", "as": "alt"}.get(word, "tail")
                     if word in {"be", "is", "are"}:
                         state = "alt"
+                    elif word == "to" and (i + 1 in spans or following in lx.PHRASE_ENDING_VERBS):
+                        state = "tail"  # "the jacket to keep its zips": a verb follows, not a value
+                continue
+            if reading.noun and word in lx.VALUE_CATEGORY and reading.noun[-1] not in lx.VALUE_CATEGORY:
+                reading.complement.append(word)  # "keep the hair short", "make the hair blonde"
+                state = "comp"
                 continue
             if not reading.noun:
                 reading.noun_start = i
             reading.noun.append(word)
             continue
-        if word in {"from"}:
+        if state == "for":
+            if word in lx.CUT_WORDS:
+                state = "tail"
+            elif word not in lx.DETERMINERS and word not in lx.FILLER and not category:
+                reading.owner.append(word)
+            continue
+        if word == "for" and state in {"tail", "alt"}:
+            if alt:
+                reading.alternatives.append(" ".join(alt))
+                alt = []
+            state = "for"  # "any material is fine for the bag"
+        elif word in {"from"}:
             state = "from"
         elif word in {"to", "into", "like", "become", "becomes", "be", "is", "are", "either"}:
             if word in {"is", "are"} and reading.cue is None:
@@ -265,6 +365,8 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
             if word in lx.CUT_WORDS:
                 state = "tail"
                 continue
+            if word in lx.CAUSATIVE_FORMS:
+                continue  # "never be painted pink": the value is pink
             alt.append(word)
         elif category and state == "tail":
             reading.alternatives.append(word)
@@ -272,6 +374,12 @@ def _walk(words: list[str], spans: set[int], stop: set[str], reading: Reading) -
         reading.alternatives.append(" ".join(alt))
     if owner:
         reading.noun = owner + reading.noun
+    attribute = reading.noun if len(reading.noun) == 1 and reading.noun[0] in lx.ATTRIBUTE_NOUNS else \
+        reading.attributes if not reading.noun and len(reading.attributes) == 1 else []
+    if reading.owner and attribute:  # "any material is fine for the bag", "all colours for the balloon"
+        kind = {"colours": "colour", "colors": "colour"}.get(attribute[0], attribute[0])
+        owner = reading.owner[:-1] + [lx.singular(reading.owner[-1])]
+        reading.noun, reading.owner, reading.attributes = owner + [kind], [], []
     if reading.statement and reading.alternatives and reading.cue is None:
         reading.value = reading.alternatives[0]
         reading.alternatives = []

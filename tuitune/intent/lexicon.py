@@ -31,13 +31,13 @@ _PHRASES: dict[Cue, list[str]] = {
         "focus on", "include", "reproduce", "lock", "leave", "untouched", "unaltered", "unmodified",
         "must have", "always have", "carry over", "recognisable", "recognizable", "accurate", "exact",
         "appear", "show up", "visible", "present", "stand out", "hold", "freeze", "frozen", "pin",
-        "stay true", "true to", "same as", "consistent with", "persist", "keep as is",
+        "stay true", "true to", "same as", "consistent with", "persist", "keep as is", "not go", "never go",
     ],
     Cue.MODIFY: [
         "change", "vary", "variable", "varied", "variation", "different", "differ", "flexible", "editable",
         "swap", "switch", "alter", "adjust", "modify", "become", "any", "free", "free to change",
         "random", "randomise", "randomize", "promptable", "controllable", "customisable", "customizable",
-        "interchangeable", "touch", "replace", "recolour", "recolor", "up to the prompt", "diverse",
+        "interchangeable", "touch", "replace", "recolour", "recolor", "repaint", "restyle", "up to the prompt", "diverse",
         "whichever", "any other", "mix up", "mix", "shuffle", "alternate", "interchange", "is open",
         "are open", "open to", "up to you", "up to the model", "your call", "your choice", "optional",
         "up for grabs", "can differ", "randomly",
@@ -48,16 +48,17 @@ _PHRASES: dict[Cue, list[str]] = {
         "cut out", "filter out", "omit", "must go", "has to go", "have to go", "go away", "free of",
         "unwanted", "scrub", "purge", "mask out", "gone", "disappear", "vanish", "skip", "ban", "nuke",
         "clean off", "wipe", "get out", "can go", "should go", "need to go", "needs to go", "got to go",
-        "gotta go", "be gone", "goes", "scrap", "chuck", "toss", "kill", "dump",
+        "gotta go", "be gone", "goes", "scrap", "chuck", "toss", "kill", "dump", "cut", "take off", "crop out",
+        "edit out", "paint out", "inpaint", "clear away", "wipe away", "blur out",
     ],
     Cue.IGNORE: [
         "not matter", "no matter", "not care", "not care less", "care less", "not important", "unimportant", "irrelevant",
         "whatever", "anything", "ignore", "not bother", "not mind", "not relevant",
         "disregard", "who care", "not a concern", "not concern", "not fuss", "arbitrary", "any old",
-        "does not count", "not count",
+        "does not count", "not count", "not worry", "no preference", "not picky", "not make a difference",
     ],
     Cue.FORGET: ["never mind", "forget about", "forget", "scratch", "no need to mention"],
-    Cue.WANT: ["want", "need", "love", "prefer", "wish", "would like", "show", "see"],
+    Cue.WANT: ["want", "need", "needed", "love", "prefer", "wish", "would like", "show", "see"],
     Cue.NO: ["no", "none"],
     Cue.NEGATE: ["not", "never", "no longer", "stop", "nor", "neither", "no more", "any more", "anymore",
                  "nothing", "no need to", "not necessary to", "need not", "no reason to"],
@@ -84,12 +85,25 @@ def forms(word: str) -> frozenset[str]:
     return frozenset(out)
 
 
+def singular(word: str) -> str:
+    """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
+    if word in {"glasses", "trousers", "pants", "jeans", "shorts", "clothes", "sunglasses", "goggles"}:
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    if word.endswith(("sses", "ches", "shes", "xes")):
+        return word[:-2]
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
+        return word[:-1]
+    return word
+
+
 # Words whose inflections would collide with other meanings are matched literally.
 _LITERAL = {"same", "the", "as", "is", "it", "any", "other", "free", "open", "not", "no", "none", "never",
             "nor", "neither", "more", "anymore", "anything", "whatever", "whichever", "gone", "out", "of",
             "to", "on", "up", "you", "a", "away", "old", "with", "without", "over", "off", "less", "who",
             "true", "your", "call", "choice", "for", "grabs", "are", "model", "nothing", "need", "reason",
-            "necessary", "optional", "randomly", "frozen", "persist", "goes"}
+            "necessary", "optional", "randomly", "frozen", "persist", "goes", "scratch"}
 
 CUE_TABLE: list[tuple[tuple[frozenset[str], ...], Cue]] = sorted(
     (
@@ -142,8 +156,31 @@ FILLER = {
     "something", "someone", "part", "parts", "properly", "exact", "as", "possible", "ever", "thats",
     "said", "say", "have", "has", "had", "got", "though", "anyway", "anyways", "bit", "lot", "everything", "he", "she",
     "else", "rest", "remainder", "stuff", "anything", "nothing", "across", "generated", "output",
-    "outputs", "results", "every", "time", "times", "shot", "shots",
+    "outputs", "results", "every", "time", "times", "shot", "shots", "ought", "fine", "acceptable", "pick",
+    "choose", "way", "alone", "everywhere", "anywhere", "throughout", "consistently",
 }
+# Modal words: "can be blue or green" permits values (modify), "should be white" states the one it has (keep).
+PERMIT_MODALS = {"can", "could", "may", "might"}
+OBLIGE_MODALS = {"should", "must", "shall", "will", "ought", "always", "has", "have", "needs", "need"}
+OBLIGE_MODALS |= {"sure"}  # "make sure the background is white"
+HAVE = {"has", "have", "needs", "need"}
+# An auxiliary alone stands for the verb said before it ("the hat can change, the scarf can't").
+AUXILIARIES = {"can", "could", "may", "might", "should", "must", "will", "would", "shall", "do", "does", "did"}
+ELLIPSIS_WORDS = AUXILIARIES | {"not", "never", "nor", "neither", "so", "too", "either", "please", "though",
+                                "i", "we", "you", "actually"}
+# Verbs of having: "she should have red hair", "he must wear glasses" state what is kept.
+POSSESSION = {"have", "has", "wear", "wears", "carry", "carries"}  # obliging only before "to": "has to be white", not "has a watermark"
+# Keep-cues about sameness rather than presence: "needn't stay the same" lets it vary, "needn't stay" drops it.
+SAMENESS = {"same", "unchanged", "consistent", "identical", "constant", "fixed", "intact", "untouched",
+            "unaltered", "unmodified", "faithful", "accurate", "exact", "frozen", "as"}
+# Delete-cues that negate the verb after them: "avoid changing the eyes" keeps them.
+NEGATING_VERBS = {"avoid", "without", "skip", "ban"} | forms("avoid")
+# Verbs that give their object a new value: "make the hair blonde", "turn the shirt green".
+CAUSATIVE_VERBS = {"make", "turn", "paint", "dye", "colour"}
+CAUSATIVE_FORMS = frozenset().union(*(forms(v) for v in CAUSATIVE_VERBS)) | {"made"}
+# Determiners after which a cue word is a noun: "the scratches", "a drop of water".
+ARTICLES = {"the", "a", "an", "her", "his", "their", "its", "my", "our", "your", "some", "each", "every",
+            "these", "those"}
 # Words for "all the rest": a clause about them names no concept ("everything else can change").
 QUANTIFIERS = {"everything", "else", "rest", "remainder", "anything", "stuff", "others"}
 # Verbs that end a noun phrase ("what the sky looks like", "the girl wears a hat").
@@ -199,6 +236,8 @@ VALUES: dict[str, set[str]] = {
         "red", "blue", "green", "black", "white", "yellow", "orange", "purple", "pink", "brown", "grey",
         "gray", "silver", "gold", "golden", "blonde", "blond", "teal", "cyan", "magenta", "beige", "violet",
         "navy", "crimson", "turquoise", "ginger", "auburn", "brunette", "platinum", "lilac", "maroon",
+        "neon", "pastel", "khaki", "indigo", "scarlet", "burgundy", "lavender", "ivory", "charcoal", "emerald",
+        "cream", "bronze", "copper", "colourful", "monochrome", "multicoloured",
     },
     "length": {"short", "long", "medium", "shoulder-length", "cropped"},
     "texture": {"curly", "straight", "wavy", "smooth", "rough", "fluffy", "glossy", "matte", "shiny"},
@@ -221,6 +260,9 @@ DOMAIN_NOUNS = {
     "place": "scene", "building": "scene", "room": "scene", "landscape": "scene", "location": "scene",
 }
 
+# The subject itself, whose possessive adds nothing to a concept's name: "the mascot's outfit" is the outfit.
+SUBJECT_NOUNS = {word for word, domain in DOMAIN_NOUNS.items() if domain in {"character", "animal"}} - {
+    "face", "self", "selfie"} | {"subject"}
 
 # Words that are never a trigger even though no dictionary lists them.
 MODEL_WORDS = {"lora", "loras", "sdxl", "sd", "sd1", "sd15", "sd2", "sd21", "flux", "lycoris", "locon", "ckpt",

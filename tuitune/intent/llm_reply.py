@@ -25,7 +25,8 @@ Rules:
   "instance" for things (face, jacket, logo, watermark), "imagery" for the whole picture (background,
   lighting, style).
 - operation: "keep" = learn it as it is; "modify" = it may change (list values in alternatives, current value
-  in value); "delete" = remove it from what is learned (watermarks, logos, text they want gone).
+  in value, values it must never take in excluded: "any colour but green" -> excluded ["green"]);
+  "delete" = remove it from what is learned (watermarks, logos, text they want gone).
 - Something that "doesn't matter" (e.g. the background): operation "modify", loss_weight 0.1, preserve 1.
 - references: the numbers of regions the text cites as [1], [2].
 - When a current spec is given, return the whole updated spec: change only what the message asks.

@@ -3,51 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from tuitune.intent import lexicon as lx
 from tuitune.intent.clauses import Clause, Reading, normalise, read_clause, split_clauses
-from tuitune.intent.errors import IntentError, IntentQuestion
-from tuitune.intent.lexicon import Cue
+from tuitune.intent.errors import IntentError
+from tuitune.intent.lexicon import Cue, singular
 from tuitune.intent.parser import TokenCallback, check_references, check_text, next_version
 from tuitune.intent.regions import Region
-from tuitune.intent.spec import Concept, Granularity, IntentSpec, Operation
+from tuitune.intent.said import Said, check_contradictions, colour_word, granularity_of, merge
+from tuitune.intent.spec import Granularity, IntentSpec, Operation
 from tuitune.intent.triggers import find_triggers
+from tuitune.intent.values import exclude, exclusion, named_for, settle
 
-
-@dataclass
-class _Said:
-    """One concept instruction read from the message, before it is merged into the spec."""
-
-    name: str
-    operation: Operation | None  # None = forget (take it out of the spec)
-    ignore: bool
-    references: list[int]
-    value: str | None
-    alternatives: list[str]
-    clause_index: int
-    correction: bool
-    refs_only: bool = False  # only adds region numbers to a concept named before
-
-
-def granularity_of(name: str, domain: str = "") -> Granularity:
-    """Attribute, instance or imagery from the concept's words (a style LoRA's strokes and paper are imagery)."""
-    words = name.split()
-    last = words[-1]
-    if domain == "style" and last in lx.STYLE_IMAGERY_NOUNS | lx.IMAGERY_NOUNS:
-        if not (len(words) > 1 and last in lx.ATTRIBUTE_NOUNS):  # "paper texture" is the paper's
-            return Granularity.IMAGERY
-    if last == "style":
-        if len(words) == 1 or words[-2] in lx.IMAGERY_STYLE_PREFIXES:
-            return Granularity.IMAGERY
-        return Granularity.ATTRIBUTE
-    if last in {"colours", "colors"} and len(words) == 1:
-        return Granularity.IMAGERY
-    if last in lx.ATTRIBUTE_NOUNS:
-        return Granularity.ATTRIBUTE
-    if any(w in lx.IMAGERY_NOUNS for w in words) or name in lx.IMAGERY_NOUNS:
-        return Granularity.IMAGERY
-    return Granularity.INSTANCE
+__all__ = ["RuleParser", "granularity_of"]
 
 
 def _operation(reading: Reading, inherited: Cue | None, granularity: Granularity) -> Cue | None:
@@ -55,11 +23,14 @@ def _operation(reading: Reading, inherited: Cue | None, granularity: Granularity
     cue = reading.cue
     negated = reading.negated
     if cue is None:
-        cue = inherited
+        # A clause with its own modal says its own thing ("keep the label, the cap can be gold or silver").
+        cue = None if reading.modal and (reading.alternatives or reading.excluded or reading.value) else inherited
         if cue is None and reading.alternatives and not reading.statement:
             cue = Cue.MODIFY
     if cue is None or not negated:
         return {Cue.WANT: Cue.KEEP, Cue.NO: Cue.DELETE}.get(cue, cue) if cue else None
+    if cue is Cue.KEEP and reading.sameness:
+        return Cue.MODIFY  # "the shoes don't have to stay the same": they may vary
     # "don't keep X": an attribute may vary, a picture-wide quality stops mattering, a thing goes.
     flipped = {
         Cue.KEEP: {Granularity.ATTRIBUTE: Cue.MODIFY, Granularity.IMAGERY: Cue.IGNORE}.get(granularity, Cue.DELETE),
@@ -88,9 +59,9 @@ class RuleParser:
         text = check_text(text)
         triggers, domain, rest = find_triggers(text)
         said = self._read(normalise(rest), {t.lower() for t in triggers}, regions,
-                          domain or (current.domain if current else ""))
-        _check_contradictions(said)
-        spec = _merge(current, said, triggers, domain, additive_triggers="also" in text.lower())
+                          domain or (current.domain if current else ""), current)
+        check_contradictions(said)
+        spec = merge(current, said, triggers, domain, additive_triggers="also" in text.lower())
         if current is not None and spec.model_dump(exclude={"version"}) == current.model_dump(exclude={"version"}):
             if not said and not triggers and not domain:
                 raise IntentError(
@@ -108,21 +79,35 @@ class RuleParser:
             on_token(spec.to_json())
         return spec
 
-    def _read(self, text: str, stop: set[str], regions: Sequence[Region], domain: str) -> list[_Said]:
-        said: list[_Said] = []
+    def _read(self, text: str, stop: set[str], regions: Sequence[Region], domain: str,
+              current: IntentSpec | None = None) -> list[Said]:
+        said: list[Said] = []
         labels = {r.number: r.label for r in regions if r.label}
         inherited: Cue | None = None
         last_sentence = -1
+        sentence_start = 0  # where this sentence's instructions begin in ``said``
         antecedent: tuple[list[str], str | None, list[int]] | None = None
+        if current is not None and current.concepts:  # "keep it red" in a follow-up: the last concept named
+            antecedent = (current.concepts[-1].name.split(), None, [])
+        from_current = antecedent is not None
+        pending: tuple[list[str], list[str]] | None = None  # "other than purple, the scarf ...": for what follows
+        excluding = False  # the clause before ruled values out: a bare list of values goes on doing so
+        last_verb: Cue | None = None  # the cue an elliptic clause ("the buttons can't") stands for
+        negated_scope = False  # the cue before was said of nothing ("change nothing"): its exceptions get it
         # Nouns said before their verb ("the linework and shading should be kept") wait for it.
         waiting: list[tuple[list[str], str | None, list[int], Clause, int]] = []
-        for index, clause in enumerate(split_clauses(text)):
+        clauses = split_clauses(text)
+        readings = [read_clause(clause, stop) for clause in clauses]
+        for reading in readings:
+            settle(reading)
+        for index, (clause, reading) in enumerate(zip(clauses, readings, strict=True)):
             if clause.sentence != last_sentence and not clause.additive:
                 inherited = None
             if clause.sentence != last_sentence:
-                waiting = []
+                waiting, sentence_start, pending, negated_scope = [], len(said), None, False
+            if negated_scope and reading.cue is None:  # "change nothing but the hair": the hair changes
+                reading.negated = not reading.negated
             last_sentence = clause.sentence
-            reading = read_clause(clause, stop)
             missing = [n for n in clause.refs if n not in {r.number for r in regions}]
             if missing:
                 have = ", ".join(f"[{r.number}]" for r in regions) or "none"
@@ -130,6 +115,36 @@ class RuleParser:
                     f"Region [{missing[0]}] does not exist; the regions are: {have}. "
                     "Add it with --ref IMAGE:x0,y0,x1,y1 or use an existing number."
                 )
+            excluded = _exclusion(clause, reading, said[sentence_start:], readings, domain)
+            if excluded is None and excluding and reading.cue is None and reading.noun \
+                    and all(w in lx.VALUE_CATEGORY for w in reading.noun + reading.alternatives):
+                excluded = [" ".join(reading.noun), *reading.alternatives]  # "apart from red and pink"
+            excluding = excluded is not None
+            if excluded is not None:
+                later = any(c.sentence == clause.sentence for c in clauses[index + 1:])
+                target = next((s for s in reversed(said) if s.operation is Operation.MODIFY), None)
+                if later and len(said) == sentence_start and pending is None:
+                    pending = (excluded, reading.owner)
+                elif pending is not None and len(said) == sentence_start:
+                    pending[0].extend(excluded)
+                elif target is not None:
+                    exclude(target, excluded, reading.owner)
+                else:
+                    named = " ".join(antecedent[0]) if antecedent and not from_current else \
+                        said[-1].name if said else " ".join(antecedent[0]) if antecedent else None
+                    found = _new_target(current, named, excluded, index, clause, reading.owner)
+                    said += [found] if found else []
+                continue
+            if (not reading.noun and not reading.attributes and not reading.pronoun and index + 1 < len(clauses)
+                    and said and said[-1].operation is Operation.MODIFY and not said[-1].ignore
+                    and clauses[index + 1].sentence == clause.sentence
+                    and _exclusion(clauses[index + 1], readings[index + 1], said[sentence_start:], readings,
+                                   domain)):
+                continue  # "..., anything but black": "anything" only opens the exclusion
+            if reading.elliptic and last_verb is not None:
+                reading.cue = last_verb  # "the sleeves can change. The buttons can't."
+            if reading.cue is not None:
+                last_verb = reading.cue
             noun, value = list(reading.noun), reading.value
             # "her red hair can change": the colour is what changes, and red is its value now.
             while len(noun) > 1 and noun[0] in lx.VALUE_CATEGORY and reading.cue in {Cue.MODIFY, None}:
@@ -148,53 +163,64 @@ class RuleParser:
                 noun = labels[clause.refs[0]].split()
             if clause.condition:  # "if there's a watermark, ...": the next clause says what to do with it
                 if noun:
-                    antecedent = (noun, value, refs)
+                    antecedent, from_current = (noun, value, refs), False
                 continue
             if reading.cue is None and reading.pronoun and reading.statement and not noun:
                 continue  # "it's ugly": a remark, no instruction
-            if antecedent is not None and not reading.universal and not (clause.header and not reading.pronoun):
+            if antecedent is not None and not reading.universal and not (clause.header and not reading.pronoun) \
+                    and (reading.pronoun or not from_current):
                 base, base_value, base_refs = antecedent
                 if not noun and (reading.pronoun or reading.cue or reading.attributes):
                     noun, value, refs = list(base), value or base_value, refs + base_refs
                 elif len(noun) == 1 and noun[0] in lx.GENERIC_ATTRIBUTES and base[-1] not in lx.ATTRIBUTE_NOUNS:
                     noun = [w for w in base if w not in lx.VALUE_CATEGORY] + noun  # "its colour"
-            if not noun and reading.attributes and antecedent is None:
+            if not noun and reading.attributes and (antecedent is None or from_current):
                 noun = [reading.attributes.pop(0)]
             if noun and all(w in lx.VALUE_CATEGORY for w in noun + reading.alternatives):
+                values = [" ".join(noun), *reading.alternatives]
                 if said and said[-1].operation is Operation.MODIFY and inherited is Cue.MODIFY:
-                    said[-1].alternatives += noun + reading.alternatives
-                continue  # a bare list of values continues the previous alternatives
+                    said[-1].alternatives += values  # a bare list of values continues the previous alternatives
+                elif index and clauses[index - 1].header and antecedent is not None and not from_current:
+                    # "Hair: blonde or brunette": the values the thing named in the header may take
+                    said.append(_said(named_for(" ".join(antecedent[0]), values), Cue.MODIFY, clause, refs, index,
+                                      None, values))
+                    inherited = Cue.MODIFY
+                continue
             if not noun:
-                if reading.cue is not None and not reading.negated:
+                if reading.cue is not None:
                     inherited = reading.cue  # "remove everything except the face"
+                    # "change nothing but the hair colour": the exception is changed
+                    negated_scope = reading.negated
                 if reading.cue is not None and clause.refs:
                     raise IntentError(
                         f"Say what region [{clause.refs[0]}] shows, e.g. 'keep the face [{clause.refs[0]}]'."
                     )
                 continue
             attributes = [a for a in reading.attributes if a not in noun]
-            if (not attributes and reading.alternatives and noun[-1] not in lx.ATTRIBUTE_NOUNS
-                    and reading.cue in {Cue.MODIFY, None}):
-                categories = {lx.VALUE_CATEGORY.get(a) for a in reading.alternatives}
+            stated = reading.alternatives + reading.excluded
+            if not attributes and stated and noun[-1] not in lx.ATTRIBUTE_NOUNS and reading.cue in {Cue.MODIFY, None}:
+                categories = {lx.VALUE_CATEGORY.get(a.split()[-1]) for a in stated}
                 if len(categories) == 1 and None not in categories:
                     attributes = [categories.pop()]
             if attributes and noun[-1] not in lx.ATTRIBUTE_NOUNS:
                 base = [w for w in noun if w not in lx.ATTRIBUTE_NOUNS]
-                noun = base[:-1] + [_singular(base[-1])] + [_colour(attributes[0])] if base else [attributes[0]]
+                noun = base[:-1] + [singular(base[-1])] + [colour_word(attributes[0])] if base else [attributes[0]]
             name = " ".join(noun)
             granularity = granularity_of(name, domain)
             cue = _operation(reading, inherited, granularity)
-            antecedent = (noun, value, refs)
+            antecedent, from_current = (noun, value, refs), False
             if domain == "style" and name in lx.STYLE_SUBJECTS and cue in {Cue.KEEP, Cue.WANT}:
                 continue  # in a style LoRA "the look" is what the trigger word learns, not a concept
             if reading.cue is not None:
                 inherited = reading.cue if not reading.negated else cue
+            elif clause.excepted and cue is not None:
+                inherited = cue  # "everything can change except the face and the hands": both are kept
             elif inherited is None and cue is Cue.MODIFY:
                 inherited = cue
             if cue is None:
                 if refs:  # "the face is [2] too": more regions for a concept already named
-                    said.append(_Said(name, Operation.KEEP, False, sorted(set(refs)), None, [], index,
-                                      clause.correction, refs_only=True))
+                    said.append(Said(name, Operation.KEEP, False, sorted(set(refs)), None, [], index,
+                                     clause.correction, refs_only=True))
                 if not reading.statement:
                     waiting.append((noun, value, refs, clause, index))
                 continue
@@ -209,117 +235,51 @@ class RuleParser:
             alternatives = [a for a in reading.alternatives if a != value and a not in lx.ATTRIBUTE_NOUNS]
             for words in [*reading.others, noun]:
                 said.append(_said(" ".join(words), cue, clause, refs, index, value if words is noun else None,
-                                  alternatives if words is noun else []))
+                                  alternatives if words is noun else [], reading.excluded if words is noun else []))
+            if pending is not None and said[-1].operation is Operation.MODIFY:
+                exclude(said[-1], *pending)
+                pending = None
         return said
 
 
+def _exclusion(clause: Clause, reading: Reading, sentence: list[Said], readings: list[Reading],
+               domain: str) -> list[str] | None:
+    """What an exclusion clause rules out: values ("but not green"), or after a modify attribute or an "any"
+    any phrase ("any hairstyle except a ponytail", "any background except a beach")."""
+    values = exclusion(clause, reading)
+    if values is None and clause.excepted and reading.cue is None and reading.noun and sentence:
+        last = sentence[-1]
+        if last.operation is Operation.MODIFY and not last.ignore and (
+                readings[last.clause_index].any_value
+                or granularity_of(last.name, domain) is Granularity.ATTRIBUTE):
+            values = [" ".join(reading.noun)]
+    return values
+
+
 def _said(name: str, cue: Cue, clause: Clause, refs: list[int], index: int, value: str | None,
-          alternatives: list[str]) -> _Said:
+          alternatives: list[str], excluded: list[str] | None = None) -> Said:
     if cue is Cue.IGNORE and any(w in lx.ARTEFACT_NOUNS for w in name.split()):
         cue = Cue.DELETE  # ignoring a watermark means not learning it: strip it
     operation = {Cue.KEEP: Operation.KEEP, Cue.MODIFY: Operation.MODIFY, Cue.DELETE: Operation.DELETE,
                  Cue.IGNORE: Operation.MODIFY, Cue.FORGET: None}[cue]
-    return _Said(name, operation, cue is Cue.IGNORE, sorted(set(refs)), value, alternatives, index,
-                 clause.correction)
+    return Said(name, operation, cue is Cue.IGNORE, sorted(set(refs)), value, alternatives, index,
+                clause.correction, excluded=list(excluded or []))
 
 
-def _singular(word: str) -> str:
-    """"eyes" -> "eye" when a noun becomes a modifier ("eye colour")."""
-    if word in {"glasses", "trousers", "pants", "jeans", "shorts", "clothes", "sunglasses", "goggles"}:
-        return word
-    if word.endswith("ies") and len(word) > 4:
-        return word[:-3] + "y"
-    if word.endswith(("sses", "ches", "shes", "xes")):
-        return word[:-2]
-    if word.endswith("s") and not word.endswith(("ss", "us", "is")) and len(word) > 3:
-        return word[:-1]
-    return word
-
-
-def _colour(word: str) -> str:
-    return "colour" if word in {"color", "colours", "colors"} else word
-
-
-def _check_contradictions(said: list[_Said]) -> None:
-    """The same concept asked to be kept and deleted (or changed) without a correction word: ask."""
-    first: dict[str, _Said] = {}
-    for item in said:
-        if item.refs_only:
-            continue
-        key = item.name.casefold()
-        before = first.get(key)
-        if before is not None and before.operation != item.operation and not item.correction:
-            a = before.operation.value if before.operation else "forget"
-            b = item.operation.value if item.operation else "forget"
-            if before.ignore != item.ignore and {a, b} == {"modify"}:
-                pass
-            else:
-                raise IntentQuestion(
-                    f"You asked to {a} and to {b} {item.name!r} in the same message; which one do you mean?",
-                    concept=item.name,
-                    options=(a, b),
-                )
-        first[key] = item
-
-
-def _find(concepts: list[Concept], name: str) -> int | None:
-    """Index of the concept ``name`` refers to: same name, else a unique one with the same head noun."""
-    key = name.casefold()
-    for i, concept in enumerate(concepts):
-        if concept.key == key:
-            return i
-    head = key.split()[-1]
-    hits = [i for i, c in enumerate(concepts) if c.key.split()[-1] == head]
-    if len(hits) == 1 and (len(key.split()) == 1 or len(concepts[hits[0]].key.split()) == 1):
-        return hits[0]
-    return None
-
-
-def _merge(
-    current: IntentSpec | None, said: list[_Said], triggers: list[str], domain: str, additive_triggers: bool
-) -> IntentSpec:
-    concepts = [c.model_copy(deep=True) for c in current.concepts] if current else []
-    spec_domain = domain or (current.domain if current else "")
-    for item in said:
-        index = _find(concepts, item.name)
-        if item.refs_only:
-            if index is not None:
-                old = concepts[index]
-                concepts[index] = old.model_copy(update={"references": sorted(set(old.references) | set(item.references))})
-            continue
-        if item.operation is None:
-            if index is not None:
-                concepts.pop(index)
-                continue
-            item.operation = Operation.DELETE  # "forget the logo" about something new: don't learn it
-        if index is None:
-            concepts.append(
-                Concept(
-                    name=item.name, granularity=granularity_of(item.name, spec_domain), operation=item.operation,
-                    references=item.references, alternatives=item.alternatives if item.operation is
-                    Operation.MODIFY else [], value=item.value, dont_care=bool(item.ignore),
-                )
-            )
-            continue
-        old = concepts[index]
-        update: dict[str, object] = {"operation": item.operation, "dont_care": bool(item.ignore)}
-        if item.ignore or old.operation is not item.operation:
-            update["loss_weight"], update["preserve"] = None, None
-        if item.references:
-            update["references"] = sorted(set(old.references) | set(item.references))
-        if item.value:
-            update["value"] = item.value
-        if item.operation is Operation.MODIFY:
-            update["alternatives"] = item.alternatives or old.alternatives
-        else:
-            update["alternatives"] = []
-        concepts[index] = old.model_copy(update=update)
-    words = list(current.trigger_words) if current else []
-    if triggers:
-        words = words + [t for t in triggers if t not in words] if additive_triggers else triggers
-    return IntentSpec(
-        trigger_words=words,
-        domain=domain or (current.domain if current else ""),
-        concepts=[Concept.model_validate(c.model_dump()) for c in concepts],
-        version=current.version if current else 1,
-    )
+def _new_target(current: IntentSpec | None, named: str | None, values: list[str], index: int, clause: Clause,
+                owner: list[str]) -> Said | None:
+    """The concept an exclusion is about when the message changes none before it, with the values ruled out:
+    its owner ("anything but white for the sneakers"), else the spec's modify concept of that kind of value
+    ("... colour" for colours), else its last modify concept, else the colour (or other kind of value) of
+    the thing named last ("keep the hat, but never yellow")."""
+    modify = [c for c in current.concepts if c.operation is Operation.MODIFY] if current else []
+    kinds = {lx.VALUE_CATEGORY.get(v.split()[-1]) for v in values}
+    fitting = [c for c in modify if c.name.split()[-1] in kinds]
+    name = " ".join(owner) if owner else (fitting or modify)[-1].name if modify else named
+    if name is None:
+        return None
+    target = Said(name, Operation.MODIFY, False, [], None, [], index, clause.correction)
+    exclude(target, values, owner)
+    if not owner and not modify and target.name == name:
+        return None  # "keep the hair colour, never red": not a kind of value of something else
+    return target

@@ -40,6 +40,9 @@ class Concept(BaseModel):
     operation: Operation
     references: list[int] = Field(default_factory=list, description="Numbers of reference regions [1], [2]...")
     alternatives: list[str] = Field(default_factory=list, description="For modify: values it may take.")
+    excluded: list[str] = Field(
+        default_factory=list, description='For modify: values it must never take ("any colour but green").'
+    )
     value: str | None = Field(default=None, description='Current value when known, e.g. "red".')
     loss_weight: float | None = Field(default=None, ge=0.0, description="Override of the default weight.")
     preserve: float | None = Field(
@@ -73,7 +76,7 @@ class Concept(BaseModel):
             raise ValueError("reference region numbers start at 1")
         return sorted(set(refs))
 
-    @field_validator("alternatives")
+    @field_validator("alternatives", "excluded")
     @classmethod
     def _clean_alternatives(cls, values: list[str]) -> list[str]:
         seen: dict[str, str] = {}
@@ -191,6 +194,8 @@ def _describe(concept: Concept) -> str:
         parts.append(f"now {concept.value}")
     if concept.alternatives:
         parts.append("may become " + ", ".join(concept.alternatives))
+    if concept.excluded:
+        parts.append("never " + ", ".join(concept.excluded))
     if is_dont_care(concept):
         parts.append("doesn't matter")
     elif concept.loss_weight is not None:
@@ -227,7 +232,8 @@ def diff(old: IntentSpec | None, new: IntentSpec) -> list[str]:
         if before is None:
             lines.append(f"added: {_describe(concept)}")
             continue
-        for field in ("operation", "granularity", "references", "value", "alternatives", "loss_weight", "preserve"):
+        for field in ("operation", "granularity", "references", "value", "alternatives", "excluded", "loss_weight",
+                      "preserve"):
             a, b = getattr(before, field), getattr(concept, field)
             if a != b:
                 label = field.replace("_", " ")
