@@ -51,7 +51,22 @@ def build_parser() -> argparse.ArgumentParser:
         # The UI area may name what a bare ``tuitune`` does (open the app).
         if getattr(module, "DEFAULT_HANDLER", None) is not None:
             parser.set_defaults(handler=module.DEFAULT_HANDLER)
+    describe(parser)
     return parser
+
+
+def describe(parser: argparse.ArgumentParser) -> None:
+    """Give every subcommand without a description its one-line help as one, so ``tuitune CMD --help`` says
+    what CMD does (argparse shows the help line only in the parent's list)."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, sub in action.choices.items():
+            text = helps.get(name)
+            if not sub.description and text:
+                sub.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+            describe(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

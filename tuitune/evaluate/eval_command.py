@@ -56,9 +56,15 @@ def main(args: argparse.Namespace) -> int:
 
 def _detach(run_path: Path, values: dict[str, Any]) -> int:
     from tuitune.evaluate.queue_job import EVAL_FILE, queue_evaluation
+    from tuitune.jobs.machine import one_at_a_time
+    from tuitune.jobs.queue import active_run
     from tuitune.jobs.rundir import RunState
 
     job = queue_evaluation(run_path, values)
-    how = "queued (it starts when the GPU is free)" if job.state() is RunState.QUEUED else "started"
+    how = "started"
+    if job.state() is RunState.QUEUED:
+        ahead = active_run(job.path.parent)
+        running = ahead.name if ahead is not None and ahead.name != job.name else "the running job"
+        how = f"queued (it starts when {running} finishes; {one_at_a_time()})"
     print(f"evaluation {how} as {job.path}; results go to {run_path / EVAL_FILE}")
     return 0

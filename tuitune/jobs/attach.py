@@ -93,11 +93,14 @@ def render(view: RunView) -> Any:
         table.add_row("note", str(view.status["message"]))
     if summary.state is RunState.CRASHED:
         hint = f"resume from step {summary.resume_step}" if summary.resume_step else "no checkpoint: resume starts over"
-        table.add_row("crashed", f"the worker is gone; {hint} (`tuitune resume {view.run.name}`)")
+        table.add_row("crashed", f"the worker is gone; {hint} (`tuitune resume {run_reference(view.run)}`)")
     recent = [f"{e.get('kind')}" + (f" step {e['step']}" if "step" in e else "") for e in view.events[-3:]]
     if recent:
         table.add_row("events", ", ".join(recent))
-    return Group(header, ProgressBar(total=total, completed=min(summary.step, total), width=60), table)
+    # In a grid of its own: a bare ProgressBar ends without a newline, and the table went on after it.
+    bar = Table.grid()
+    bar.add_row(ProgressBar(total=total, completed=min(summary.step, total), width=60))
+    return Group(header, bar, table)
 
 
 _STATE_STYLE = {
@@ -118,21 +121,23 @@ def attach(run: RunDir, interval: float = 0.5) -> RunState:
 
     console = Console()
     view: RunView | None = None
+    detached = False
     try:
         with Live(console=console, refresh_per_second=4, transient=False) as live:
             for view in follow(run, interval=interval):
                 live.update(render(view))
-        if not console.is_terminal:
-            console.line()  # Live ends a piped view without a newline; the next print needs its own line
     except KeyboardInterrupt:
-        console.print(f"Detached; the run goes on. `tuitune attach {run_reference(run)}` follows it again.")
-        return view.state if view else run.state()
+        detached = True
+    if not console.is_terminal:
+        console.line()  # Live ends a piped view without a newline; the next print needs its own line
+    if detached:
+        # Plain and on one line, so the command can be copied whole and run from any folder.
+        console.print(f"Detached; the run goes on. `tuitune attach {run_reference(run)}` follows it again.",
+                      markup=False, highlight=False, soft_wrap=True)
     return view.state if view else run.state()
 
 
 def run_reference(run: RunDir) -> str:
-    """What to type for this run from the current folder: its name inside its project, else its path."""
-    from tuitune.jobs.resolve import find_project_root
-
-    project = run.path.parent.parent
-    return run.name if find_project_root() == project.resolve() else str(run.path)
+    """What to type for this run in a later command: its absolute path, which works from any folder (a run
+    name works only inside its project)."""
+    return str(run.path.resolve())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from tuitune.jobs import control
+from tuitune.jobs.attach import run_reference
 from tuitune.jobs.resolve import resolve_run, runs_root
 
 
@@ -41,7 +42,7 @@ def stop_command(args: argparse.Namespace) -> int:
 def pause_command(args: argparse.Namespace) -> int:
     run = resolve_run(args.run, args.project)
     control.pause(run)
-    print(f"{run.name}: pause requested; `tuitune resume {run.name}` continues it.")
+    print(f"{run.name}: pause requested; `tuitune resume {run_reference(run)}` continues it.")
     return 0
 
 
@@ -68,5 +69,5 @@ def count_command(args: argparse.Namespace) -> int:
         }
     }
     run = submit(runs_root(args.project), "count", config, name=args.name)
-    print(f"{run.name}: {run.state()}; `tuitune attach {run.name}` follows it.")
+    print(f"{run.name}: {run.state()}; `tuitune attach {run_reference(run)}` follows it.")
     return 0

@@ -47,7 +47,8 @@ class TuituneApp(App[int]):
 
     TITLE = "tuitune"
     CSS_PATH: ClassVar = stylesheets()
-    COMMANDS: ClassVar = App.COMMANDS | {ActionsProvider}
+    # The app's actions, then Textual's system commands, from one provider (see palette.py).
+    COMMANDS: ClassVar = {ActionsProvider}
     MODES: ClassVar = {
         "open": OpenProjectScreen,  # ctrl+o; at start without a project the same screen is the default
         "intent": IntentScreen,

@@ -1,4 +1,8 @@
-"""Command-palette provider: every action bound on the app and the current screen, searchable by name."""
+"""Command-palette provider: every action bound on the current screen and the app, then Textual's own commands.
+
+One provider for both, so the order is fixed: Textual gathers providers concurrently and lists their
+discoveries as they arrive, which put its Keys, Maximize, Screenshot and Theme before the app's commands.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,18 @@ from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 
 class ActionsProvider(Provider):
-    """Lists each binding's description (and tooltip) and runs its action on the node that owns it."""
+    """Lists each binding's description (and tooltip) and runs its action on the node that owns it; Textual's
+    system commands (theme, keys, screenshot...) follow, less those a binding already offers (Quit)."""
 
     def _actions(self) -> list[tuple[str, str, object]]:
         seen: set[str] = set()
         found: list[tuple[str, str, object]] = []
-        for key, active in self.screen.active_bindings.items():
+        # The keys the key bar shows first (the screen's, then the app's), then the other keys of the screen
+        # and the app, then the focused widget's (cursor moves, paging).
+        ordered = sorted(self.screen.active_bindings.items(),
+                         key=lambda item: (not item[1].binding.show,
+                                           item[1].node is not self.screen and item[1].node is not self.app))
+        for key, active in ordered:
             binding = active.binding
             title = binding.description or binding.action
             if binding.action in seen or not title:
@@ -23,6 +33,10 @@ class ActionsProvider(Provider):
             help_text = f"{binding.tooltip}  [{keys}]" if binding.tooltip else f"[{keys}]"
             runner = partial(self.app.run_action, binding.action, active.node)
             found.append((title, help_text, runner))
+        titles = {title for title, _, _ in found}
+        for command in self.app.get_system_commands(self.screen):
+            if command.discover and command.title not in titles:
+                found.append((command.title, command.help, command.callback))
         return found
 
     async def discover(self) -> Hits:

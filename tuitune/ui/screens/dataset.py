@@ -43,9 +43,10 @@ class DatasetScreen(ProjectScreen):
     BINDINGS = [
         Binding("slash", "focus_filter", "Filter", id="dataset.filter",
                 tooltip="Filter by text, mask:NAME or unreadable"),
-        Binding("m", "next_mask", "Mask overlay", id="dataset.mask", tooltip="Cycle the mask overlay per concept"),
-        Binding("e", "edit_caption", "Edit caption", id="dataset.edit", tooltip="Edit the caption of this item"),
-        Binding("ctrl+s", "save_caption", "Save caption", id="dataset.save", tooltip="Save the edited caption"),
+        # Short descriptions: at 120 columns the key bar holds all six keys with Help, Quit and the palette.
+        Binding("m", "next_mask", "Masks", id="dataset.mask", tooltip="Cycle the mask overlay per concept"),
+        Binding("e", "edit_caption", "Edit", id="dataset.edit", tooltip="Edit the caption of this item"),
+        Binding("ctrl+s", "save_caption", "Save", id="dataset.save", tooltip="Save the edited caption"),
         Binding("a", "accept_proposal", "Use proposal", id="dataset.proposal",
                 tooltip="Replace the caption with the optimiser's proposal"),
         Binding("i", "toggle_instance", "Accept/reject", id="dataset.instance",

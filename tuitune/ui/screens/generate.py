@@ -52,18 +52,19 @@ class GenerateScreen(ProjectScreen):
     def body(self) -> ComposeResult:
         protocol = self.app.settings.image_protocol  # type: ignore[attr-defined]
         with Horizontal(id="generate-body"):
+            # One-line fields, so the form down to the Generate button fits a 24-row terminal unscrolled.
             with VerticalScroll(id="generate-form"):
                 yield Label("Prompt")
-                yield Input(id="gen-prompt", placeholder="type what to draw")
+                yield Input(id="gen-prompt", placeholder="type what to draw", compact=True)
                 yield Label("Negative")
-                yield Input(id="gen-negative")
+                yield Input(id="gen-negative", compact=True)
                 for name, default, kind in NUMBER_FIELDS:
                     yield Label(name.replace("_", " "))
                     # Typed fields refuse letters as they are typed; the form still validates on ctrl+g.
-                    yield Input(default, id=f"gen-{name}", type="integer" if kind is int else "number")
+                    yield Input(default, id=f"gen-{name}", type="integer" if kind is int else "number", compact=True)
                 yield Label("LoRA")
                 # The blank choice is "base only": a new user's first generation, before any training.
-                yield Select([], id="gen-lora", prompt=BASE_ONLY, allow_blank=True)
+                yield Select([], id="gen-lora", prompt=BASE_ONLY, allow_blank=True, compact=True)
                 yield Button("Generate (ctrl+g)", id="gen-run", variant="primary")
             with Vertical(id="generate-main"):
                 with Horizontal(id="generate-pair"):
@@ -298,14 +299,15 @@ class GenerateScreen(ProjectScreen):
         self.app.call_from_thread(self.notify, self.queued_message(run.name, base_only))
 
     def queued_message(self, name: str, base_only: bool = False) -> str:
-        """What happens to the new generate run: started now, or waiting for the GPU job ahead of it."""
+        """What happens to the new generate run: started now, or waiting for the job ahead of it."""
+        from tuitune.jobs.machine import one_at_a_time
         from tuitune.jobs.queue import active_run
 
         ahead = active_run(self.project.runs_dir)
         if ahead is None or ahead.name == name:
             what = "the base image appears" if base_only else "the pair appears"
             return f"Generating as {name}; {what} here when it is done."
-        return (f"{name} waits for {ahead.name} to finish (one GPU job at a time); stop that run on the Train "
+        return (f"{name} waits for {ahead.name} to finish ({one_at_a_time()}); stop that run on the Train "
                 "screen (4, x) to generate sooner.")
 
     def on_key(self, event: events.Key) -> None:

@@ -124,6 +124,7 @@ class FixMode:
 
     def _submit(self, request: FixRequest) -> None:
         from tuitune.fix.request import submit
+        from tuitune.jobs.machine import one_at_a_time
         from tuitune.jobs.queue import active_run
 
         runs = self.screen.project.runs_dir
@@ -136,7 +137,7 @@ class FixMode:
         if ahead is None or ahead.name == run.name:
             said = f"Fixing as {run.name}; when it finishes, c on this generation shows before and after."
         else:
-            said = (f"{run.name} waits for {ahead.name} to finish (one GPU job at a time); when it is done, c on "
+            said = (f"{run.name} waits for {ahead.name} to finish ({one_at_a_time()}); when it is done, c on "
                     "this generation shows before and after.")
         self.screen.from_thread(self._queued, said)
 

@@ -13,7 +13,7 @@ from textual.widgets import Input, Label, Static
 from tuitune.errors import UserError
 from tuitune.intent.dialogue import Dialogue
 from tuitune.intent.errors import IntentError
-from tuitune.intent.spec import IntentSpec
+from tuitune.intent.spec import IntentSpec, Operation
 from tuitune.ui import intent_history
 from tuitune.ui.screens.base import ProjectScreen
 from tuitune.ui.widgets.path_suggester import PathSuggester
@@ -22,6 +22,25 @@ from tuitune.ui.widgets.spec_table import SpecTable
 
 # "local" (a transformers model) imports torch, which the UI process never does: it runs as a subprocess.
 BACKENDS = ("rules", "ollama", "local")
+ASK = "say what to keep, change or remove"
+NEUTRAL_EXAMPLE = ("keep its shape", "any colour", "remove the watermark")
+EXAMPLE_WORDS = {Operation.KEEP: "keep the {}", Operation.MODIFY: "any {}", Operation.DELETE: "remove the {}"}
+
+
+def chat_placeholder(spec: IntentSpec | None, width: int) -> str:
+    """The message field's hint in at most ``width`` cells: what to say, then as much of an example as fits,
+    in the project's own concepts (its first keep, modify and delete one), else a neutral one."""
+    parts: list[str] = []
+    for operation, words in EXAMPLE_WORDS.items():
+        concept = next((c for c in (spec.concepts if spec else []) if c.operation is operation), None)
+        if concept is not None:
+            parts.append(words.format(concept.name))
+    parts = parts or list(NEUTRAL_EXAMPLE)
+    for count in range(len(parts), 0, -1):
+        hint = f"{ASK} — e.g. {', '.join(parts[:count])}"
+        if len(hint) <= width:
+            return hint
+    return ASK
 
 
 class ChatMessage(Static):
@@ -59,9 +78,8 @@ class IntentScreen(ProjectScreen):
                 yield Static("", id="chat-stream", markup=False)
                 # Not selecting all on focus: a letter typed on the chat log is put in before the focus arrives,
                 # and the next letter would replace it.
-                yield Input(placeholder="say what to keep, change and remove, e.g. keep my character, let its "
-                                        "colour vary, remove the watermark",
-                            id="chat-input", select_on_focus=False)
+                # The hint is fitted to the field's width and the project's concepts (_fit_placeholder).
+                yield Input(placeholder=ASK, id="chat-input", select_on_focus=False)
                 yield Input(placeholder="reference image: PATH or PATH:x0,y0,x1,y1 (ctrl+r)",
                             suggester=PathSuggester(images_only=True, relative_to=lambda: self.project.root),
                             id="ref-input")
@@ -136,6 +154,15 @@ class IntentScreen(ProjectScreen):
             words = ", ".join(spec.trigger_words) or "none"
             head.update(f"Spec v{spec.version} · trigger: {words} · domain: {spec.domain or 'not set'}")
         self.query_one("#spec-table", SpecTable).show_spec(spec)
+        self._fit_placeholder()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_placeholder)
+
+    def _fit_placeholder(self) -> None:
+        box = self.query_one("#chat-input", Input)
+        # One cell is left for the cursor.
+        box.placeholder = chat_placeholder(self.dialogue.current, box.content_size.width - 1)
 
     def _show_regions(self) -> None:
         preview = self.query_one("#ref-preview", Picture)

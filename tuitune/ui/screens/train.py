@@ -54,7 +54,7 @@ class TrainScreen(ProjectScreen):
     BINDINGS = [
         Binding("s", "start", "Start", id="train.start", tooltip="Start a training run with these settings"),
         Binding("x", "stop", "Stop", id="train.stop", tooltip="Checkpoint, then stop the selected run"),
-        # Short descriptions: at 80 columns the key bar holds all seven keys, Quit and the palette.
+        # Short descriptions: at 80 columns the key bar holds all six keys, Help and the palette.
         Binding("p", "pause", "Pause", id="train.pause", tooltip="Pause or continue the selected run"),
         Binding("n", "sample_now", "Sample now", id="train.sample", tooltip="Ask the run for samples now"),
         Binding("r", "resume", "Resume", id="train.resume",
@@ -92,7 +92,8 @@ class TrainScreen(ProjectScreen):
                     yield Label("Settings (esc: back to runs)", classes="pane-title")
                     for setting in SETTINGS:
                         yield from self._field(setting)
-                    yield Button("Start (s)", id="train-start", variant="primary")
+                # Under the form, not at its end: on a 24-row terminal the form scrolls and the button stays.
+                yield Button("Start (s)", id="train-start", variant="primary")
             with Vertical(id="train-main"):
                 yield Static("No run selected.", id="run-title")
                 # Never indeterminate: its animation repaints many times a second, which costs CPU and an SSH
@@ -456,7 +457,9 @@ class TrainScreen(ProjectScreen):
         if ahead is None:
             self.notify(f"Started {name}; its progress shows here.")
         else:
-            self.notify(f"Queued {name}; it starts when {ahead} ends (one job at a time).")
+            from tuitune.jobs.machine import one_at_a_time
+
+            self.notify(f"Queued {name}; it starts when {ahead} ends ({one_at_a_time()}).")
         self.refresh_runs()
 
 
