@@ -59,7 +59,7 @@ def analytic(folder: Path, count: int, seeds_per_prompt: int) -> dict[str, float
 
 def arm(name: str, table: dict[str, Any], work: Path, reuse: bool = False) -> dict[str, Any]:
     from tuitune.fix.config import FixConfig
-    from tuitune.fix.record import read_report
+    from tuitune.fix.results import read_report
 
     done = read_report(work / name) if reuse else None
     if done is not None and (work / name / "lora.safetensors").is_file():

@@ -11,9 +11,7 @@ import torch
 from PIL import Image
 
 from tuitune import atomic
-from tuitune.fix.results import REPORT, read_report
-
-__all__ = ["REPORT", "read_report", "save_pictures", "write_report"]
+from tuitune.fix.results import REPORT
 
 
 def save_pictures(folder: Path, images: torch.Tensor, masks: torch.Tensor | None = None,
