@@ -138,9 +138,10 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=warning)
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
-    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config))
+    # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).
+    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config), dtype=dtype)
     for module in [base.unet, base.vae, *base.text_encoders]:
-        module.to(accelerator.device, dtype=dtype)
+        module.to(accelerator.device)
     models, names = add_lora(base, lora, tc.seed)
     pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
     if tc.mixed_precision == "fp16":
@@ -188,13 +189,15 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
 
     def export(path: Path, kohya: Path | None = None) -> None:
         embeddings = pivotal.tensors(ENCODER_NAMES[: len(base.text_encoders)]) if pivotal is not None else None
-        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya, embeddings)
+        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya, embeddings,
+                  lora.save_precision)
 
     def checkpoint(step: int) -> None:
         if main:
             status.flush()
         checkpoints.write_checkpoint(rd, step, lambda p: accelerator.save_state(str(p)), export, main,
-                                     accelerator.wait_for_everyone, config.checkpoints.keep)
+                                     accelerator.wait_for_everyone, config.checkpoints.keep,
+                                     config.checkpoints.keep_state)
         if main:
             status.write(checkpoint_step=step)
             rd.append_event("checkpoint", step=step, path=str(rd.checkpoint_dir(step)))
