@@ -112,6 +112,10 @@ class TrainSection(_Section):
     cache_latents: bool = True
     cache_dir: str | None = None
     num_processes: int = Field(1, ge=1)
+    # Before loading the model, the memory plan (tuitune.train.memory_plan) predicts the peak and compares it with
+    # the device's free memory: "refuse" stops a run that will not fit, naming what would; "warn" says so and
+    # starts; "off" skips the plan.
+    memory_check: Literal["refuse", "warn", "off"] = "refuse"
 
     @field_validator("scheduler")
     @classmethod

@@ -83,6 +83,38 @@ def _fail(status: PacedStatus, message: str) -> None:
         status.run.append_event("error", message=message)
 
 
+def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> None:
+    """Predict the run's peak memory before the model loads; refuse (or warn, as [train] memory_check says) when
+    it will not fit the device, in one sentence naming what would make it fit. Every process decides alike."""
+    from tuitune.train.memory_plan import check_at_start
+
+    device = accelerator.device.type
+    try:
+        verdict = check_at_start(config, device, accelerator.num_processes if device == "cpu" else 1)
+    except Exception as exc:  # noqa: BLE001 - a plan that cannot be made never stops a run
+        log.warning("no memory plan: %s", exc, exc_info=not isinstance(exc, TrainError))
+        if rd is not None:
+            rd.append_event("memory_plan", message=f"No memory plan: {exc}")
+        verdict = None
+    refuse = verdict is not None and not verdict.fits and config.train.memory_check == "refuse"
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([int(refuse)], device=accelerator.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if bool(flag[0]) and not refuse:
+            raise TrainError("Another process's device cannot fit this run's memory plan; see its message.")
+    if verdict is None:
+        return
+    if rd is not None:
+        rd.append_event("memory_plan", message=verdict.sentence, peak_bytes=verdict.plan.peak, free_bytes=verdict.free,
+                        fits=verdict.fits)
+    if refuse:
+        raise TrainError(verdict.sentence.removesuffix(".") + ', or set [train] memory_check = "warn" to start anyway.')
+    if not verdict.fits:
+        log.warning(verdict.sentence)
+        if rd is not None:
+            rd.append_event("warning", message=verdict.sentence)
+
+
 def _reset_accelerate() -> None:
     """A second run in the same process (tests, notebooks) must not inherit the first one's settings."""
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -136,6 +168,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:
             rd.append_event("warning", message=warning)
+    if tc.memory_check != "off":
+        _check_memory(config, accelerator, rd if main else None)
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
     # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).

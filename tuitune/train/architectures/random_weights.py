@@ -39,7 +39,8 @@ def build_pipeline(spec: dict[str, Any], dtype: torch.dtype = torch.float32, see
 
 
 def build_module(config: dict[str, Any]) -> torch.nn.Module:
-    """One part (``_class_name`` names a diffusers model or a transformers CLIP text model) from its config."""
+    """One part (``_class_name`` names a diffusers model or a transformers text model) from its config, its
+    weights drawn as the class initialises them (under ``torch.device("meta")``: none drawn)."""
     import diffusers
     import transformers
 
@@ -47,7 +48,8 @@ def build_module(config: dict[str, Any]) -> torch.nn.Module:
     name = values.pop("_class_name")
     if hasattr(diffusers, name):
         return getattr(diffusers, name).from_config(values)
-    return getattr(transformers, name)(transformers.CLIPTextConfig(**values))
+    cls = getattr(transformers, name)
+    return cls(cls.config_class.from_dict(values))
 
 
 def parameter_counts(spec: dict[str, Any]) -> dict[str, int]:
