@@ -154,7 +154,7 @@ class JobContext:
             for note in notes:
                 self.event("checkpoint_damaged", message=note)
         else:
-            steps = self.run.checkpoint_steps()
+            steps = self.run.resumable_checkpoint_steps()
             step = steps[-1] if steps else None
         return (step, self.run.checkpoint_dir(step)) if step is not None else None
 

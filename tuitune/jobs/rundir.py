@@ -20,6 +20,9 @@ Readers never need the writer to be alive: everything is in these files.
 - A checkpoint counts once its ``COMPLETE`` marker exists and every file has the size ``checksums.json``
   lists (cheap, for listings); a resume checks every byte against the sha256 and moves a damaged one aside
   to ``step_N.damaged``, saying so.
+- A checkpoint that kept only its LoRA files (``[checkpoints] keep_state``) holds a ``LORA_ONLY`` marker and
+  checksums of what is left: it is listed and evaluated like any other, but a resume only continues from a
+  checkpoint with its full state (``resumable_checkpoint_steps``).
 - A resume replays the steps after its checkpoint, so metrics.jsonl may hold a step twice: readers keep one
   row per step, the newest.
 """
@@ -42,6 +45,7 @@ from tuitune import atomic
 HEARTBEAT_STALE_SECONDS = 30.0
 CHECKSUMS = "checksums.json"  # inside each checkpoint: relative path -> bytes and sha256 of every file
 COMPLETE = "COMPLETE"
+LORA_ONLY = "LORA_ONLY"  # inside a checkpoint whose resumable state was dropped: its LoRA files are all it holds
 # Step progress reaches status.json at most this often; each write is an fsync, and a fast run takes many steps.
 STATUS_INTERVAL_SECONDS = 1.0
 
@@ -353,6 +357,39 @@ class RunDir:
     def checkpoint_dir(self, step: int) -> Path:
         return self.checkpoints_dir / f"step_{step}"
 
+    def is_resumable(self, step: int) -> bool:
+        """Whether checkpoint ``step`` still holds the state a resume needs (not only its LoRA files)."""
+        return not (self.checkpoint_dir(step) / LORA_ONLY).exists()
+
+    def resumable_checkpoint_steps(self, *, checked: bool = True) -> list[int]:
+        """``checkpoint_steps`` without the checkpoints that kept only their LoRA files."""
+        return [step for step in self.checkpoint_steps(checked=checked) if self.is_resumable(step)]
+
+    def keep_only(self, step: int, names: set[str]) -> None:
+        """Make complete checkpoint ``step`` LoRA-only: keep the files named in ``names`` (relative paths), drop
+        the rest. The marker and the checksums of what stays are written before anything is deleted, so an
+        interrupted drop leaves a checkpoint that is intact (and already counts as LoRA-only)."""
+        folder = self.checkpoint_dir(step)
+        atomic.write_text(folder / LORA_ONLY, f"{step}\n")
+        try:
+            listed = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))["files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            listed = {}
+        files = {}
+        for name in sorted(names | {LORA_ONLY}):
+            path = folder / name
+            if path.is_file():
+                # The checksum taken when the checkpoint was sealed, so damage since then still shows.
+                files[name] = listed.get(name) or {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+        atomic.write_text(folder / CHECKSUMS, json.dumps({"files": files}, indent=1, sort_keys=True))
+        for child in folder.iterdir():
+            if child.name in (CHECKSUMS, COMPLETE) or child.name in files:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
     def checkpoint_problem(self, step: int, *, full: bool = True) -> str | None:
         """What is wrong with checkpoint ``step`` in a few words, or None when every file matches its
         checksum (a checkpoint written before checkpoints carried checksums has nothing to check against)."""
@@ -385,14 +422,15 @@ class RunDir:
                     shutil.rmtree(child, ignore_errors=True)
 
     def newest_intact_checkpoint(self) -> tuple[int | None, list[str]]:
-        """The step a resume continues from: the newest checkpoint whose every byte matches its checksums.
+        """The step a resume continues from: the newest resumable checkpoint whose every byte matches its
+        checksums (LoRA-only checkpoints are not looked at).
 
         Each newer checkpoint that does not is moved aside to ``step_N.damaged`` (kept to look at, never
         offered again) and told in one sentence, returned with the step. Only the run's worker calls this.
         """
         damaged: list[tuple[int, str, Path]] = []
         found = None
-        for step in reversed(self.checkpoint_steps(checked=False)):
+        for step in reversed(self.resumable_checkpoint_steps(checked=False)):
             problem = self.checkpoint_problem(step)
             if problem is None:
                 found = step

@@ -48,12 +48,12 @@ def add_lora(base: BaseModel, lora: LoraSection, seed: int) -> tuple[list[Any], 
         module.requires_grad_(False)
     torch.manual_seed(seed)  # LoRA's initial weights are part of what resume must reproduce
     base.unet.add_adapter(LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                     init_lora_weights="gaussian", target_modules=lora.targets))
+                                     init_lora_weights="gaussian", target_modules=lora.unet_target_modules))
     models, names = [base.unet], ["unet"]
     if lora.text_encoder:
         for i, encoder in enumerate(base.text_encoders):
             encoder.add_adapter(LoraConfig(r=lora.rank, lora_alpha=lora.alpha, lora_dropout=lora.dropout,
-                                           init_lora_weights="gaussian", target_modules=lora.text_encoder_targets))
+                                           init_lora_weights="gaussian", target_modules=lora.text_encoder_target_modules))
             models.append(encoder)
             names.append("text_encoder" if i == 0 else "text_encoder_2")
     return models, names

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from tuitune.train.errors import TrainError
-from tuitune.train.named_models import folder_of
+from tuitune.train.named_models import builder_of, folder_of
 
 PICKLE_SUFFIXES = {".ckpt", ".pt", ".pth", ".bin"}
 # diffusers takes ``dtype`` from this release on and warns about ``torch_dtype``; before it, ``dtype`` is ignored.
@@ -123,16 +123,23 @@ def detect_kind_from_file(path: Path) -> str:
 
 def load_base(source: str | Path, kind: str = "auto", config: str | Path | None = None,
               dtype: torch.dtype = torch.float32) -> BaseModel:
-    """Load a base model from a diffusers folder, a single checkpoint file, or a hub id."""
+    """Load a base model from a diffusers folder, a single checkpoint file, a hub id, or a name a package
+    registered (a model it ships, or one it builds with random weights such as ``arch:sd15``)."""
     from diffusers import DDPMScheduler, StableDiffusionPipeline, StableDiffusionXLPipeline
 
     text = str(source)
     path = Path(text).expanduser()
     named = folder_of(text)
+    built = builder_of(text) if not path.exists() else None
     if named is not None and not path.exists():  # a model a package ships, such as the toyworld's
         path = named
         text = str(path)
-    if path.is_dir():
+    if built is not None:  # an architecture built in code, its weights random but seeded
+        build, seed = built
+        pipe = build(dtype, seed)
+        text = text.strip()
+        kind = _kind_of_pipeline(pipe) if kind == "auto" else kind
+    elif path.is_dir():
         if not (path / "model_index.json").exists():
             raise TrainError(f"{path} is a folder but not a diffusers model (no model_index.json); "
                              "point [model] base at a diffusers folder or a .safetensors file.")
@@ -155,14 +162,20 @@ def load_base(source: str | Path, kind: str = "auto", config: str | Path | None 
                       text, single_file=True)
     else:
         pipe = _guard(lambda: _from_hub(text, kind, dtype), text)
-        if kind == "auto":
-            kind = ("sdxl" if isinstance(pipe, StableDiffusionXLPipeline)
-                    else "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1")
+        kind = _kind_of_pipeline(pipe) if kind == "auto" else kind
     noise_scheduler = DDPMScheduler.from_config(pipe.scheduler.config)
     encoders = [pipe.text_encoder] + ([pipe.text_encoder_2] if kind == "sdxl" else [])
     tokenizers = [pipe.tokenizer] + ([pipe.tokenizer_2] if kind == "sdxl" else [])
     return BaseModel(kind=kind, source=text, unet=pipe.unet, vae=pipe.vae, text_encoders=encoders,
                      tokenizers=tokenizers, noise_scheduler=noise_scheduler, pipeline_class=type(pipe))
+
+
+def _kind_of_pipeline(pipe: Any) -> str:
+    from diffusers import StableDiffusionXLPipeline
+
+    if isinstance(pipe, StableDiffusionXLPipeline):
+        return "sdxl"
+    return "sd2" if pipe.unet.config.cross_attention_dim == 1024 else "sd1"
 
 
 def _from_hub(repo_id: str, kind: str, dtype: torch.dtype) -> Any:

@@ -1,4 +1,8 @@
-"""Atomic training checkpoints: accelerate state + LoRA into ``step_N.tmp/``, checksummed, renamed, then ``COMPLETE``."""
+"""Atomic training checkpoints: accelerate state + LoRA into ``step_N.tmp/``, checksummed, renamed, then ``COMPLETE``.
+
+Pruning keeps the newest ``keep``; of those, all but the newest ``keep_state`` may drop their resumable state
+(optimizer, schedule, RNG, adapter copies) and keep only their LoRA files, which evaluations still read.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +13,16 @@ from pathlib import Path
 from tuitune.jobs.rundir import COMPLETE, RunDir
 from tuitune.jobs.write_failure import reason_and_fix, write_failure
 from tuitune.train.errors import TrainError
+from tuitune.train.pivotal import embeddings_path
+
+# What a LoRA-only checkpoint keeps: the LoRA the loop exports into it, and its pivotal embeddings if any.
+LORA_FILE = "lora.safetensors"
+LORA_FILES = {LORA_FILE, embeddings_path(Path(LORA_FILE)).name}
 
 
 def write_checkpoint(run_dir: RunDir, step: int, save_state: Callable[[Path], None],
                      save_lora: Callable[[Path], None], is_main: bool, wait: Callable[[], None],
-                     keep: int) -> Path:
+                     keep: int, keep_state: int | None = None) -> Path:
     """Save step ``step``; a failed write leaves earlier checkpoints untouched, removes its temp folder and
     raises a TrainError of one sentence."""
     final = run_dir.checkpoint_dir(step)
@@ -26,9 +35,9 @@ def write_checkpoint(run_dir: RunDir, step: int, save_state: Callable[[Path], No
         save_state(tmp)  # every process writes its own optimizer/RNG shard
         wait()
         if is_main:
-            save_lora(tmp / "lora.safetensors")
+            save_lora(tmp / LORA_FILE)
             run_dir.seal_checkpoint(tmp, step)
-            prune(run_dir, keep)
+            prune(run_dir, keep, keep_state)
     except Exception as exc:
         if is_main:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -50,14 +59,21 @@ def _write_failed(run_dir: RunDir, step: int, failure: OSError) -> str:
     return f"Could not write the checkpoint for step {step}: {reason}; {fix}, {then}."
 
 
-def prune(run_dir: RunDir, keep: int) -> None:
-    """Delete all but the newest ``keep`` complete checkpoints, and leftovers of interrupted saves."""
+def prune(run_dir: RunDir, keep: int, keep_state: int | None = None) -> None:
+    """Delete all but the newest ``keep`` complete checkpoints, and leftovers of interrupted saves; with
+    ``keep_state``, the kept ones older than the newest ``keep_state`` keep only their LoRA files."""
     steps = run_dir.checkpoint_steps()
     for step in steps[:-keep] if keep > 0 else []:
         shutil.rmtree(run_dir.checkpoint_dir(step), ignore_errors=True)
+    kept = steps[-keep:] if keep > 0 else steps
+    if keep_state is not None:
+        for step in kept[:-keep_state]:
+            if run_dir.is_resumable(step):
+                run_dir.keep_only(step, LORA_FILES)
     run_dir.remove_partial_checkpoints()
 
 
 def latest(run_dir: RunDir) -> int | None:
-    steps = run_dir.checkpoint_steps()
+    """The newest checkpoint a resume can continue from (one that kept its full state)."""
+    steps = run_dir.resumable_checkpoint_steps()
     return steps[-1] if steps else None

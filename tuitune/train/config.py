@@ -12,6 +12,19 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from tuitune.train.errors import TrainError
 
 DEFAULT_TARGETS = ["to_q", "to_k", "to_v", "to_out.0"]
+# Named sets of the modules a LoRA adapts ([lora] targets / text_encoder_targets = "NAME", or an explicit list).
+# "attention": the attention projections only. "kohya": kohya-ss sd-scripts' default LoRA module set, every
+# linear and 1x1 layer of the UNet's transformer blocks (attention, proj_in/proj_out, feed-forward) and of the
+# text encoder's layers (attention and MLP).
+TARGET_PRESETS: dict[str, list[str]] = {
+    "attention": DEFAULT_TARGETS,
+    "kohya": [*DEFAULT_TARGETS, "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2"],
+}
+TEXT_ENCODER_TARGET_PRESETS: dict[str, list[str]] = {
+    "attention": ["q_proj", "k_proj", "v_proj", "out_proj"],
+    "kohya": ["q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2"],
+}
+SAVE_DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}  # [lora] save_precision -> torch dtype
 
 
 class _Section(BaseModel):
@@ -43,13 +56,39 @@ class DataSection(_Section):
 class LoraSection(_Section):
     rank: int = Field(8, ge=1)
     alpha: float = Field(8.0, gt=0)
-    targets: list[str] = Field(default_factory=lambda: list(DEFAULT_TARGETS))
+    # A preset name (see TARGET_PRESETS) or the module names themselves.
+    targets: str | list[str] = "attention"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     text_encoder: bool = False
-    text_encoder_targets: list[str] = Field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "out_proj"])
+    text_encoder_targets: str | list[str] = "attention"
     # Pivotal tuning: these words' token embeddings train with the LoRA (the trigger binds in fewer steps);
     # [] = off. They are saved beside the LoRA and bundled into the kohya file.
     pivotal: list[str] = Field(default_factory=list)
+    # The dtype of the exported files (lora.safetensors, lora_kohya.safetensors, each checkpoint's LoRA);
+    # kohya users usually save fp16 or bf16: half the size. Training and resume state stay fp32.
+    save_precision: Literal["fp32", "fp16", "bf16"] = "fp32"
+
+    @field_validator("targets", "text_encoder_targets")
+    @classmethod
+    def _known_targets(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, str) and value not in TARGET_PRESETS:
+            close = difflib.get_close_matches(value, list(TARGET_PRESETS), n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise ValueError(f"unknown target preset {value!r}{hint}; use \"attention\", \"kohya\" or a list of "
+                             "module names")
+        if isinstance(value, list) and not value:
+            raise ValueError('name at least one module, or a preset: "attention" or "kohya"')
+        return value
+
+    @property
+    def unet_target_modules(self) -> list[str]:
+        """The UNet module names the LoRA adapts, the preset resolved."""
+        return list(TARGET_PRESETS[self.targets]) if isinstance(self.targets, str) else list(self.targets)
+
+    @property
+    def text_encoder_target_modules(self) -> list[str]:
+        targets = self.text_encoder_targets
+        return list(TEXT_ENCODER_TARGET_PRESETS[targets]) if isinstance(targets, str) else list(targets)
 
 
 class TrainSection(_Section):
@@ -73,6 +112,10 @@ class TrainSection(_Section):
     cache_latents: bool = True
     cache_dir: str | None = None
     num_processes: int = Field(1, ge=1)
+    # Before loading the model, the memory plan (tuitune.train.memory_plan) predicts the peak and compares it with
+    # the device's free memory: "refuse" stops a run that will not fit, naming what would; "warn" says so and
+    # starts; "off" skips the plan.
+    memory_check: Literal["refuse", "warn", "off"] = "refuse"
 
     @field_validator("scheduler")
     @classmethod
@@ -117,6 +160,9 @@ class LossSection(_Section):
 class CheckpointSection(_Section):
     every: int = Field(100, ge=0)  # 0 = only at the end and on stop
     keep: int = Field(3, ge=1)
+    # The newest keep_state checkpoints keep the full resumable state (optimizer, schedule, RNG); older ones
+    # keep only their LoRA files (evaluations still compare them). None = every kept checkpoint is resumable.
+    keep_state: int | None = Field(None, ge=1)
 
 
 class SampleSection(_Section):

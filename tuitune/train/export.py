@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save_file
 
+from tuitune.train.config import SAVE_DTYPES
+
 # kohya names: one text encoder (SD1/SD2) is ``lora_te``; SDXL's two are ``lora_te1`` and ``lora_te2``.
 PREFIXES = {"unet": "lora_unet", "text_encoder": "lora_te1", "text_encoder_2": "lora_te2"}
 SINGLE_ENCODER_PREFIXES = {**PREFIXES, "text_encoder": "lora_te"}
@@ -57,26 +59,36 @@ def kohya_state(diffusers_keys: dict[str, torch.Tensor], alpha: float, sdxl: boo
 
 
 def save_lora(path: Path, parts: dict[str, torch.nn.Module], alpha: float, rank: int, kind: str,
-              kohya_path: Path | None = None, embeddings: dict[str, torch.Tensor] | None = None
-              ) -> dict[str, torch.Tensor]:
-    """Write ``path`` (diffusers keys) and optionally ``kohya_path`` (kohya keys), each atomically; pivotal
-    ``embeddings`` go beside ``path`` and into the kohya file's bundled embeddings."""
+              kohya_path: Path | None = None, embeddings: dict[str, torch.Tensor] | None = None,
+              precision: str = "fp32") -> dict[str, torch.Tensor]:
+    """Write ``path`` (diffusers keys) and optionally ``kohya_path`` (kohya keys), each atomically, their
+    tensors in ``precision`` (fp32, fp16 or bf16); pivotal ``embeddings`` go beside ``path`` and into the kohya
+    file's bundled embeddings."""
     from tuitune.train.pivotal import embeddings_path, kohya_bundle, save_embeddings
 
     raw = diffusers_state(parts)
-    # Diffusers-keyed files carry no alpha (loaders assume alpha = rank): fold alpha/rank into lora_B.
+    # Diffusers-keyed files carry no alpha (loaders assume alpha = rank): fold alpha/rank into lora_B (in
+    # fp32, before any cast to the save precision).
     scale = float(alpha) / float(rank)
-    state = {k: (v * scale if scale != 1.0 and ".lora_B." in k else v) for k, v in raw.items()}
+    state = cast({k: (v * scale if scale != 1.0 and ".lora_B." in k else v) for k, v in raw.items()}, precision)
     meta = {"format": "pt", "tuitune_base_kind": kind, "lora_rank": str(rank), "lora_alpha": str(alpha)}
     if embeddings:
+        embeddings = cast(embeddings, precision)
         # First: a reader that finds the LoRA file finds its embeddings too.
         save_embeddings(embeddings_path(path), embeddings, write_safetensors)
     write_safetensors(state, path, meta)
     if kohya_path is not None:
         bundle = kohya_bundle(embeddings, sdxl=kind == "sdxl") if embeddings else {}
-        write_safetensors({**kohya_state(raw, alpha, sdxl=kind == "sdxl"), **bundle}, kohya_path,
-                     {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
+        write_safetensors(cast({**kohya_state(raw, alpha, sdxl=kind == "sdxl"), **bundle}, precision), kohya_path,
+                          {**meta, "ss_network_dim": str(rank), "ss_network_alpha": str(alpha)})
     return state
+
+
+def cast(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tensor]:
+    """``state``'s floating-point tensors in ``precision`` (``fp32``, ``fp16`` or ``bf16``; kohya's
+    ``save_precision`` names), every other tensor as it is."""
+    dtype = getattr(torch, SAVE_DTYPES[precision])
+    return {k: (v.to(dtype).contiguous() if v.is_floating_point() else v) for k, v in state.items()}
 
 
 def write_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:

@@ -83,6 +83,38 @@ def _fail(status: PacedStatus, message: str) -> None:
         status.run.append_event("error", message=message)
 
 
+def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> None:
+    """Predict the run's peak memory before the model loads; refuse (or warn, as [train] memory_check says) when
+    it will not fit the device, in one sentence naming what would make it fit. Every process decides alike."""
+    from tuitune.train.memory_plan import check_at_start
+
+    device = accelerator.device.type
+    try:
+        verdict = check_at_start(config, device, accelerator.num_processes if device == "cpu" else 1)
+    except Exception as exc:  # noqa: BLE001 - a plan that cannot be made never stops a run
+        log.warning("no memory plan: %s", exc, exc_info=not isinstance(exc, TrainError))
+        if rd is not None:
+            rd.append_event("memory_plan", message=f"No memory plan: {exc}")
+        verdict = None
+    refuse = verdict is not None and not verdict.fits and config.train.memory_check == "refuse"
+    if accelerator.num_processes > 1:
+        flag = torch.tensor([int(refuse)], device=accelerator.device)
+        torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+        if bool(flag[0]) and not refuse:
+            raise TrainError("Another process's device cannot fit this run's memory plan; see its message.")
+    if verdict is None:
+        return
+    if rd is not None:
+        rd.append_event("memory_plan", message=verdict.sentence, peak_bytes=verdict.plan.peak, free_bytes=verdict.free,
+                        fits=verdict.fits)
+    if refuse:
+        raise TrainError(verdict.sentence.removesuffix(".") + ', or set [train] memory_check = "warn" to start anyway.')
+    if not verdict.fits:
+        log.warning(verdict.sentence)
+        if rd is not None:
+            rd.append_event("warning", message=verdict.sentence)
+
+
 def _reset_accelerate() -> None:
     """A second run in the same process (tests, notebooks) must not inherit the first one's settings."""
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -136,11 +168,14 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:
             rd.append_event("warning", message=warning)
+    if tc.memory_check != "off":
+        _check_memory(config, accelerator, rd if main else None)
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
-    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config))
+    # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).
+    base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config), dtype=dtype)
     for module in [base.unet, base.vae, *base.text_encoders]:
-        module.to(accelerator.device, dtype=dtype)
+        module.to(accelerator.device)
     models, names = add_lora(base, lora, tc.seed)
     pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
     if tc.mixed_precision == "fp16":
@@ -188,13 +223,15 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
 
     def export(path: Path, kohya: Path | None = None) -> None:
         embeddings = pivotal.tensors(ENCODER_NAMES[: len(base.text_encoders)]) if pivotal is not None else None
-        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya, embeddings)
+        save_lora(path, dict(zip(names, plain, strict=True)), lora.alpha, lora.rank, base.kind, kohya, embeddings,
+                  lora.save_precision)
 
     def checkpoint(step: int) -> None:
         if main:
             status.flush()
         checkpoints.write_checkpoint(rd, step, lambda p: accelerator.save_state(str(p)), export, main,
-                                     accelerator.wait_for_everyone, config.checkpoints.keep)
+                                     accelerator.wait_for_everyone, config.checkpoints.keep,
+                                     config.checkpoints.keep_state)
         if main:
             status.write(checkpoint_step=step)
             rd.append_event("checkpoint", step=step, path=str(rd.checkpoint_dir(step)))

@@ -12,6 +12,8 @@ from tuitune.errors import UserError
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "plan", False):
+        return print_plan(args)
     if (Path(args.config) / "project.toml").is_file():
         return train_project(args)  # queued as a job, as the app does; no torch in this process
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -94,3 +96,27 @@ def train_project(args: argparse.Namespace) -> int:
 
     print(f"{run.name}: {attach(run)}")
     return 0
+
+
+def print_plan(args: argparse.Namespace) -> int:
+    """``tuitune train CONFIG --plan``: the memory plan of a config file or a project's training settings on this
+    machine, without loading any weights; 0 when it fits, 1 when it does not."""
+    from tuitune.train.config import TrainConfig, load_config
+    from tuitune.train.hardware import choose_device
+    from tuitune.train.memory_plan import check_at_start
+
+    root = Path(args.config).expanduser()
+    if (root / "project.toml").is_file():
+        from tuitune.train.project_run import base_config
+
+        tables, warning = base_config(root)
+        if warning:
+            raise UserError(warning.replace("the defaults are used instead", "fix it and try again"))
+        config = TrainConfig.from_dict(tables, base_dir=root.resolve())
+    else:
+        config = load_config(root)
+    device = choose_device(config.train.device, args.device)
+    verdict = check_at_start(config, device, config.train.num_processes if device == "cpu" else 1)
+    print("\n".join(verdict.plan.lines()))
+    print(verdict.sentence)
+    return 0 if verdict.fits else 1
