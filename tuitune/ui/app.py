@@ -27,6 +27,7 @@ from tuitune.ui.screens.intent import IntentScreen
 from tuitune.ui.screens.open_project import OpenProjectScreen
 from tuitune.ui.screens.too_small import TooSmallScreen
 from tuitune.ui.settings import UiSettings, load_settings
+from tuitune.ui.terminal_probe import Choice
 
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
 WARM_DELAY_SECONDS = 0.3  # after the first paint
@@ -74,8 +75,11 @@ class TuituneApp(App[int]):
         Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit (running jobs keep running)"),
     ]
 
-    def __init__(self, project_path: Path | None = None, readonly: bool = False) -> None:
+    def __init__(self, project_path: Path | None = None, readonly: bool = False,
+                 pictures: Choice | None = None) -> None:
         super().__init__()
+        # What "auto" resolved to when the app started in a terminal (ui/terminal_probe.py); None: not asked.
+        self._pictures = pictures
         self.project: ProjectView | None = None
         self.readonly = readonly
         self.settings: UiSettings = UiSettings()
@@ -123,6 +127,12 @@ class TuituneApp(App[int]):
         for note in notes:
             self.notify(note, severity="warning", timeout=10)
         self.settings, warning = load_settings(self.project.root)
+        if self.settings.image_protocol == "auto" and self._pictures is not None:
+            self.settings = self.settings.model_copy(update={"image_protocol": self._pictures.protocol})
+            if self._pictures.fallback:
+                self.notify(self._pictures.reason + "; set image_protocol under [ui] in project.toml to force one.",
+                            timeout=10)
+                self._pictures = Choice(self._pictures.protocol, self._pictures.reason)  # said once
         if warning:
             self.notify(warning, severity="warning")
         self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
 PROJECT_FILE = "project.toml"
@@ -31,13 +32,19 @@ def run_app(project_path: Path | None, readonly: bool = False) -> int:
     from tuitune.ui.settings import load_settings
 
     settings, _ = load_settings(project_path)
-    if settings.image_protocol != "halfcell":
-        # Importing the image widgets queries the terminal, which must happen before Textual takes it over.
-        import textual_image.widget  # noqa: F401
+    choice = None
+    if settings.image_protocol == "auto":
+        # Asking the terminal what it draws must happen before Textual takes it over.
+        from tuitune.ui.terminal_probe import detect
+
+        choice = detect()
+        logging.getLogger("tuitune.ui").info("pictures: %s (%s)", choice.protocol, choice.reason)
+    elif settings.image_protocol != "halfcell":
+        import textual_image.widget  # noqa: F401  (fills its cell-size cache while the terminal is ours)
 
     from tuitune.ui.app import TuituneApp
 
-    app = TuituneApp(project_path=project_path, readonly=readonly)
+    app = TuituneApp(project_path=project_path, readonly=readonly, pictures=choice)
     app.run()
     return int(app.return_code or 0)
 
