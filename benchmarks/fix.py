@@ -1,6 +1,6 @@
 """Focus-N-Fix on the toyworld: remove the watermark the model draws, against plain DRaFT, same steps and seeds.
 
-    nice .venv/bin/python benchmarks/fix.py [--steps 40] [--beta 1] [--work DIR --reuse] [--out benchmarks/fix.json]
+    nice .venv/bin/python benchmarks/fix.py [--steps 150] [--beta 20] [--work DIR --reuse] [--out benchmarks/fix.json]
 
 The shipped toyworld model draws a corner watermark whenever a prompt ends in ", with a watermark". Both arms
 start from it, train a LoRA on the same prompts and training seeds with the shipped defect critic as the reward
@@ -81,16 +81,17 @@ def arm(name: str, table: dict[str, Any], work: Path, reuse: bool = False) -> di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--beta", type=float, default=1.0)
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--beta", type=float, default=20.0)
     parser.add_argument("--k", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--lr", type=float, default=6e-3)
     parser.add_argument("--rank", type=int, default=4)
     parser.add_argument("--batch-size", type=int, default=2)
     parser.add_argument("--sampler-steps", type=int, default=10)
     parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1000, 1001, 1002])
+    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1000, 1001, 1002, 1003, 1004, 1005])
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0, help="the fix runs' own seed (LoRA init, batch order)")
     parser.add_argument("--work", type=Path, help="folder for the two runs (default: a temporary one)")
     parser.add_argument("--reuse", action="store_true",
                         help="with --work: an arm whose run of the same settings finished there is read, not rerun")
@@ -102,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     common = {"prompts": PROMPTS, "seeds": args.train_seeds, "eval_seeds": args.eval_seeds, "steps": args.steps,
               "k": args.k, "lr": args.lr, "rank": args.rank, "alpha": float(args.rank), "batch_size": args.batch_size,
-              "sampler_steps": args.sampler_steps, "checkpoint_every": 0, "device": "cpu"}
+              "sampler_steps": args.sampler_steps, "checkpoint_every": 0, "device": "cpu", "seed": args.seed}
     work = args.work or Path(tempfile.mkdtemp(prefix="tuitune-fix-bench-"))
     settings = f"steps{args.steps}-lr{args.lr:g}-k{args.k}-r{args.rank}-b{args.batch_size}"
+    settings += f"-seed{args.seed}" if args.seed else ""
     reports = {"draft": arm(f"draft-{settings}", {**common, "beta": 0.0}, work, args.reuse),
                "focus_n_fix": arm(f"focus_n_fix-{settings}-beta{args.beta:g}", {**common, "beta": args.beta}, work,
                                   args.reuse)}
