@@ -53,9 +53,9 @@ def test_kill_9_at_random_moments_and_resume_gives_the_uninterrupted_lora(world,
     rng = random.Random(7)
     kills = 0
     for _ in range(3):
-        wait_for(
-            lambda: run.state() is RunState.RUNNING and run.read_status().get("step", 0) >= 1, 120, "a step"
-        )
+        # A kill after the last checkpoint leaves nothing to train: that resume ends without a running step.
+        wait_for(lambda: run.state().is_final
+                 or (run.state() is RunState.RUNNING and run.read_status().get("step", 0) >= 1), 120, "a step")
         time.sleep(rng.uniform(0.0, 1.5))
         if run.state().is_final:
             break
@@ -90,3 +90,87 @@ def test_two_cpu_processes_train_through_accelerate_with_rank_0_metrics(world, t
     lora_two, lora_one = load_file(str(two.lora_path)), load_file(str(one.lora_path))
     assert lora_two.keys() == lora_one.keys()
     assert all(lora_two[k].shape == lora_one[k].shape for k in lora_one)
+
+
+# What `accelerate config` writes for two processes on this machine; on a box without a GPU accelerate's
+# multi-GPU launcher (torchrun) starts them on the CPU and they talk over gloo.
+TWO_CPU_PROCESSES = """\
+compute_environment: LOCAL_MACHINE
+debug: false
+distributed_type: MULTI_GPU
+downcast_bf16: 'no'
+gpu_ids: all
+machine_rank: 0
+main_training_function: main
+mixed_precision: 'no'
+num_machines: 1
+num_processes: 2
+rdzv_backend: static
+same_network: true
+use_cpu: false
+"""
+
+
+def last_step(run: RunDir) -> int:
+    """The newest step in metrics.jsonl (written every step; status.json's step is paced to once a second)."""
+    rows = run.read_metrics()
+    return int(rows[-1]["step"]) if rows else 0
+
+
+@pytest.mark.timeout(900)
+def test_two_processes_launched_through_an_accelerate_config_file_resume_bit_identically(world, tmp_path):
+    accelerate = tmp_path / "accelerate.yaml"
+    accelerate.write_text(TWO_CPU_PROCESSES, encoding="utf-8")
+    total = 24
+    config = config_dict(world["sd1"], world["images"], train={"steps": total, "batch_size": 2},
+                         lora={"dropout": 0.1}, data={"caption_dropout": 0.3}, checkpoints={"every": 4, "keep": 8})
+    config["job"] = {"accelerate_config": str(accelerate)}
+    straight = submit(tmp_path / "a", "train", config, name="straight")
+    broken = submit(tmp_path / "b", "train", config, name="broken")
+
+    # A stop: every process checkpoints at the same step, then the run stops.
+    wait_for(lambda: last_step(broken) >= 5, 300, "step 5")
+    assert control.stop(broken, wait=120) is RunState.STOPPED, broken.read_status()
+    stopped_at = broken.checkpoint_steps()[-1]
+    assert 5 <= stopped_at == last_step(broken) < total - 8 and not broken.lora_path.exists()
+    control.resume(broken)
+    # Then kill -9 (launcher and both ranks) past the next periodic checkpoint, paused so the run cannot end first.
+    wait_for(lambda: last_step(broken) >= stopped_at + 5, 300, "five steps past the resume")
+    control.pause(broken)
+    wait_for(lambda: broken.state() is RunState.PAUSED, 60, "paused")
+    killed_at = last_step(broken)
+    os.killpg(int(broken.read_status()["pgid"]), signal.SIGKILL)
+    wait_for(lambda: broken.state() is RunState.CRASHED, 30, "crashed")
+    assert stopped_at < broken.checkpoint_steps()[-1] <= killed_at < total
+    control.resume(broken)
+
+    assert final(broken, 400) is RunState.FINISHED, broken.read_status()
+    assert final(straight, 400) is RunState.FINISHED, straight.read_status()
+    for run in (straight, broken):
+        log = run.log_path.read_text()
+        assert f"accelerate.commands.launch --config_file {accelerate.resolve()}" in log
+        assert run.read_status()["world_size"] == 2
+    assert [m["step"] for m in straight.read_metrics()] == list(range(1, total + 1))  # rank 0 only
+    ours, theirs = load_file(str(broken.lora_path)), load_file(str(straight.lora_path))
+    assert ours.keys() == theirs.keys() and ours
+    for key in ours:
+        assert torch.equal(ours[key], theirs[key]), key
+    # The steps replayed after each resume repeat the straight run's losses exactly.
+    replayed = {m["step"]: m["loss"] for m in broken.read_metrics()}
+    assert all(replayed[m["step"]] == m["loss"] for m in straight.read_metrics())
+
+
+def test_a_config_file_trains_in_the_terminal_on_the_processes_an_accelerate_config_asks_for(world, tmp_path):
+    from tiny_pipelines import write_config
+
+    from tuitune.cli import main
+
+    accelerate = tmp_path / "accelerate.yaml"
+    accelerate.write_text(TWO_CPU_PROCESSES, encoding="utf-8")
+    config = write_config(tmp_path / "train.toml", config_dict(world["sd1"], world["images"], train={"steps": 3}))
+    run = RunDir(tmp_path / "run")
+    assert main(["train", str(config), "--run-dir", str(run.path), "--accelerate-config", str(accelerate)]) == 0
+    assert run.read_status()["state"] == "finished" and run.lora_path.is_file()
+    assert [m["step"] for m in run.read_metrics()] == [1, 2, 3]  # rank 0 only
+    # A fresh start over the finished run is refused before any process starts.
+    assert main(["train", str(config), "--run-dir", str(run.path), "--accelerate-config", str(accelerate)]) == 2

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from tuitune.errors import UserError
+from tuitune.jobs.launch import accelerate_config, read_run_toml
 from tuitune.jobs.queue import requeue
 from tuitune.jobs.rundir import ControlRequest, RunDir, RunState, pid_alive
 
@@ -89,6 +90,8 @@ def resume(run: RunDir) -> str:
         raise UserError(f"Run {run.name} is already queued; it starts when the running job ends.")
     if state is RunState.FINISHED:
         raise UserError(f"Run {run.name} has finished; start a new run to train further.")
+    # A launch that cannot be built (its accelerate config is gone) says so now, and the run stays as it was.
+    accelerate_config(run, read_run_toml(run))
     steps = run.checkpoint_steps()
     requeue(run, resume=True)
     where = f"from step {steps[-1]}" if steps else "from the start (no complete checkpoint is left)"

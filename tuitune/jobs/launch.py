@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -11,17 +10,24 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+from tuitune.errors import UserError
+from tuitune.jobs.accelerate_config import (
+    AccelerateConfig,
+    free_port,
+    launch_command,
+    other_machines_command,
+    read_accelerate_config,
+)
 from tuitune.jobs.rundir import RunDir, RunState
 
 WORKER_MODULE = "tuitune.jobs.worker"
+ACCELERATE_KEY = "accelerate_config"  # run.toml [job]: the user's accelerate config file, relative to the run
 
 
 def read_run_toml(run: RunDir) -> dict[str, Any]:
     try:
         return tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        from tuitune.errors import UserError
-
         raise UserError(
             f"{run.path} has no run.toml, so it is not a run directory; pick another run."
         ) from None
@@ -36,9 +42,29 @@ def num_processes(config: dict[str, Any]) -> int:
     return 1
 
 
+def accelerate_config(run: RunDir, config: dict[str, Any]) -> AccelerateConfig | None:
+    """The accelerate config file ``[job] accelerate_config`` names (relative to the run folder), read and
+    checked; None when the run names none. A missing or broken file raises a UserError of one sentence."""
+    named = config.get("job", {}).get(ACCELERATE_KEY)
+    if not named:
+        return None
+    path = Path(str(named)).expanduser()
+    return read_accelerate_config(path if path.is_absolute() else run.path / path,
+                                  f"run {run.name}'s [job] {ACCELERATE_KEY}")
+
+
+def worker_tail(run: RunDir, resume: bool = False) -> list[str]:
+    """The worker module and its arguments, as every launcher of ``run`` ends its command."""
+    return ["-m", WORKER_MODULE, str(run.path.resolve())] + (["--resume"] if resume else [])
+
+
 def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False) -> list[str]:
-    """The command line that runs ``run``: plain python for one process, accelerate launch for more."""
-    tail = ["-m", WORKER_MODULE, str(run.path.resolve())] + (["--resume"] if resume else [])
+    """The command line that runs ``run``: through accelerate with the user's config file when the run names
+    one; else plain python for one process and accelerate launch on this machine for more."""
+    tail = worker_tail(run, resume)
+    named = accelerate_config(run, config)
+    if named is not None:
+        return launch_command(named, tail, str(config.get("train", {}).get("mixed_precision", "no")))
     processes = num_processes(config)
     if processes == 1:
         return [sys.executable, *tail]
@@ -50,7 +76,7 @@ def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False) ->
         "--num_machines", "1",
         "--mixed_precision", str(config.get("train", {}).get("mixed_precision", "no")),
         "--dynamo_backend", "no",
-        "--main_process_port", str(_free_port()),
+        "--main_process_port", str(free_port()),
         *tail,
     ]  # fmt: skip
 
@@ -58,7 +84,13 @@ def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False) ->
 def launch(run: RunDir, resume: bool = False, env: dict[str, str] | None = None) -> int:
     """Start the worker detached (own session, no terminal, output to worker.log); returns its pid."""
     config = read_run_toml(run)
-    command = worker_command(run, config, resume)
+    try:
+        named = accelerate_config(run, config)
+        command = worker_command(run, config, resume)
+    except UserError as exc:  # the accelerate config went missing or broke while the run waited
+        run.write_status(state=RunState.FAILED, pid=None, pgid=None, message=str(exc))
+        run.append_event("error", message=str(exc))
+        raise
     child_env = dict(os.environ if env is None else env)
     # The worker must find this tuitune even when started from another folder.
     package_root = str(Path(__file__).resolve().parents[2])
@@ -91,10 +123,7 @@ def launch(run: RunDir, resume: bool = False, env: dict[str, str] | None = None)
             run.write_status(state=RunState.FAILED, message=f"Could not start the worker: {exc.strerror}.")
             raise
     run.append_event("launched", pid=process.pid, resume=resume, command=command)
+    if named is not None and named.multi_machine:
+        run.append_event("other_machines", message=other_machines_command(named, worker_tail(run, resume)))
     return process.pid
 
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

@@ -17,6 +17,7 @@ from typing import Any
 import tomli_w
 
 from tuitune import atomic
+from tuitune.errors import UserError
 from tuitune.jobs.launch import launch, read_run_toml
 from tuitune.jobs.rundir import RunDir, RunState
 
@@ -126,7 +127,7 @@ def start_next(runs_root: Path) -> RunDir | None:
         for run in queued_runs(runs_root):
             try:
                 launch(run, resume=bool(run.read_status().get("resume", False)))
-            except OSError:
+            except (OSError, UserError):
                 continue  # launch() marked it failed with the reason; try the next one
             return run
     return None

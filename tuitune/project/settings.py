@@ -51,6 +51,12 @@ class TrainingDefaults(_Section):
     preservation: float = Field(1.0, ge=0)
 
 
+class AccelerateSettings(_Section):
+    # The accelerate config file (the YAML `accelerate config` writes), relative to the project or absolute;
+    # "" = one process, or [training] num_processes on this machine. Training runs launch through it.
+    config: str = ""
+
+
 class ProjectSettings(_Section):
     name: str
     base_model: str = "toyworld"  # a diffusers folder, a .safetensors checkpoint, a hub id, or "toyworld"
@@ -58,6 +64,7 @@ class ProjectSettings(_Section):
     intent: IntentSettings = Field(default_factory=IntentSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
     training: TrainingDefaults = Field(default_factory=TrainingDefaults)
+    accelerate: AccelerateSettings = Field(default_factory=AccelerateSettings)
     # The app's own table (image protocol, minimum size, polling): the app reads and checks it; the engine
     # only keeps it, so saving the project's settings never drops it.
     ui: dict[str, Any] = Field(default_factory=dict)

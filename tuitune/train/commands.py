@@ -18,6 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["cpu", "cuda"], default=None, help="override [train] device")
     p.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its newest checkpoint")
     p.add_argument("--run-dir", default=None, help="run directory (default: runs/<config name> beside the config)")
+    p.add_argument("--accelerate-config", default=None, metavar="FILE",
+                   help="for a project: launch the run through this accelerate config file (the YAML `accelerate "
+                        "config` writes: multi-GPU, multi-node, DeepSpeed, FSDP); default: project.toml's "
+                        "[accelerate] config")
     p.add_argument("--plan", action="store_true",
                    help="print the memory plan (predicted peak memory against this machine's free memory, and "
                         "what would make it fit) and exit without training; exit code 1 when it does not fit")

@@ -19,7 +19,7 @@ from tuitune.train.control import StopSignals, agree, poll
 from tuitune.train.errors import TrainError
 from tuitune.train.step import adapters_disabled, batch_loss, encode_live
 
-__all__ = ["TrainOutcome", "adapters_disabled", "batch_loss", "train"]
+__all__ = ["TrainOutcome", "adapters_disabled", "batch_loss", "refuse_fresh_start_over_a_run", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -44,13 +44,17 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
     from tuitune.train.hardware import choose_device
 
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
-    _refuse_fresh_start_over_a_run(rd, resume)  # before anything is written: that run stays as it was
+    refuse_fresh_start_over_a_run(rd, resume)  # before anything is written: that run stays as it was
     rd.create()
     total = steps or config.train.steps
     status = PacedStatus(rd)
+    # Only rank 0 writes the run folder's files: another rank's pid (maybe on another machine) in status.json
+    # would make readers here take a live run for a crashed one.
+    main = int(os.environ.get("RANK", "0")) == 0
     # The status before run.toml: a reader lists the folder once run.toml exists and must find a state.
-    status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
-    if not rd.run_toml.exists():
+    if main:
+        status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
+    if main and not rd.run_toml.exists():
         from tuitune import atomic
 
         atomic.write_text(rd.run_toml, config.frozen().to_toml())
@@ -68,7 +72,8 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
         raise
 
 
-def _refuse_fresh_start_over_a_run(rd: RunDir, resume: bool) -> None:
+def refuse_fresh_start_over_a_run(rd: RunDir, resume: bool) -> None:
+    """A fresh start never writes over a run folder that holds checkpoints or a finished LoRA."""
     if resume:
         return
     if rd.checkpoint_steps(checked=False):

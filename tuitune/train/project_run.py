@@ -19,6 +19,7 @@ from tuitune.errors import UserError
 from tuitune.paths import inside, safe_stem
 
 TRAIN_CONFIG_FILE = "train.toml"
+ACCELERATE = "accelerate"  # project.toml / train.toml table whose ``config`` names the accelerate config file
 RUN_DATA = "data"  # the run's exported training folder, beside run.toml
 PROJECT_FROM_RUN = "../.."  # a run folder is PROJECT/runs/NAME
 
@@ -83,6 +84,8 @@ def base_config(project_root: Path) -> tuple[dict[str, Any], str | None]:
         training = project.training.model_dump()
         for name, (section, key) in PROJECT_DEFAULTS.items():
             config.setdefault(section, {})[key] = training[name]
+        if project.accelerate.config:
+            config[ACCELERATE] = {"config": project.accelerate.config}
     override, warning2 = read_toml(Path(project_root) / TRAIN_CONFIG_FILE)
     for section, table in override.items():
         if isinstance(table, dict):
@@ -98,12 +101,14 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
 
     Adds the spec's ``[loss]`` table unless the config names concepts itself, points ``[data]`` at the run's
     exported dataset and validates everything; a bad value raises ValueError (or the engine's TrainError)
-    with one sentence naming the setting.
+    with one sentence naming the setting. An ``[accelerate] config`` file is read and checked now (a UserError
+    when it is missing or broken) and becomes ``[job] accelerate_config``, which the launcher passes on.
     """
     from tuitune.train.config import TrainConfig
 
     root = Path(project_root).expanduser().resolve()
     config = copy.deepcopy(config)
+    launcher = _accelerate_job(root, config.pop(ACCELERATE, None), config.get("train", {}))
     if not str(config.get("model", {}).get("base", "")).strip():
         raise ValueError("Set the base model (a diffusers folder, .safetensors file or hub id) before training.")
     loss = config.setdefault("loss", {})
@@ -131,7 +136,34 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
                          "masks": _from_run(root, str(source_masks))}
     if spec_version is not None:
         tables["dataset"]["spec_version"] = spec_version
+    if launcher:
+        tables["job"] = launcher
     return tables
+
+
+def _accelerate_job(root: Path, table: Any, train: dict[str, Any]) -> dict[str, str]:
+    """``[job] accelerate_config`` for the ``[accelerate]`` table, the file checked; {} when none is named.
+
+    A relative path is the project's and must stay inside it; an absolute one is the user's choice.
+    """
+    if table is None:
+        return {}
+    if not isinstance(table, dict) or set(table) - {"config"}:
+        raise UserError('[accelerate] takes one key, config = "path/to/accelerate.yaml"; fix that table.')
+    named = str(table.get("config") or "").strip()
+    if not named:
+        return {}
+    from tuitune.jobs.accelerate_config import read_accelerate_config
+    from tuitune.jobs.launch import ACCELERATE_KEY
+
+    given = Path(named).expanduser()
+    path = given if given.is_absolute() else inside(root, given, "[accelerate] config")
+    accelerate = read_accelerate_config(path, "[accelerate] config")
+    asked = int(train.get("num_processes") or 1)
+    if asked > 1 and asked != accelerate.num_processes:
+        raise UserError(f"[train] num_processes is {asked} but {path.name} launches {accelerate.num_processes}; "
+                        "the accelerate config decides, so remove num_processes or make them agree.")
+    return {ACCELERATE_KEY: _from_run(root, str(path))}
 
 
 def _has_dataset(root: Path) -> bool:

@@ -7,8 +7,12 @@ import argparse
 import logging
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tuitune.errors import UserError
+
+if TYPE_CHECKING:
+    from tuitune.train.config import TrainConfig
 
 
 def main(args: argparse.Namespace) -> int:
@@ -30,6 +34,8 @@ def main(args: argparse.Namespace) -> int:
     run_dir = Path(args.run_dir) if args.run_dir else config_path.parent / "runs" / config_path.stem
     if args.steps is not None and args.steps < 1:
         raise TrainError("--steps must be at least 1.")
+    if getattr(args, "accelerate_config", None):
+        return train_file_through_accelerate(args, config, run_dir)
     columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TextColumn("{task.fields[speed]}"), TimeRemainingColumn())
     with Progress(*columns) as progress:
@@ -54,12 +60,57 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def train_file_through_accelerate(args: argparse.Namespace, config: TrainConfig, run_dir: Path) -> int:
+    """``tuitune train CONFIG.toml --accelerate-config FILE``: freeze the config into the run folder and run
+    its worker on every process ``FILE`` asks for, in this terminal (Ctrl-C checkpoints, then stops)."""
+    import os
+    import subprocess
+
+    from tuitune import atomic
+    from tuitune.jobs.accelerate_config import launch_command, other_machines_command, read_accelerate_config
+    from tuitune.jobs.rundir import RunDir
+    from tuitune.train.loop import refuse_fresh_start_over_a_run
+
+    named = read_accelerate_config(Path(args.accelerate_config).expanduser(), "--accelerate-config")
+    rd = RunDir(run_dir)
+    refuse_fresh_start_over_a_run(rd, args.resume)
+    rd.create()
+    if not args.resume or not rd.run_toml.exists():
+        atomic.write_text(rd.run_toml, config.frozen().to_toml())
+    worker = ["-m", "tuitune.train.worker", str(rd.path.resolve())]
+    worker += ["--resume"] if args.resume else []
+    worker += ["--steps", str(args.steps)] if args.steps is not None else []
+    worker += ["--device", args.device] if args.device is not None else []
+    command = launch_command(named, worker, config.train.mixed_precision)
+    env = dict(os.environ)
+    package_root = str(Path(__file__).resolve().parents[2])  # the processes must import this tuitune
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+    print(" ".join(command), flush=True)
+    if named.multi_machine:
+        print(other_machines_command(named, worker), flush=True)
+    process = subprocess.Popen(command, env=env)
+    while True:
+        try:
+            code = process.wait()
+            break
+        except KeyboardInterrupt:  # Ctrl-C reached every process too: theirs checkpoint, then stop; wait for them
+            print("stopping after a checkpoint (Ctrl-C again to keep waiting)", flush=True)
+    state = rd.read_status().get("state")
+    if state == "finished":
+        print(f"LoRA written to {rd.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
+    elif state == "stopped":
+        print(f"Stopped at step {rd.read_status().get('step')}; continue with: tuitune train {args.config} "
+              f"--run-dir {run_dir} --accelerate-config {args.accelerate_config} --resume")
+    return code
+
+
 def train_project(args: argparse.Namespace) -> int:
     """Queue a training run of the project ``args.config`` as the app's Train screen does (then follow it)."""
     from tuitune.intent.project_link import load_spec
+    from tuitune.jobs.launch import ACCELERATE_KEY
     from tuitune.jobs.queue import submit
     from tuitune.project.project import Project
-    from tuitune.train.project_run import base_config, job_config
+    from tuitune.train.project_run import ACCELERATE, base_config, job_config
 
     root = Path(args.config).expanduser().resolve()
     if args.resume or args.run_dir:
@@ -78,6 +129,11 @@ def train_project(args: argparse.Namespace) -> int:
         config.setdefault("train", {})["steps"] = args.steps
     if args.device is not None:
         config.setdefault("train", {})["device"] = args.device
+    if getattr(args, "accelerate_config", None):  # typed by the user: theirs to place anywhere
+        from tuitune.jobs.accelerate_config import read_accelerate_config
+
+        named = read_accelerate_config(Path(args.accelerate_config).expanduser(), "--accelerate-config")
+        config[ACCELERATE] = {"config": str(named.path)}
     with Project.open(root, readonly=True) as project:
         spec = load_spec(project)
     # The job exports dataset.json when it starts: a damaged one stops the command now, before a run is queued.
@@ -90,6 +146,13 @@ def train_project(args: argparse.Namespace) -> int:
         raise UserError(str(exc)) from None
     run = submit(root / "runs", "train", tables)
     print(f"{run.name}: {run.state()}; `tuitune attach {run.name} --project {args.config}` follows it.")
+    if tables.get("job", {}).get(ACCELERATE_KEY):
+        from tuitune.jobs.accelerate_config import other_machines_command
+        from tuitune.jobs.launch import accelerate_config, worker_tail
+
+        named = accelerate_config(run, tables)
+        if named is not None and named.multi_machine:
+            print(other_machines_command(named, worker_tail(run)))
     if args.detach:
         return 0
     from tuitune.jobs.attach import attach

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def run(run_dir: Path, resume: bool = False, steps: int | None = None, device: s
         config = load_config(rd.run_toml)
         train(config, rd, resume=resume, steps=steps, device=device)
     except UserError as exc:
-        if not rd.read_status().get("state") == "failed":
+        if int(os.environ.get("RANK", "0")) == 0 and rd.read_status().get("state") != "failed":
             rd.write_status(state="failed", message=str(exc))
         print(f"tuitune: {exc}", file=sys.stderr)
         return 2
