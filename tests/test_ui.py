@@ -357,7 +357,7 @@ async def test_grid_with_ten_thousand_items_decodes_only_what_is_visible(tmp_pat
         assert grid.loads < 80  # the first screenful and the last one: nothing in between was decoded
 
 
-async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_two_seconds(
+async def test_plot_draws_a_new_run_at_once_and_a_streaming_one_at_most_every_few_seconds(
         monkeypatch: pytest.MonkeyPatch) -> None:
     from textual.app import App
 

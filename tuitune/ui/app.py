@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import time
 from functools import partial
 from pathlib import Path
 from typing import ClassVar
@@ -33,6 +35,7 @@ SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
 WARM_DELAY_SECONDS = 0.3  # after the first paint
 WARM_STEP_SECONDS = 0.05  # between steps, so keys pressed meanwhile are handled in between
 WARM_REDRAW_SECONDS = 1.5  # after every screen is built, before drawing them again with their content
+KEYS_QUIET_SECONDS = 0.5  # the redraw of a built screen waits for a pause this long in the user's keys
 # Event kinds a user wants to hear about while looking at another screen.
 NOTIFY_KINDS = {"started", "checkpoint", "sample", "finished", "stopped", "paused", "error", "failed", "metrics"}
 
@@ -93,8 +96,15 @@ class TuituneApp(App[int]):
         self._warm_steps: list = []  # build-ahead steps still to run, each an async callable
         self._warm_redrawn = False
         self._warm_generation = 0
+        self._project_timers: list = []
+        self._last_key = float("-inf")  # time.monotonic() of the last key press
 
     # --- lifecycle -----------------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._last_key = time.monotonic()
+        await super().on_event(event)
+
     def get_default_screen(self) -> Screen:
         return OpenProjectScreen()
 
@@ -103,6 +113,9 @@ class TuituneApp(App[int]):
             self.open_project(self._initial_path)
         # After the first screen is shown, so the notice sits on top of it.
         self.call_after_refresh(self.check_size)
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # an app run inside a longer process (the tests) leaves its screens collectable
 
     def open_project(self, path: Path) -> None:
         """Show ``path`` in the app: restore the last screen and selection saved in the project."""
@@ -138,8 +151,12 @@ class TuituneApp(App[int]):
         self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")
         self._import_legacy_intent()
         self._prime_event_tails()
-        self.set_interval(self.settings.poll_seconds, self._poll_in_thread, name="poll-runs")
-        self.set_interval(5.0, self._save_if_dirty, name="save-ui-state")
+        for timer in self._project_timers:  # the project shown before had its own
+            timer.stop()
+        self._project_timers = [
+            self.set_interval(self.settings.poll_seconds, self._poll_in_thread, name="poll-runs"),
+            self.set_interval(5.0, self._save_if_dirty, name="save-ui-state"),
+        ]
         state = self.project.load_ui_state()
         screen = state.get("screen") if state.get("screen") in SCREENS_IN_ORDER else "intent"
         self.switch_mode(screen)
@@ -147,7 +164,9 @@ class TuituneApp(App[int]):
         self._warm_steps.clear()
         self._warm_redrawn = False
         self._warm_generation += 1  # a build-ahead still going for the project shown before stops
-        warm = partial(self._warm_next_screen, self._warm_generation)
+        if old is not None:
+            gc.unfreeze()  # the screens built for it can be collected now (see _freeze_built_screens)
+        warm = partial(self._start_warming, self._warm_generation)
         self.screen.call_after_refresh(self.set_timer, WARM_DELAY_SECONDS, warm, name="warm-screens")
 
     def _drop_project_screens(self) -> None:
@@ -171,8 +190,16 @@ class TuituneApp(App[int]):
         if note:
             self.notify(note, timeout=10)
 
-    async def _warm_next_screen(self, generation: int) -> None:
-        """One step of building the screens ahead, then schedules the next; a key pressed meanwhile waits one step.
+    def _start_warming(self, generation: int) -> None:
+        if self.project is not None and self.is_running and generation == self._warm_generation:
+            # A worker (a task of its own), not the timer's callback: a callback is awaited inside the app's
+            # message loop, so a key pressed meanwhile waited for the whole step (a screen's mount, the
+            # pause before the redraw), which made the first visit to Train wait most of a second.
+            self.run_worker(self._warm_screens(generation), name="warm-screens", group="warm-screens",
+                            exclusive=True)
+
+    async def _warm_screens(self, generation: int) -> None:
+        """Build the screens ahead one step at a time; keys are handled between steps and while one awaits.
 
         Textual builds a mode's screen on its first visit, which took most of a second; built here after
         the first paint, a later key press only swaps screens. Steps: build and lay out one screen, draw it
@@ -181,20 +208,28 @@ class TuituneApp(App[int]):
         which left the first visit to redraw them). Without the Textual internals this needs, nothing is
         built ahead and Textual builds each screen on its first visit as usual.
         """
-        if self.project is None or not self.is_running or generation != self._warm_generation:
-            return
-        step = self._warm_steps.pop(0) if self._warm_steps else None
-        try:
-            if step is None:
-                step = self._next_warm_step()
-            if step is None:
+        while self.project is not None and self.is_running and generation == self._warm_generation:
+            step = self._warm_steps.pop(0) if self._warm_steps else None
+            try:
+                if step is None:
+                    step = self._next_warm_step()
+                if step is None:
+                    _freeze_built_screens()
+                    return
+                if self._warm_redrawn:
+                    # Redrawing is only polish on screens already built: it waits while the user types, so
+                    # a key never queues behind it.
+                    await self._keys_quiet()
+                await step()
+            except AttributeError as exc:  # a Textual version without the internals used here
+                self._warm_steps.clear()
+                self.log.warning(f"screens are built on first visit: {exc}")
                 return
-            await step()
-        except AttributeError as exc:  # a Textual version without the internals used here
-            self._warm_steps.clear()
-            self.log.warning(f"screens are built on first visit: {exc}")
-            return
-        self.set_timer(WARM_STEP_SECONDS, partial(self._warm_next_screen, generation), name="warm-screens")
+            await asyncio.sleep(WARM_STEP_SECONDS)
+
+    async def _keys_quiet(self) -> None:
+        while (wait := self._last_key + KEYS_QUIET_SECONDS - time.monotonic()) > 0:
+            await asyncio.sleep(wait)
 
     def _next_warm_step(self):
         """The next build-ahead step (the screen's draw is queued behind it), or None when all are done."""
@@ -212,6 +247,7 @@ class TuituneApp(App[int]):
         if self._warm_redrawn:
             return None
         self._warm_redrawn = True
+        _freeze_built_screens()  # every screen is built; frozen again after the redraw
         # Once more, after the widgets' own workers (plots, pictures, tables) have filled them in.
         screens = [self._screen_stacks[m][0] for m in SCREENS_IN_ORDER if self._screen_stacks.get(m)]
         for screen in screens:
@@ -282,8 +318,10 @@ class TuituneApp(App[int]):
             return
         if self._too_small or self.current_mode == mode:
             return
-        # Textual holds the paint back 50 ms to hide a screen being built; a built one needs no cover.
-        self._cover_switch = mode not in self._screen_stacks
+        # Textual holds the paint back 50 ms to hide a screen being built; a built one needs no cover (one
+        # the build-ahead is still mounting does).
+        stack = self._screen_stacks.get(mode)
+        self._cover_switch = not (stack and getattr(stack[0], "populated", True))
         try:
             self.switch_mode(mode)
         finally:
@@ -398,6 +436,18 @@ class TuituneApp(App[int]):
     def _announce(self, notes: list[tuple[str, str, int]]) -> None:
         for message, severity, timeout in notes:
             self.notify(message, severity=severity, timeout=timeout)  # type: ignore[arg-type]
+
+
+def _freeze_built_screens() -> None:
+    """Keep the objects alive now (the built screens, their styles, the modules) out of the garbage collector's
+    full passes.
+
+    Five built screens make some 190,000 objects, and every full pass walked all of them: 100 to 200 ms
+    with the interpreter held, which landed on key presses at random. Frozen, a pass walks only what was made
+    since. Objects freed after this are still freed (reference counting); only cycles among the frozen ones
+    wait until ``gc.unfreeze`` (opening another project).
+    """
+    gc.freeze()
 
 
 def _file_stamp(path: Path) -> tuple[int, int] | None:

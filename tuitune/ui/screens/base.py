@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.css.query import NoMatches
 from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Header, Static
 
@@ -29,6 +30,7 @@ class ProjectScreen(Screen):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._texts: dict[str, str] = {}  # selector -> the text set_text last put there
+        self._poll_timers: list[Timer] = []  # paused while another screen is shown
 
     @property
     def project(self) -> ProjectView:
@@ -93,9 +95,29 @@ class ProjectScreen(Screen):
         if self.styled:
             event.refresh_styles = False
         self.styled = self.shown_once = True
+        for timer in self._poll_timers:
+            # From the start of an interval: a tick due at once would read the disk in a thread while the
+            # screen is painted (each screen catches up after its first paint).
+            timer.reset()
         check = getattr(self.app, "check_size", None)
         if check is not None:
             check()
+
+    def _on_screen_suspend(self) -> None:
+        for timer in self._poll_timers:
+            timer.pause()
+
+    def poll_every(self, seconds: float, callback) -> Timer:
+        """Call ``callback`` every ``seconds`` while this screen is on the terminal.
+
+        Screens are built ahead and kept, so five screens' timers would wake the app all the time; a screen
+        catches up in ``on_screen_resume`` instead.
+        """
+        timer = self.set_interval(seconds, callback)
+        self._poll_timers.append(timer)
+        if not self.is_current:
+            timer.pause()
+        return timer
 
     def on_screen_resume(self) -> None:
         """Subclasses catch up here on what changed while another screen was shown."""

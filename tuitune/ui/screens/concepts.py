@@ -105,7 +105,7 @@ class ConceptsScreen(ProjectScreen):
         self.reload()
         self.query_one("#concepts-table", SpecTable).focus()
         self._check_masks()
-        self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
+        self.poll_every(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()

@@ -82,7 +82,7 @@ class GenerateScreen(ProjectScreen):
         self._set_choices(lora_offer(self.project.root))
         self._fill_default_prompt()
         self.reload_history(self.saved_selection().get("record"))
-        self.set_interval(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
+        self.poll_every(self.app.settings.poll_seconds * 2, self._poll_history)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()

@@ -13,7 +13,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.css.query import NoMatches
 from textual.timer import Timer
-from textual.widgets import Button, Checkbox, DataTable, Input, Label, ProgressBar, Select, Static
+from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from tuitune.evaluate.eval_view import EvalFeed, EvalView
 from tuitune.evaluate.queue_job import EVAL_FILE
@@ -25,6 +25,7 @@ from tuitune.ui.train_settings import SETTINGS, TRAIN_CONFIG_FILE, Setting
 from tuitune.ui.widgets.eval_table import EvalTable
 from tuitune.ui.widgets.picture import Picture
 from tuitune.ui.widgets.run_plot import RunPlot
+from tuitune.ui.widgets.run_progress import RunProgress
 from tuitune.ui.widgets.runs_table import RunsTable
 
 
@@ -37,6 +38,11 @@ class RunsSnapshot:
     summary: RunSummary | None = None
     evaluation: EvalView | None = None  # intent metrics per checkpoint, once an evaluation wrote rows
     samples: tuple[int | None, list[Path]] = (None, [])
+
+    def shown_key(self) -> tuple[RunsSnapshot, int]:
+        """What showing this snapshot puts on the screen: the plots' series grow in place (they are the run's
+        history), so their length as of now is part of it."""
+        return self, len(self.summary.steps) if self.summary is not None else -1
 
 
 SELECT_SETTLE_SECONDS = 0.12  # the cursor rests this long on a run before it is read
@@ -77,6 +83,7 @@ class TrainScreen(ProjectScreen):
         self._select_timer: Timer | None = None
         self.summary: RunSummary | None = None
         self._sample_key: tuple[str, int | None] | None = None
+        self._applied: tuple[RunsSnapshot, int] | None = None  # shown_key() of the last snapshot shown
 
     def body(self) -> ComposeResult:
         # Runs above settings on the left, so the run's progress and plots keep most of the width: at 80
@@ -98,7 +105,7 @@ class TrainScreen(ProjectScreen):
                 yield Static("No run selected.", id="run-title")
                 # Never indeterminate: its animation repaints many times a second, which costs CPU and an SSH
                 # link's bandwidth while a run only waits in the queue.
-                yield ProgressBar(total=1, id="run-progress", show_eta=False)
+                yield RunProgress(total=1, id="run-progress", show_eta=False)
                 yield Static("", id="run-line")
                 yield Static("", id="run-files")
                 yield Static("", id="run-alert")
@@ -131,7 +138,7 @@ class TrainScreen(ProjectScreen):
         live = live_training_run(self.project.runs())
         self.selected = live.name if live is not None else self.saved_selection().get("run")
         self.refresh_runs()
-        self.set_interval(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
+        self.poll_every(self.app.settings.poll_seconds, self._tick)  # type: ignore[attr-defined]
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -194,12 +201,24 @@ class TrainScreen(ProjectScreen):
         # back to ``asked`` would turn that message stale and lose the key press.
         # A read that ends after the user left the screen is not shown: laying it out then made the next visit
         # redo the layout inside the key press; the visit reads again once it has painted.
-        table = next(self.query("#runs-table").results(DataTable), None)
-        if table is None or self.selected != asked or not self.on_terminal:
+        # Nothing new (a finished run, or one waiting in the queue): the widgets already show it.
+        table = self._runs_table()
+        if table is None or self.selected != asked or not self.on_terminal or snapshot.shown_key() == self._applied:
             return
         if table.row_count and table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value != asked:
             return
         self._apply(snapshot)
+
+    def _runs_table(self) -> RunsTable | None:
+        """The runs table, or None while the panes are recomposed or taken down.
+
+        ``query_one`` is answered from Textual's cache; ``query`` walked all hundred widgets of the screen and
+        matched each against the selector, on every poll.
+        """
+        try:
+            return self.query_one("#runs-table", RunsTable)
+        except NoMatches:
+            return None
 
     def refresh_runs(self) -> None:
         """Read the runs now and show them (the timer does the same from a thread)."""
@@ -233,7 +252,7 @@ class TrainScreen(ProjectScreen):
     def _apply(self, snapshot: RunsSnapshot) -> None:
         # A poll started in a thread may finish after this screen was taken down (quit, another project);
         # teardown removes the widgets one by one, so any of them may already be gone.
-        table = next(self.query("#runs-table").results(RunsTable), None)
+        table = self._runs_table()
         if table is None:
             return
         try:
@@ -241,6 +260,7 @@ class TrainScreen(ProjectScreen):
             table.show_runs(snapshot.rows, self.selected)
             self._shown_rows = snapshot.rows
             self._show_summary(snapshot)
+            self._applied = snapshot.shown_key()
         except NoMatches:
             if self.is_attached and self.app.is_running and not self._closing():
                 raise
@@ -280,7 +300,7 @@ class TrainScreen(ProjectScreen):
             self.query_one("#eval-table", EvalTable).show(None)
             return
         self.set_text("#run-title", f"Run {summary.name}", layout=False)
-        bar = self.query_one("#run-progress", ProgressBar)
+        bar = self.query_one("#run-progress", RunProgress)
         total = summary.total_steps or max(summary.step, 1)
         if (bar.total, bar.progress) != (total, min(summary.step, total)):
             bar.update(total=total, progress=min(summary.step, total))

@@ -15,9 +15,11 @@ from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
 MAX_POINTS = 400  # long series are thinned so a 100k-step run still draws quickly
+POINTS_PER_COLUMN = 4  # braille draws two dots per column: more points than this only cost time
 # A drawing holds the interpreter for tens of milliseconds; at most one per this many seconds while a run
-# streams metrics keeps key presses on every screen from waiting behind it.
-MIN_REDRAW_SECONDS = 2.0
+# streams metrics keeps key presses on every screen from waiting behind it, and the app's CPU low while the
+# user only watches (a loss curve's shape changes slowly; the step and loss lines update every poll).
+MIN_REDRAW_SECONDS = 5.0
 
 
 class RunPlot(PlotextPlot):
@@ -26,7 +28,7 @@ class RunPlot(PlotextPlot):
     def __init__(self, title: str, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.title = title
-        self._data: tuple[list[int], list[float]] = ([], [])
+        self._data: tuple[list[int], list[float], int] = ([], [], 0)
         self._shown: tuple[int, float | None] = (-1, None)
         self._drawn: Text | None = None
         self.drawings = 0  # finished drawings (for tests and the benchmark)
@@ -43,8 +45,8 @@ class RunPlot(PlotextPlot):
             self._series = series
             self._last_draw = float("-inf")
         self._shown = key
-        stride = max(1, len(values) // MAX_POINTS)
-        self._data = (list(steps[::stride]), list(values[::stride]))
+        # The run's own lists, which only grow: a drawing reads the first ``len(values)`` points as of now.
+        self._data = (steps, values, len(values))
         wait = self._last_draw + MIN_REDRAW_SECONDS - time.monotonic()
         if wait <= 0:
             self._redraw()
@@ -62,7 +64,9 @@ class RunPlot(PlotextPlot):
         if width <= 0 or height <= 0:
             return
         theme = self._get_plotext_theme_name(self.app.theme)
-        self._draw(self._data, width, height, theme)
+        steps, values, count = self._data
+        stride = max(1, count // min(MAX_POINTS, POINTS_PER_COLUMN * width))
+        self._draw((steps[:count:stride], values[:count:stride]), width, height, theme)
 
     @work(thread=True, exclusive=True, group="run-plot")
     def _draw(self, data: tuple[list[int], list[float]], width: int, height: int, theme: str) -> None:
