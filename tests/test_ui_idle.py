@@ -55,27 +55,3 @@ async def test_train_screen_redraws_a_run_only_when_something_changed(
         await wait_for(pilot, lambda: any(row[0] == "train-c" for row in screen._shown_rows))
         assert shown
 
-
-async def test_the_progress_bar_repaints_only_when_the_step_changes() -> None:
-    from textual.app import App
-
-    from tuitune.ui.widgets.run_progress import RunProgress
-
-    class BarApp(App):
-        def compose(self):
-            yield RunProgress(total=100, show_eta=False)
-
-    app = BarApp()
-    async with app.run_test(size=(60, 5)) as pilot:
-        bar = app.query_one(RunProgress)
-        bar.update(progress=10)
-        await pilot.pause(0.3)
-        bar.update(progress=20)  # two samples: Textual's bar now has an ETA that changes as time passes
-        await pilot.pause(0.1)
-        repaints = []
-        refresh = bar.refresh
-        bar.refresh = lambda *a, **k: (repaints.append(1), refresh(*a, **k))[1]  # type: ignore[method-assign]
-        await pilot.pause(2.2)  # two of its once-a-second timer ticks
-        assert repaints == []
-        bar.update(progress=30)
-        assert bar.percentage == 0.3
