@@ -156,3 +156,18 @@ def test_train_plan_prints_the_plan_and_trains_nothing(world, tmp_path, capsys, 
     monkeypatch.setattr(memory_plan, "device_free", lambda device: (10 * 2**20, 0))
     assert main(["train", str(path), "--plan", "--device", "cpu"]) == 1
     assert "does not fit" in capsys.readouterr().out
+
+
+def test_cpu_memory_figure_is_the_peak_not_what_is_left_after_a_step() -> None:
+    import psutil
+    import torch
+
+    from tuitune.train.hardware import memory_mb
+
+    before = psutil.Process().memory_info().rss / 2**20
+    big = torch.ones(256 * 2**20 // 4)  # 256 MiB touched, then freed, as a step's activations are
+    big.add_(1)
+    del big
+    now = psutil.Process().memory_info().rss / 2**20
+    assert now < before + 100, "the freed tensor was not given back to the system; the test cannot tell peak from now"
+    assert memory_mb(torch.device("cpu")) >= before + 200  # the resident set at the end would read ~before

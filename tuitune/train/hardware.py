@@ -67,8 +67,16 @@ def make_optimizer(tc: TrainSection, groups: list[dict[str, Any]], device_type: 
 
 
 def memory_mb(device: torch.device) -> float:
+    """The run's peak memory so far in MiB: CUDA's peak allocation, or on CPU the process's peak resident set
+    (what it needed at its worst, not what it happens to hold at the end of a step)."""
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
-    import psutil
+    return peak_rss_mb()
 
-    return psutil.Process().memory_info().rss / 2**20
+
+def peak_rss_mb() -> float:
+    import resource
+    import sys
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
+    return peak / (2**20 if sys.platform == "darwin" else 2**10)
