@@ -171,3 +171,33 @@ def test_cpu_memory_figure_is_the_peak_not_what_is_left_after_a_step() -> None:
     now = psutil.Process().memory_info().rss / 2**20
     assert now < before + 100, "the freed tensor was not given back to the system; the test cannot tell peak from now"
     assert memory_mb(torch.device("cpu")) >= before + 200  # the resident set at the end would read ~before
+
+
+def test_a_run_says_what_it_trains_on_before_it_starts(tmp_path) -> None:
+    from tiny_pipelines import build_sd1, make_dataset
+
+    from tuitune.jobs.attach import RunView, render
+
+    model = build_sd1(tmp_path / "sd1")
+    images = make_dataset(tmp_path / "data" / "3_sks", count=3, with_masks=True)  # kohya's repeats folder
+    (tmp_path / "data" / "1_more").mkdir()
+    (tmp_path / "data" / "1_more" / "extra.png").write_bytes((images / "img0.png").read_bytes())
+    (tmp_path / "data" / "1_more" / "extra.txt").write_text("a photo of sks square", encoding="utf-8")
+    config = TrainConfig.from_dict(config_dict(model, tmp_path / "data", data={"masks": str(images / "masks")},
+                                               train={"steps": 2, "batch_size": 2}),
+                                   base_dir=tmp_path)
+    assert train(config, tmp_path / "run").state == "finished"
+    events = [e for e in RunDir(tmp_path / "run").read_events() if e.get("kind") == "dataset"]
+    assert len(events) == 1
+    message = events[0]["message"]
+    assert message.startswith("4 pictures (3 with masks), repeats 1-3: 10 images per epoch; 1 bucket: 32x32 (4); ")
+    assert message.endswith("2 steps at batch 2 = 0.4 epochs")
+    from io import StringIO
+
+    from rich.console import Console
+
+    out = StringIO()
+    view = RunView(RunDir(tmp_path / "run"))
+    view.update()
+    Console(file=out, width=200).print(render(view))
+    assert "10 images per epoch" in out.getvalue()  # `tuitune attach` shows it too

@@ -94,6 +94,9 @@ def render(view: RunView) -> Any:
     if summary.state is RunState.CRASHED:
         hint = f"resume from step {summary.resume_step}" if summary.resume_step else "no checkpoint: resume starts over"
         table.add_row("crashed", f"the worker is gone; {hint} (`tuitune resume {run_reference(view.run)}`)")
+    data = next((e for e in reversed(view.events) if e.get("kind") == "dataset"), None)
+    if data is not None and data.get("message"):
+        table.add_row("data", str(data["message"]))
     recent = [f"{e.get('kind')}" + (f" step {e['step']}" if "step" in e else "") for e in view.events[-3:]]
     if recent:
         table.add_row("events", ", ".join(recent))

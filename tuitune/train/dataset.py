@@ -222,3 +222,21 @@ class BatchOrder:
         per = self.per_epoch
         epoch = number // per
         return epoch, self.epoch(epoch)[number % per]
+
+
+def summary_line(records: list[ImageRecord], resolution: int, buckets: bool, batch_size: int, steps: int) -> str:
+    """What a run trains on, in one line: pictures, repeats, epoch length, buckets, masks, epochs the steps make."""
+    from collections import Counter
+
+    per_epoch = sum(r.repeats for r in records)
+    sizes = Counter(choose_bucket(r.size, resolution, buckets) for r in records)
+    shown = ", ".join(f"{w}x{h} ({n})" for (w, h), n in sizes.most_common(4))
+    if len(sizes) > 4:
+        shown += f", {len(sizes) - 4} more"
+    masked = sum(1 for r in records if r.masks)
+    epochs = steps * batch_size / per_epoch if per_epoch else 0.0
+    repeats = sorted({r.repeats for r in records})
+    repeat_text = f"repeats {repeats[0]}" if len(repeats) == 1 else f"repeats {repeats[0]}-{repeats[-1]}"
+    return (f"{len(records)} pictures ({masked} with masks), {repeat_text}: {per_epoch} images per epoch; "
+            f"{len(sizes)} bucket{'s' if len(sizes) != 1 else ''}: {shown}; "
+            f"{steps} steps at batch {batch_size} = {epochs:.1f} epochs")

@@ -144,7 +144,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     )
     from tuitune.train.base_model import load_base
     from tuitune.train.batches import BatchMaker
-    from tuitune.train.dataset import BatchOrder, scan_folder
+    from tuitune.train.dataset import BatchOrder, scan_folder, summary_line
     from tuitune.train.export import save_lora
     from tuitune.train.hardware import make_accelerator, make_optimizer, memory_mb, weight_dtype
     from tuitune.train.loss import check_masks
@@ -173,6 +173,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             rd.append_event("warning", message=f"skipped {path.name}: {reason}")
         for warning in scan.warnings:
             rd.append_event("warning", message=warning)
+        rd.append_event("dataset", message=summary_line(scan.records, config.data.resolution, config.data.buckets,
+                                                        tc.batch_size * tc.grad_accum * accelerator.num_processes, total))
     if tc.memory_check != "off":
         _check_memory(config, accelerator, rd if main else None)
     set_seed(tc.seed)
