@@ -92,7 +92,7 @@ def resume(run: RunDir) -> str:
         raise UserError(f"Run {run.name} has finished; start a new run to train further.")
     # A launch that cannot be built (its accelerate config is gone) says so now, and the run stays as it was.
     accelerate_config(run, read_run_toml(run))
-    steps = run.checkpoint_steps()
+    steps = run.resumable_checkpoint_steps()  # a LoRA-only checkpoint is not where a resume continues
     requeue(run, resume=True)
     where = f"from step {steps[-1]}" if steps else "from the start (no complete checkpoint is left)"
     after = run.state()

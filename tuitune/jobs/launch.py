@@ -58,11 +58,14 @@ def worker_tail(run: RunDir, resume: bool = False) -> list[str]:
     return ["-m", WORKER_MODULE, str(run.path.resolve())] + (["--resume"] if resume else [])
 
 
-def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False) -> list[str]:
+def worker_command(run: RunDir, config: dict[str, Any], resume: bool = False,
+                   named: AccelerateConfig | None = None) -> list[str]:
     """The command line that runs ``run``: through accelerate with the user's config file when the run names
-    one; else plain python for one process and accelerate launch on this machine for more."""
+    one (``named``, when the caller has read it already); else plain python for one process and accelerate
+    launch on this machine for more."""
     tail = worker_tail(run, resume)
-    named = accelerate_config(run, config)
+    if named is None:
+        named = accelerate_config(run, config)
     if named is not None:
         return launch_command(named, tail, str(config.get("train", {}).get("mixed_precision", "no")))
     processes = num_processes(config)
@@ -86,7 +89,7 @@ def launch(run: RunDir, resume: bool = False, env: dict[str, str] | None = None)
     config = read_run_toml(run)
     try:
         named = accelerate_config(run, config)
-        command = worker_command(run, config, resume)
+        command = worker_command(run, config, resume, named)
     except UserError as exc:  # the accelerate config went missing or broke while the run waited
         run.write_status(state=RunState.FAILED, pid=None, pgid=None, message=str(exc))
         run.append_event("error", message=str(exc))
