@@ -115,7 +115,7 @@ def test_old_checkpoints_keep_only_their_lora_and_resume_continues_from_the_newe
     assert sum(p.stat().st_size for p in lora_only.iterdir()) < full / 2
 
     # Step 6 loses its state too (as if keep_state were 1 when it was pruned): a resume skips it, untouched.
-    rd.keep_only(6, checkpoints.LORA_FILES)
+    checkpoints.keep_only(rd, 6, checkpoints.LORA_FILES)
     assert checkpoints.latest(rd) == 4 and rd.newest_intact_checkpoint() == (4, [])
     config = TrainConfig.from_toml(rd.run_toml)
     assert train(config, rd, resume=True, steps=8).state == "finished"

@@ -365,31 +365,6 @@ class RunDir:
         """``checkpoint_steps`` without the checkpoints that kept only their LoRA files."""
         return [step for step in self.checkpoint_steps(checked=checked) if self.is_resumable(step)]
 
-    def keep_only(self, step: int, names: set[str]) -> None:
-        """Make complete checkpoint ``step`` LoRA-only: keep the files named in ``names`` (relative paths), drop
-        the rest. The marker and the checksums of what stays are written before anything is deleted, so an
-        interrupted drop leaves a checkpoint that is intact (and already counts as LoRA-only)."""
-        folder = self.checkpoint_dir(step)
-        atomic.write_text(folder / LORA_ONLY, f"{step}\n")
-        try:
-            listed = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))["files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            listed = {}
-        files = {}
-        for name in sorted(names | {LORA_ONLY}):
-            path = folder / name
-            if path.is_file():
-                # The checksum taken when the checkpoint was sealed, so damage since then still shows.
-                files[name] = listed.get(name) or {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
-        atomic.write_text(folder / CHECKSUMS, json.dumps({"files": files}, indent=1, sort_keys=True))
-        for child in folder.iterdir():
-            if child.name in (CHECKSUMS, COMPLETE) or child.name in files:
-                continue
-            if child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
-            else:
-                child.unlink(missing_ok=True)
-
     def checkpoint_problem(self, step: int, *, full: bool = True) -> str | None:
         """What is wrong with checkpoint ``step`` in a few words, or None when every file matches its
         checksum (a checkpoint written before checkpoints carried checksums has nothing to check against)."""

@@ -6,11 +6,13 @@ Pruning keeps the newest ``keep``; of those, all but the newest ``keep_state`` m
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from tuitune.jobs.rundir import COMPLETE, RunDir
+from tuitune import atomic
+from tuitune.jobs.rundir import CHECKSUMS, COMPLETE, LORA_ONLY, RunDir, file_sha256
 from tuitune.jobs.write_failure import reason_and_fix, write_failure
 from tuitune.train.errors import TrainError
 from tuitune.train.pivotal import embeddings_path
@@ -69,8 +71,34 @@ def prune(run_dir: RunDir, keep: int, keep_state: int | None = None) -> None:
     if keep_state is not None:
         for step in kept[:-keep_state]:
             if run_dir.is_resumable(step):
-                run_dir.keep_only(step, LORA_FILES)
+                keep_only(run_dir, step, LORA_FILES)
     run_dir.remove_partial_checkpoints()
+
+
+def keep_only(run_dir: RunDir, step: int, names: set[str]) -> None:
+    """Make complete checkpoint ``step`` LoRA-only: keep the files named in ``names`` (relative paths), drop
+    the rest. The marker and the checksums of what stays are written before anything is deleted, so an
+    interrupted drop leaves a checkpoint that is intact (and already counts as LoRA-only)."""
+    folder = run_dir.checkpoint_dir(step)
+    atomic.write_text(folder / LORA_ONLY, f"{step}\n")
+    try:
+        listed = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))["files"]
+    except (OSError, ValueError, KeyError, TypeError):
+        listed = {}
+    files = {}
+    for name in sorted(names | {LORA_ONLY}):
+        path = folder / name
+        if path.is_file():
+            # The checksum taken when the checkpoint was sealed, so damage since then still shows.
+            files[name] = listed.get(name) or {"bytes": path.stat().st_size, "sha256": file_sha256(path)}
+    atomic.write_text(folder / CHECKSUMS, json.dumps({"files": files}, indent=1, sort_keys=True))
+    for child in folder.iterdir():
+        if child.name in (CHECKSUMS, COMPLETE) or child.name in files:
+            continue
+        if child.is_dir():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
 
 
 def latest(run_dir: RunDir) -> int | None:
