@@ -43,6 +43,7 @@ class RunSummary:
     memory_mb: float | None = None
     speed: Speed = Speed()
     lora_files: tuple[Path, ...] = ()  # the final LoRA files that exist (lora.safetensors, the kohya copy)
+    phase: str = ""  # what a run at work does before its first step ("caching latents 12/48"), else ""
 
     @property
     def resume_step(self) -> int | None:
@@ -79,6 +80,8 @@ class RunSummary:
         """State, step, ETA, elapsed, wall speed, images/s, loss and memory, joined by dots (the first ones are
         what a narrow pane keeps)."""
         parts = [f"{self.state.value}", f"step {self.step}/{self.total_steps or '?'}"]
+        if self.phase:
+            parts.append(self.phase)
         speed = self.speed
         if speed.eta is not None:
             parts.append("ETA " + format_duration(speed.eta))
@@ -134,6 +137,8 @@ def summarize(run: RunDir, history: MetricsHistory | None = None, now: float | N
         step=step,
         total_steps=total,
         message=str(status.get("message") or ""),
+        # A run that ended (or died) while loading or caching is not doing it any more.
+        phase=str(status.get("phase") or "") if state in AT_WORK else "",
         last_loss=history.losses[-1] if history.losses else None,
         checkpoint_steps=tuple(run.checkpoint_steps()),
         created=status.get("created"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,11 +90,36 @@ class BatchMaker:
         self._record_captions: set[str] | None = None
 
     # --- cached pieces -----------------------------------------------------------------------------
+    def _latent_key(self, index: int) -> str:
+        if index not in self._digests:
+            self._digests[index] = file_digest(self.records[index].path)
+        return self.latent_cache.key(self._digests[index], f"{self.buckets[index]}", self.vae_id)
+
+    def precache_latents(self, indices: list[int], report: Callable[[int, int], None] | None = None,
+                         stop: Callable[[], bool] | None = None) -> tuple[int, int]:
+        """Encode the latents of ``indices`` now, before the first step (kohya's "caching latents"), so the
+        first epoch's steps take as long as the others and the wait before step 1 can show how far it is.
+
+        ``report(done, total)`` after each picture; ``stop()`` true ends early (the rest are encoded when a
+        batch needs them, as without this). Returns (encoded now, found in the cache). The latent is the
+        posterior mean, so when it is encoded does not change the run.
+        """
+        encoded = found = 0
+        for done, index in enumerate(indices, start=1):
+            if stop is not None and stop():
+                break
+            if self.latent_cache.get(self._latent_key(index)) is not None:
+                found += 1
+            else:
+                self.latent(index)
+                encoded += 1
+            if report is not None:
+                report(done, len(indices))
+        return encoded, found
+
     def latent(self, index: int) -> torch.Tensor:
         record, bucket = self.records[index], self.buckets[index]
-        if index not in self._digests:
-            self._digests[index] = file_digest(record.path)
-        key = self.latent_cache.key(self._digests[index], f"{bucket}", self.vae_id)
+        key = self._latent_key(index)
         hit = self.latent_cache.get(key)
         if hit is not None:
             return hit["latent"]

@@ -120,6 +120,28 @@ def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> N
             rd.append_event("warning", message=verdict.sentence)
 
 
+def _precache(maker: Any, accelerator: Any, status: PacedStatus | None, rd: RunDir | None,
+              signals: StopSignals) -> None:
+    """Cache every picture's latent before step 1, each process its share (the others read it from the disk
+    cache), with ``phase`` in status.json saying how far it is and a ``latents_cached`` event at the end."""
+    procs, rank = accelerator.num_processes, accelerator.process_index
+    share = list(range(rank, len(maker.records), procs))
+    each = f" on each of {procs} processes" if procs > 1 else ""
+
+    def report(done: int, total: int) -> None:
+        if status is not None:
+            status.progress(phase=f"caching latents {done}/{total}{each}")
+
+    began = time.perf_counter()
+    encoded, found = maker.precache_latents(share, report, lambda: signals.stop)
+    accelerator.wait_for_everyone()
+    if status is not None and rd is not None:
+        status.write(phase="")
+        seconds = time.perf_counter() - began
+        rd.append_event("latents_cached", encoded=encoded, found=found,
+                        message=f"latents cached: {encoded} encoded, {found} from the cache{each} in {seconds:.1f} s")
+
+
 def _reset_accelerate() -> None:
     """A second run in the same process (tests, notebooks) must not inherit the first one's settings."""
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
@@ -180,6 +202,8 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
     # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).
+    if main:
+        status.write(phase="loading the base model")
     base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config), dtype=dtype)
     for module in [base.unet, base.vae, *base.text_encoders]:
         module.to(accelerator.device)
@@ -196,6 +220,10 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     maker = BatchMaker(config, base, scan.records, accelerator.device, dtype,
                        cache_text=not (lora.text_encoder or pivotal is not None))
     order = BatchOrder(maker.buckets, [r.repeats for r in scan.records], tc.batch_size, tc.seed, config.data.shuffle)
+    if tc.cache_latents:
+        _precache(maker, accelerator, status if main else None, rd if main else None, signals)
+    elif main:
+        status.write(phase="")
 
     # --- optimizer, schedule, resume ----------------------------------------------------------------------
     groups = [{"params": [p for p in base.unet.parameters() if p.requires_grad], "lr": tc.lr}]
