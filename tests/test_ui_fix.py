@@ -155,3 +155,33 @@ async def test_fix_mode_without_a_generation_and_compare_without_a_fix_say_what_
         assert not box.display and app.focused is screen.query_one("#gen-history")
         await wait_for(pilot, lambda: not base.pending)
         assert "box" not in base.caption and base.shown_image.getpixel((15, 15)) == (20, 20, 20)
+
+
+async def test_fix_mode_outlines_where_the_critic_finds_the_watermark_and_puts_the_box_around_it(project: Path) -> None:
+    from tuitune.toyworld.world import Scene, ShapeSpec, render, watermark_box
+
+    scene = Scene(objects=(ShapeSpec("circle", "orange", 26, 28, 12),), background=("white",), watermark=True)
+    drawn = render(scene).image
+    drawn.save(project / "generations" / "g2-base.png")
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await switch_to(pilot, "5", "generate")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.current_record() is not None and screen.current_record()["id"] == "g2")
+        box, base = screen.query_one("#gen-fix-box"), screen.query_one("#gen-base")
+        await pilot.press("f")
+        # The heatmap comes from a process of its own (torch is never imported by the app): seconds.
+        await wait_for(pilot, lambda: "heatmap outlined" in base.caption, timeout=180)
+        x0, y0, x1, y1 = watermark_box()
+        assert box.box.x0 <= x0 and box.box.y0 <= y0 and box.box.x1 >= x1 and box.box.y1 >= y1
+        assert box.label == "box 40,48 → 63,63 of 64×64"  # grid cells around the mark, not the whole picture
+        said = [n.message for n in app._notifications if "marks" in n.message]
+        assert said and "the box is around it" in said[-1]
+        assert base.shown_image.getpixel((8, 8)) == drawn.getpixel((8, 8))  # outside the region and the box
+        assert base.shown_image.getpixel((44, 52)) != drawn.getpixel((44, 52))  # inside: tinted
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(n.message.startswith("Fixing as fix-") for n in app._notifications))
+        (folder,) = [p for p in (project / "runs").iterdir() if p.name.startswith("fix-")]
+        assert tomllib.loads((folder / "run.toml").read_text(encoding="utf-8"))["fix"]["mask"] == "box:40,48,64,64"
+    # Kept per generation: the next visit does not compute it again.
+    assert json.loads((project / "cache" / "heat" / "g2" / "report.json").read_text())["box"] == [40, 48, 64, 64]

@@ -38,6 +38,16 @@ class Box:
         start = (size // 2 // cell - 1) * cell if size >= 2 * cell else 0
         return cls(start, start, min(size, start + 2 * cell), min(size, start + 2 * cell))
 
+    @classmethod
+    def around(cls, x0: int, y0: int, x1: int, y1: int, size: int) -> Box:
+        """The smallest box on the grid that holds pixels ``x0..x1-1`` x ``y0..y1-1`` of a ``size`` picture
+        (a region found by a heatmap, made a box the keys can move by whole cells)."""
+        cell = cell_size(size)
+        if not (0 <= x0 < x1 <= size and 0 <= y0 < y1 <= size):
+            raise ValueError(f"region {x0},{y0},{x1},{y1} is empty or outside the {size}x{size} picture")
+        return cls(x0 // cell * cell, y0 // cell * cell, min(size, -(-x1 // cell) * cell),
+                   min(size, -(-y1 // cell) * cell))
+
     @property
     def spec(self) -> str:
         """The ``mask`` of a fix run: ``box:x0,y0,x1,y1``."""

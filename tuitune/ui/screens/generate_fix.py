@@ -7,6 +7,9 @@ reads them and the run's report from its files (no torch in the UI).
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +18,46 @@ from textual.widgets import Static
 
 from tuitune.errors import UserError
 from tuitune.fix.box import Box
+from tuitune.fix.config import FixConfig
 from tuitune.fix.request import FixRequest
 from tuitune.fix.results import FixComparison
 from tuitune.ui.widgets.fix_box import FixBox, draw_box
 from tuitune.ui.widgets.picture import Picture
 
 NO_GENERATION = "Pick a generation in History first (ctrl+g draws one); {what}"
+HEAT_SECONDS = 180  # the heatmap process imports torch and loads the reward: seconds, more on a busy machine
+
+
+def heat_of(picture: Path, out_dir: Path, reward: str, prompt: str) -> dict[str, Any]:
+    """The reward's heatmap report of ``picture`` (see tuitune.fix.heat), computed once per generation in a
+    process of its own (the app never imports torch) and kept in ``out_dir``; ``{"error": ...}`` when not."""
+    saved = out_dir / "report.json"
+    try:
+        report = json.loads(saved.read_text(encoding="utf-8"))
+        if isinstance(report, dict) and report.get("reward") == reward:
+            return report
+    except (OSError, ValueError):
+        pass  # not computed yet, or damaged: compute it again
+    command = [sys.executable, "-m", "tuitune.fix.heat", str(picture), str(out_dir), reward, prompt]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=HEAT_SECONDS, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"error": f"the heatmap took too long or could not start ({exc.__class__.__name__})"}
+    lines = done.stdout.strip().splitlines()
+    try:
+        report = json.loads(lines[-1]) if lines else {}
+    except ValueError:
+        report = {}
+    if not isinstance(report, dict) or ("box" not in report and "error" not in report):
+        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"error": f"the heatmap process failed ({tail[:160]})"}
+    if "error" not in report:
+        report["reward"] = reward
+        try:
+            saved.write_text(json.dumps(report), encoding="utf-8")
+        except OSError:
+            pass  # a read-only cache only costs the next visit the same wait
+    return report
 
 
 class FixMode:
@@ -32,6 +69,7 @@ class FixMode:
         self.picture: Image.Image | None = None  # its base picture
         self.comparison: FixComparison | None = None  # the comparison shown, and for which generation:
         self.compared_id: str | None = None
+        self.region: Image.Image | None = None  # where the reward finds the marked picture wrong, once known
 
     @property
     def box(self) -> FixBox:
@@ -73,17 +111,61 @@ class FixMode:
         if not same_generation(self.screen.current_record(), record):
             return  # the user moved to another generation while its picture was read
         self.end_comparison()
-        self.record, self.picture = record, rgb
+        self.record, self.picture, self.region = record, rgb, None
         box = self.box
         box.display = True
         box.start(rgb.width)
         box.focus()
+        path = self.screen.project.generations_dir / record["images"]["base"]
+        out = self.screen.project.cache_dir / "heat" / str(record.get("id", path.stem))
+        prompt = str(record.get("params", {}).get("prompt", ""))
+        reward = str(FixConfig.model_fields["reward"].default)
+        self.screen.run_worker(lambda: self._heat(record, path, out, reward, prompt), thread=True, exclusive=True,
+                               group="generate-fix-heat")
+
+    def _heat(self, record: dict, path: Path, out: Path, reward: str, prompt: str) -> None:
+        report = heat_of(path, out, reward, prompt)
+        region = None
+        if report.get("box") is not None:
+            from tuitune.fix.heat import REGION_FILE
+
+            try:
+                with Image.open(out / REGION_FILE) as image:
+                    region = image.convert("L")
+            except OSError:
+                report = {"error": "its region file cannot be read"}
+        self.screen.from_thread(self._heat_ready, record, report, region)
+
+    def _heat_ready(self, record: dict, report: dict, region: Image.Image | None) -> None:
+        """The heatmap arrived: outline the region it marks and, unless the user moved the box meanwhile, put
+        the box around it; say in one sentence what was found."""
+        if self.record is None or not same_generation(self.record, record):
+            return  # Fix mode ended or moved on while the heatmap was computed
+        if "error" in report:
+            self.screen.notify(f"No heatmap for this picture: {report['error']}; mark the box yourself.",
+                               severity="warning")
+            return
+        if region is None:
+            self.screen.notify(f"{str(report.get('source', 'The reward')).capitalize()} finds nothing wrong here "
+                               f"(peak {report.get('peak', 0):.2f} < {report.get('threshold', 0.5)}); mark the box "
+                               "yourself if you see something.")
+            return
+        self.region = region
+        box = self.box
+        found = Box(*report["box"])
+        if box.untouched:
+            box.place(found)
+        else:
+            self.draw(box.box)
+        moved = "the box is around it" if box.box == found else "your box stays where you put it"
+        self.screen.notify(f"{str(report.get('source', '')).capitalize()} marks {report.get('pixels')} pixels "
+                           f"(outlined); {moved}. Adjust it, then enter queues the fix.")
 
     def leave(self, redraw: bool = True) -> None:
         """End Fix mode: the history gets the keys back and (``redraw``) the generation is shown without the box."""
         if self.record is None:
             return
-        self.record = self.picture = None
+        self.record = self.picture = self.region = None
         box = self.box
         if box.has_focus:
             self.screen.action_focus_history()
@@ -96,7 +178,13 @@ class FixMode:
             return
         seed = self.record.get("params", {}).get("seed")
         caption = f"base · seed {seed} · {box.label(self.picture.width)}"
-        self.screen.query_one("#gen-base", Picture).show_image(draw_box(self.picture, box), caption=caption)
+        picture = self.picture
+        if self.region is not None:
+            from tuitune.ui.widgets.mask_overlay import draw_mask
+
+            picture = draw_mask(picture, self.region)
+            caption += " · heatmap outlined"
+        self.screen.query_one("#gen-base", Picture).show_image(draw_box(picture, box), caption=caption)
 
     def request(self, box: Box, size: int) -> FixRequest:
         """The fix of the marked generation: its prompt and seed (training and before/after), the box as the

@@ -86,6 +86,16 @@ class FixBox(Widget, can_focus=True):
         self.refresh()
         self.post_message(self.Changed(self.box, picture_size))
 
+    def place(self, box: Box) -> None:
+        """Put the box at ``box`` (a region a heatmap found), as if the keys had moved it there."""
+        box.check_inside(self.picture_size)
+        self._set(box)
+
+    @property
+    def untouched(self) -> bool:
+        """The box is where Fix mode started it: the user has not moved or sized it."""
+        return self.box == Box.centred(self.picture_size)
+
     def render(self) -> Text:
         return Text.assemble(("Fix mode ", "bold"), self.label, f"  ·  {KEYS}", no_wrap=True, overflow="ellipsis")
 
