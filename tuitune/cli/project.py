@@ -7,8 +7,8 @@ import importlib
 import sys
 from pathlib import Path
 
+from tuitune.cli.lazy import lazy
 from tuitune.errors import UserError
-from tuitune.lazy import lazy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

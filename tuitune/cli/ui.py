@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuitune.lazy import lazy
+from tuitune.cli.lazy import lazy
 
 # What a bare ``tuitune`` does: open the project in the current folder, else the open/new screen.
 DEFAULT_HANDLER = lazy("tuitune.ui.launch:open_here")
