@@ -32,7 +32,7 @@ def test_a_prompts_file_and_the_options_make_the_fix_table(tmp_path):
     import argparse
 
     from tuitune.cli import build_parser
-    from tuitune.fix.run_command import fix_table
+    from tuitune.cli.fix import fix_table
 
     (tmp_path / "prompts.txt").write_text("a red circle, with a watermark\n# skipped\n\na blue ring\n", encoding="utf-8")
     args = build_parser().parse_args(["fix", "--prompts", str(tmp_path / "prompts.txt"), "--beta", "0",

@@ -1,9 +1,9 @@
-"""The ``tuitune`` command: argparse front door that imports each area's commands lazily.
+"""The ``tuitune`` command: argparse front door that imports each command group's module lazily.
 
-Each area owns ``tuitune/<area>/commands.py`` with ``register(subparsers)`` (the project commands, which make
-sample projects from the engine areas, live here in ``cli/project.py``). Those modules import only argparse and
-``tuitune.lazy`` at module level; the heavy code is imported inside the handler (``lazy``), so ``tuitune
---help`` stays fast.
+The command line lives here and only here: ``tuitune/cli/<group>.py`` (jobs, project, train, ...) each has
+``register(subparsers)`` and the handlers that turn parsed options into calls of typed engine functions. Those
+modules import only argparse and ``tuitune.cli.lazy`` at module level; the heavy code is imported inside the
+handler, so ``tuitune --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -15,19 +15,19 @@ from collections.abc import Callable, Sequence
 
 from tuitune.errors import UserError  # noqa: F401  (the CLI prints it; older imports name it here)
 
-# Areas whose commands exist; a missing module is skipped so a partial checkout still runs.
+# The command groups; a missing module is skipped so a partial checkout still runs.
 AREAS = (
-    "tuitune.ui.commands",
-    "tuitune.train.commands",
-    "tuitune.jobs.commands",
+    "tuitune.cli.ui",
+    "tuitune.cli.train",
+    "tuitune.cli.jobs",
     "tuitune.cli.project",
-    "tuitune.toyworld.commands",
-    "tuitune.intent.commands",
-    "tuitune.data.commands",
-    "tuitune.evaluate.commands",
-    "tuitune.generate.commands",
-    "tuitune.fix.commands",
-    "tuitune.vision.commands",
+    "tuitune.cli.toyworld",
+    "tuitune.cli.intent",
+    "tuitune.cli.data",
+    "tuitune.cli.evaluate",
+    "tuitune.cli.generate",
+    "tuitune.cli.fix",
+    "tuitune.cli.vision",
 )
 
 

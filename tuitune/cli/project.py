@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from tuitune.errors import UserError
-from tuitune.lazy import lazy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -19,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     new.add_argument("--parser", choices=["rules", "ollama", "transformers"], default=None,
                      help="how intents are turned into a spec")  # fmt: skip
-    new.set_defaults(handler=lazy("tuitune.cli.project:new_command"))
+    new.set_defaults(handler=new_command)
 
     open_ = subparsers.add_parser(
         "open", help="open a project in the app (a sample project is made on first open)"
@@ -30,11 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--copy-to", metavar="DIR", default=None,
         help="for a sample project: where your copy is made (default ~/tuitune/NAME)",
     )
-    open_.set_defaults(handler=lazy("tuitune.cli.project:open_command"))
+    open_.set_defaults(handler=open_command)
 
     info = subparsers.add_parser("info", help="print a project's summary")
     info.add_argument("path", metavar="NAME", nargs="?", default=None, help="project folder (default: here)")
-    info.set_defaults(handler=lazy("tuitune.cli.project:info_command"))
+    info.set_defaults(handler=info_command)
 
 
 def new_command(args: argparse.Namespace) -> int:

@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.errors import UserError
 from tuitune.fix.config import FixConfig
 from tuitune.jobs.rundir import RunDir
 
@@ -49,6 +50,21 @@ class FixRequest:
         if self.mask and self.mask.startswith("file:"):
             table["mask"] = "file:" + str(Path(self.mask[5:]).expanduser().resolve())  # the job runs elsewhere
         return FixConfig.from_table(table).to_table()
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """One prompt a line; blank lines and lines starting with # are skipped."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"The prompts file {path} does not exist; give a text file with one prompt a line.") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"The prompts file {path} cannot be read ({exc}); give a UTF-8 text file.") from None
+    prompts = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not prompts:
+        raise UserError(f"The prompts file {path} holds no prompt; write one prompt a line.")
+    return prompts
 
 
 def submit(runs_folder: Path, request: FixRequest, name: str | None = None) -> RunDir:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
@@ -60,12 +59,3 @@ def populate(project: Any) -> None:
     """Fill a freshly made sample project with its inputs (files already there are left alone)."""
     write_sample_project(Path(project.root))
 
-
-def sample_project_command(args: argparse.Namespace) -> int:
-    from tuitune.errors import UserError
-
-    if args.count < 1:
-        raise UserError("--count must be at least 1.")
-    written = write_sample_project(Path(args.out).expanduser(), count=args.count, seed=args.seed)
-    print(f"wrote {len(written)} files into {args.out} (existing files kept)")
-    return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -49,11 +48,9 @@ def run_app(project_path: Path | None, readonly: bool = False) -> int:
     return int(app.return_code or 0)
 
 
-def open_here(args: argparse.Namespace) -> int:
-    return run_app(find_project(Path.cwd()))
-
-
-def open_from_args(args: argparse.Namespace) -> int:
-    if args.path is None:
-        return run_app(find_project(Path.cwd()), readonly=args.readonly)
-    return run_app(Path(args.path), readonly=args.readonly)
+def open_app(path: str | Path | None = None, readonly: bool = False) -> int:
+    """Open the app on the project at ``path``, or when None on the project around the current folder (else the
+    open/new screen)."""
+    if path is None:
+        return run_app(find_project(Path.cwd()), readonly=readonly)
+    return run_app(Path(path), readonly=readonly)

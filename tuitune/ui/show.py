@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 
 
-def show_images(args: argparse.Namespace) -> int:
+def show_images(images: Sequence[str], width: int | None = None) -> int:
+    """Print each image, ``width`` columns wide (default: fit the terminal); exit code 1 when one cannot be read."""
     from tuitune.errors import UserError
 
-    missing = [p for p in args.images if not Path(p).is_file()]
+    missing = [p for p in images if not Path(p).is_file()]
     if missing:
         raise UserError(f"no such image file: {missing[0]}; check the path and try again.")
     with warnings.catch_warnings():
@@ -21,9 +22,9 @@ def show_images(args: argparse.Namespace) -> int:
         from PIL import Image, UnidentifiedImageError
         from term_image.image import AutoImage, BlockImage
 
-    columns = args.width or max(10, shutil.get_terminal_size((80, 24)).columns - 1)
+    columns = width or max(10, shutil.get_terminal_size((80, 24)).columns - 1)
     failed = 0
-    for name in args.images:
+    for name in images:
         try:
             with Image.open(name) as pil:
                 pil.load()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from tuitune.lazy import lazy
+from tuitune.cli.lazy import lazy
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -1,4 +1,5 @@
-"""What ``tuitune intent`` and ``tuitune captions`` do: parse, show, store; preview and write captions."""
+"""CLI twins of the intent screen: ``tuitune intent`` (parse, show, store) and ``tuitune captions`` (preview and
+write captions)."""
 
 from __future__ import annotations
 
@@ -6,19 +7,50 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from rich.console import Console
-from rich.table import Table
+if TYPE_CHECKING:
+    from rich.table import Table
 
-from tuitune import atomic
-from tuitune.intent import captions as caption_optimiser
-from tuitune.intent.backends import make_parser
-from tuitune.intent.errors import IntentError
-from tuitune.intent.regions import Region, parse_refs
-from tuitune.intent.spec import IntentSpec, diff, is_dont_care
+    from tuitune.intent.regions import Region
+    from tuitune.intent.spec import IntentSpec
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    intent = subparsers.add_parser(
+        "intent",
+        help="turn what the LoRA should learn (keep / change / remove) into an intent spec",
+        description='Example: tuitune intent "call it zxq; keep her face [1]; remove the watermark" '
+        "--ref ref.png:10,10,60,60",
+    )
+    intent.add_argument("text", help="what to keep, change or remove, in your own words")
+    intent.add_argument("--ref", action="append", default=[], metavar="IMG:x0,y0,x1,y1",
+                        help="a reference region; the first is [1], the next [2] ...")
+    intent.add_argument("--backend", choices=["rules", "ollama", "local"], default=None,
+                        help="parser: offline rules (default), an Ollama server, or a local model")
+    intent.add_argument("--model", help="Ollama model name, or a local model folder / .gguf file")
+    intent.add_argument("--host", help="Ollama server (default http://127.0.0.1:11434)")
+    intent.add_argument("--timeout", type=float, default=120.0, help="seconds to wait for a model")
+    intent.add_argument("--spec", metavar="SPEC.json", help="refine this spec instead of starting anew")
+    intent.add_argument("--out", metavar="SPEC.json", help="also write the spec to this file")
+    intent.add_argument("--json", action="store_true", help="print the spec as JSON")
+    intent.add_argument("--project", metavar="DIR", help="refine the project's spec and store the new version")
+    intent.set_defaults(handler=run_intent)
+
+    captions = subparsers.add_parser(
+        "captions", help="rewrite captions from an intent spec (trigger first, deleted concepts stripped)"
+    )
+    captions.add_argument("folder", help="folder of images with .txt captions beside them")
+    captions.add_argument("--spec", required=True, metavar="SPEC.json", help="the intent spec to apply")
+    captions.add_argument("--dry-run", action="store_true", help="only print old -> new")
+    captions.add_argument("--json", action="store_true", help="print the changes as JSON")
+    captions.set_defaults(handler=run_captions)
 
 
 def load_spec(path: str | Path) -> IntentSpec:
+    from tuitune.intent.errors import IntentError
+    from tuitune.intent.spec import IntentSpec
+
     try:
         return IntentSpec.from_json(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
@@ -29,6 +61,10 @@ def load_spec(path: str | Path) -> IntentSpec:
 
 
 def spec_table(spec: IntentSpec) -> Table:
+    from rich.table import Table
+
+    from tuitune.intent.spec import is_dont_care
+
     table = Table(title=f"Intent spec v{spec.version}: trigger {', '.join(spec.trigger_words) or '(none yet)'}"
                   + (f" - {spec.domain}" if spec.domain else ""))
     for column in ("concept", "granularity", "operation", "regions", "value", "may become"):
@@ -41,6 +77,13 @@ def spec_table(spec: IntentSpec) -> Table:
 
 
 def run_intent(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from tuitune import atomic
+    from tuitune.intent.backends import make_parser
+    from tuitune.intent.regions import parse_refs
+    from tuitune.intent.spec import diff
+
     console = Console()
     project = None
     current = load_spec(args.spec) if args.spec else None
@@ -82,6 +125,9 @@ def run_intent(args: argparse.Namespace) -> int:
 
 
 def run_captions(args: argparse.Namespace) -> int:
+    from tuitune.intent import captions as caption_optimiser
+    from tuitune.intent.errors import IntentError
+
     spec = load_spec(args.spec)
     folder = Path(args.folder)
     if not folder.is_dir():

@@ -1,10 +1,16 @@
-"""The ``tuitune fix`` subcommand (arguments only; the loop runs in a job)."""
+"""``tuitune fix``: check the options, queue a ``fix`` job and follow it (no torch in this process; the loop runs
+in the job)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tuitune.lazy import lazy
+from tuitune.errors import UserError
+
+if TYPE_CHECKING:
+    from tuitune.fix.request import FixRequest
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,4 +51,54 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--name", help="run name (default fix-<time>)")
     p.add_argument("--detach", action="store_true", help="queue the run and return (default: follow it)")
     # Settings left out are None: FixConfig's defaults apply, the same as for a fix started from the app.
-    p.set_defaults(handler=lazy("tuitune.fix.run_command:main"))
+    p.set_defaults(handler=fix_command)
+
+
+def fix_request(args: argparse.Namespace) -> FixRequest:
+    """The request the options describe (prompts read from ``--prompts FILE`` too); checked by ``table()``."""
+    from tuitune.fix.request import FixRequest, read_prompts
+
+    prompts = list(args.prompt) + (read_prompts(args.prompts_file) if args.prompts_file else [])
+    if not prompts:
+        raise UserError("No prompts given; pass them as arguments or with --prompts FILE.")
+    options = {}
+    for item in args.reward_option:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--reward-option {item!r} is not KEY=VALUE; e.g. --reward-option model=ViT-B-32.")
+        options[key] = value
+    return FixRequest(
+        prompts=prompts, mask=args.mask, seeds=args.seeds or [], eval_seeds=args.eval_seeds or [], model=args.model,
+        reward=args.reward, reward_options=options, critic=args.critic, beta=args.beta, k=args.k, rank=args.rank,
+        lr=args.lr, steps=args.steps, batch_size=args.batch_size, threshold=args.threshold, dilation=args.dilation,
+        sampler_steps=args.sampler_steps, guidance=args.guidance, resolution=args.resolution,
+        grad_checkpointing=args.grad_checkpointing or None, checkpoint_every=args.checkpoint_every,
+        device=args.device)
+
+
+def fix_table(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``[fix]`` table the options describe, validated (each problem one sentence)."""
+    return fix_request(args).table()
+
+
+def runs_folder(args: argparse.Namespace) -> Path:
+    from tuitune.jobs.resolve import find_project_root, runs_root
+
+    if args.runs:
+        return Path(args.runs).expanduser().resolve()
+    if args.project or find_project_root() is not None:
+        return runs_root(args.project)
+    return Path.cwd() / "runs"
+
+
+def fix_command(args: argparse.Namespace) -> int:
+    from tuitune.fix.request import submit
+
+    run = submit(runs_folder(args), fix_request(args), name=args.name)
+    print(f"{run.name}: {run.state()}; `tuitune attach {run.path}` follows it.")
+    if args.detach:
+        return 0
+    from tuitune.jobs.attach import attach
+
+    print(f"{run.name}: {attach(run)}")
+    return 0

@@ -1,4 +1,5 @@
-"""What ``tuitune eval`` does: evaluate in this process, or hand the work to a detached evaluate job."""
+"""``tuitune eval RUN``: evaluate a run's checkpoints against the intent and recommend one, in this process or
+as a detached evaluate job."""
 
 from __future__ import annotations
 
@@ -9,7 +10,29 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.errors import UserError
-from tuitune.evaluate.runner import EvalSettings
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "eval",
+        help="score a run's checkpoints against the intent and recommend one",
+        description="Draw base and LoRA samples on held-out prompts for each checkpoint, compute keep fidelity, "
+        "modify flexibility, delete absence and drift, append them to RUN/eval.jsonl and recommend a checkpoint.",
+    )
+    p.add_argument("run", help="the training run folder")
+    p.add_argument("--checkpoint", type=int, action="append", metavar="STEP",
+                   help="evaluate only this step (repeatable); default: every checkpoint and the final LoRA")
+    p.add_argument("--spec", help="IntentSpec JSON or a text file stating the intent in words (default: "
+                   "RUN/spec.json, then the project spec the run trained on)")
+    p.add_argument("--detector", help="detector backend name, e.g. toyworld, owlv2")
+    p.add_argument("--segmenter", help="segmenter backend name, e.g. toyworld, sam, box")
+    p.add_argument("--embedder", help="embedder backend name, e.g. toyworld, open_clip")
+    p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N", help="seed (repeatable)")
+    p.add_argument("--steps", type=int, help="sampling steps (default: the run's [samples] steps)")
+    p.add_argument("--guidance", type=float, help="guidance scale (default: the run's [samples] guidance)")
+    p.add_argument("--detach", action="store_true", help="run as a background job that outlives the terminal")
+    p.add_argument("--json", action="store_true", help="print the rows as JSON lines instead of a table")
+    p.set_defaults(handler=eval_command)
 
 
 def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
@@ -27,7 +50,9 @@ def settings_from_args(args: argparse.Namespace) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
-def main(args: argparse.Namespace) -> int:
+def eval_command(args: argparse.Namespace) -> int:
+    from tuitune.evaluate.runner import EvalSettings
+
     run_path = Path(args.run).expanduser().resolve()
     if not (run_path / "run.toml").is_file():
         raise UserError(f"{args.run} is not a run folder (no run.toml); give the folder of a training run.")
