@@ -1,15 +1,16 @@
-"""What the LLM parsers share: the instruction prompt, and turning a model's reply into a checked spec."""
+"""What the LLM parsers share: the instruction prompt, turning a model's reply into a checked spec, and the one
+repair turn when it is not one."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import ValidationError
 
-from tuitune.intent.errors import IntentQuestion
+from tuitune.intent.errors import IntentError, IntentQuestion
 from tuitune.intent.parser import check_references, next_version
 from tuitune.intent.regions import Region, describe
 from tuitune.intent.spec import IntentSpec
@@ -124,3 +125,24 @@ def spec_from_reply(reply: str, current: IntentSpec | None, regions: Sequence[Re
         raise ReplyInvalid(problems) from exc
     check_references(spec, regions, current)
     return next_version(spec, current)
+
+
+def ask_with_repair(ask: Callable[[list[dict[str, str]]], str], text: str, current: IntentSpec | None,
+                    regions: Sequence[Region], failure: str,
+                    on_token: Callable[[str], None] | None = None) -> IntentSpec:
+    """Ask the model (``ask(messages) -> reply``) for the spec; a reply that is not a valid spec gets one repair
+    turn saying what was wrong. A second invalid reply is an IntentError: ``failure`` with ``{problem}`` filled in.
+    A streamed answer (``on_token``) gets a line break between the two replies."""
+    messages = build_messages(text, current, regions)
+    reply = ask(messages)
+    try:
+        return spec_from_reply(reply, current, regions)
+    except ReplyInvalid as first:
+        messages += [{"role": "assistant", "content": reply}, repair_message(str(first))]
+    if on_token is not None:
+        on_token("\n")
+    reply = ask(messages)
+    try:
+        return spec_from_reply(reply, current, regions)
+    except ReplyInvalid as second:
+        raise IntentError(failure.format(problem=second)) from second

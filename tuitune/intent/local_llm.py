@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from tuitune.intent.errors import BackendUnavailable, IntentError
-from tuitune.intent.llm_reply import ReplyInvalid, build_messages, repair_message, spec_from_reply
+from tuitune.intent.errors import BackendUnavailable
+from tuitune.intent.llm_reply import ask_with_repair
 from tuitune.intent.parser import TokenCallback, check_text
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import IntentSpec
@@ -97,21 +97,11 @@ class LocalLLMParser:
         text = check_text(text)
         with self._lock:
             self._load()
-            messages = build_messages(text, current, regions)
-            reply = self._generate(messages, on_token)
-            try:
-                return spec_from_reply(reply, current, regions)
-            except ReplyInvalid as first:
-                messages += [{"role": "assistant", "content": reply}, repair_message(str(first))]
-                reply = self._generate(messages, on_token)
-                try:
-                    return spec_from_reply(reply, current, regions)
-                except ReplyInvalid as second:
-                    name = self.gguf or self.folder.name
-                    raise IntentError(
-                        f"The local model {name} did not return a valid spec, even after a repair ({second}); "
-                        "use a larger model, Ollama, or --backend rules."
-                    ) from second
+            name = self.gguf or self.folder.name
+            return ask_with_repair(
+                lambda messages: self._generate(messages, on_token), text, current, regions,
+                f"The local model {name} did not return a valid spec, even after a repair ({{problem}}); "
+                "use a larger model, Ollama, or --backend rules.", on_token)
 
     def _generate(self, messages: list[dict[str, str]], on_token: TokenCallback | None) -> str:
         import torch

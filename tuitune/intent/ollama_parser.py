@@ -12,8 +12,8 @@ import urllib.parse
 from collections.abc import Callable, Generator, Sequence
 from typing import Any, NoReturn, TypeVar
 
-from tuitune.intent.errors import BackendUnavailable, IntentError
-from tuitune.intent.llm_reply import ReplyInvalid, build_messages, repair_message, schema, spec_from_reply
+from tuitune.intent.errors import BackendUnavailable
+from tuitune.intent.llm_reply import ask_with_repair, schema
 from tuitune.intent.parser import TokenCallback, check_text
 from tuitune.intent.regions import Region
 from tuitune.intent.spec import IntentSpec
@@ -98,22 +98,10 @@ class OllamaParser:
     ) -> IntentSpec:
         text = check_text(text)
         self._check_model()
-        messages = build_messages(text, current, regions)
-        reply = self._chat(messages, on_token)
-        try:
-            return spec_from_reply(reply, current, regions)
-        except ReplyInvalid as first:
-            messages += [{"role": "assistant", "content": reply}, repair_message(str(first))]
-            if on_token is not None:
-                on_token("\n")
-            reply = self._chat(messages, on_token)
-            try:
-                return spec_from_reply(reply, current, regions)
-            except ReplyInvalid as second:
-                raise IntentError(
-                    f"Model {self.model} did not return a valid spec, even after a repair ({second}); "
-                    f"try again, try a larger model, {OFFLINE}."
-                ) from second
+        return ask_with_repair(
+            lambda messages: self._chat(messages, on_token), text, current, regions,
+            f"Model {self.model} did not return a valid spec, even after a repair ({{problem}}); "
+            f"try again, try a larger model, {OFFLINE}.", on_token)
 
     def _check_model(self) -> None:
         """Fail early, with the command that fixes it, when the model is not pulled."""
