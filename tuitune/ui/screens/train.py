@@ -173,15 +173,7 @@ class TrainScreen(ProjectScreen):
         """The train job's config from the form, validated by TrainConfig (ValueError/UserError on bad input)."""
         from tuitune.ui.train_settings import run_config
 
-        return run_config(self.project.root, self.raw_form(), self._current_spec())
-
-    def _current_spec(self) -> Any:
-        from tuitune.ui.intent_history import latest_spec
-
-        try:
-            return latest_spec(self.project.handle)
-        except Exception:  # a spec that cannot be read means training without a loss plan, said elsewhere
-            return None
+        return run_config(self.project.root, self.raw_form())
 
     # --- runs ----------------------------------------------------------------------------------------
     def _tick(self) -> None:
