@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.generate.batch import GenerateRequest
-from tuitune.train.project_run import PROJECT_FROM_RUN, from_run
+from tuitune.train.project_run import from_run
 
 GENERATIONS = "generations"
 
@@ -39,7 +39,7 @@ def in_run(run_path: Path, request: GenerateRequest) -> GenerateRequest:
     """``request`` with the paths written relative to the run folder made absolute, for the job to open."""
 
     def absolute(value: str | None) -> str | None:
-        if value and (value == PROJECT_FROM_RUN or value.startswith(("./", "../"))):
+        if value and value.startswith(("./", "../")):
             return str((Path(run_path) / value).resolve())
         return value
 
