@@ -145,3 +145,26 @@ def test_generate_says_which_options_go_with_a_project(project: Path, capsys) ->
     assert main(["generate", "zxq"]) == 2
     assert "--model is required without --project" in capsys.readouterr().err
     assert not new_runs(project)
+
+
+async def test_an_evaluation_from_the_train_screen_equals_tuitune_eval_detach(project: Path) -> None:
+    with (project / "project.toml").open("a", encoding="utf-8") as settings:
+        settings.write('detector = "toyworld"\nembedder = "toyworld"\n')  # under [vision]
+    from tuitune.project.project import Project
+
+    with Project.open(project) as handle:  # the Train screen opens on train-a (finished, checkpoint at 40)
+        handle.db.ui_set("app", {"screen": "intent", "selection": {"train": {"run": "train-a"}}})
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        await wait_for(pilot, lambda: screen.summary is not None and screen.summary.name == "train-a")
+        await pilot.press("e")
+        await wait_for(pilot, lambda: new_runs(project))
+    from_app = take_run(project)
+    assert main(["eval", str(project / "runs" / "train-a"), "--detach"]) == 0
+    from_cli = take_run(project)
+    assert from_app == from_cli
+    assert from_app["evaluate"] == {"run": str((project / "runs" / "train-a").resolve()), "detector": "toyworld",
+                                    "segmenter": "analytic", "embedder": "toyworld"}
+    assert from_app["job"] == {"kind": "evaluate", "gpu": True}

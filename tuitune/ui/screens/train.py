@@ -362,20 +362,16 @@ class TrainScreen(ProjectScreen):
             self.notify("The project is open read-only; evaluation writes to the run.", severity="warning")
             return
         if run := self._with_run("evaluate"):
-            handle = self.project.handle
-            vision = handle.settings.vision if handle is not None else None
-            # The project's vision backends, as detection uses: without them most metrics would be n/a.
-            backends = {"detector": vision.detector, "segmenter": vision.segmenter,
-                        "embedder": vision.embedder} if vision else {}
-            self._queue_evaluation(run, backends)
+            self._queue_evaluation(run)
 
     @work(thread=True, group="train-evaluate")
-    def _queue_evaluation(self, run: RunDir, backends: dict[str, str]) -> None:
+    def _queue_evaluation(self, run: RunDir) -> None:
+        """The job ``tuitune eval RUN --detach`` queues: the project's vision backends, the run's own samples."""
         from tuitune.errors import UserError
-        from tuitune.evaluate.queue_job import queue_evaluation
+        from tuitune.evaluate.queue_job import evaluation_settings, queue_evaluation
 
         try:
-            job = queue_evaluation(run.path, backends)
+            job = queue_evaluation(run.path, evaluation_settings(run.path))
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
             return
