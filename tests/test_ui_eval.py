@@ -162,7 +162,9 @@ def test_cli_detach_queues_the_same_job(project: Path, capsys) -> None:
     jobs = [p for p in (project / "runs").iterdir() if p.name.startswith("train-a-eval-")]
     config = tomllib.loads((jobs[0] / "run.toml").read_text(encoding="utf-8"))
     assert config["job"]["kind"] == "evaluate"
-    assert config["evaluate"] == {"run": str((project / "runs" / "train-a").resolve()), "detector": "toyworld"}
+    # The detector named on the command line; the others the project's, as the app's e key queues them.
+    assert config["evaluate"] == {"run": str((project / "runs" / "train-a").resolve()), "detector": "toyworld",
+                                  "segmenter": "analytic", "embedder": "analytic"}
     assert "queued" in capsys.readouterr().out
     # A second evaluation of the same run while the first is queued would append the same rows twice.
     assert cli.main(["eval", str(project / "runs" / "train-a"), "--detach"]) == 2

@@ -98,7 +98,7 @@ async def test_detection_from_the_app_is_the_request_the_cli_makes(project: Path
         await wait_for(pilot, lambda: new_runs(project))
     from_app = new_runs(project)[0]
     for folder in (project / "runs").iterdir():
-        if folder.is_dir() and folder.name not in {"train-a", "train-b"}:  # not the queue lock file
+        if folder.name not in {"train-a", "train-b"} and folder.is_dir():  # not the queue's lock file
             shutil.rmtree(folder)
     assert main(["dataset", "detect", "--into", str(project), "--detach", "--spec-version", "2"]) == 0
     from_cli = new_runs(project)[0]
@@ -126,8 +126,14 @@ async def test_generate_submits_a_valid_generate_request(project: Path) -> None:
     request = GenerateRequest.model_validate(run_toml["generate"])
     assert request.prompts == ["zxq on a beach"] and request.seeds == [42]
     assert request.model == "toyworld"
-    assert Path(request.output) == project / "generations"
-    assert request.lora is not None and "train-a" in request.lora
+    # Paths into the project are relative to the run folder, as a train run's are: a moved project still works.
+    assert request.output == "../../generations" and request.lora is not None and "train-a" in request.lora
+    from tuitune.generate.request import in_run
+
+    run = next(f for f in (project / "runs").iterdir() if f.name not in {"train-a", "train-b"})
+    opened = in_run(run, request)
+    assert Path(opened.output) == project.resolve() / "generations"
+    assert Path(opened.lora).is_relative_to(project.resolve() / "runs" / "train-a")
 
 
 def test_cli_intent_and_the_app_share_one_history(project: Path) -> None:

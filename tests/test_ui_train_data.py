@@ -64,19 +64,17 @@ def test_a_project_with_every_item_set_aside_says_so(tmp_path: Path) -> None:
 
 
 def test_caption_tag_dropout_field_blank_leaves_the_intent_default_and_a_value_wins(tmp_path: Path) -> None:
-    from tuitune.intent.spec import IntentSpec
     from tuitune.train.project_run import INTENT_TAG_DROPOUT
     from tuitune.ui.train_settings import SETTINGS, form_overrides, form_values, run_config
 
     root = tmp_path / "proj"
-    with make_sample(root, "toyworld-watermark") as project:
-        spec = IntentSpec.from_json(project.db.specs()[-1].spec_json)
+    make_sample(root, "toyworld-watermark").close()  # its spec is the latest, which the run config reads
     config, _ = base_config(root)
     raw = form_values(config)
     field = next(s for s in SETTINGS if s.key == "caption_tag_dropout")
     assert raw[field] == ""  # shown blank ("auto"), not as TrainConfig's 0.0 that would switch the default off
-    assert run_config(root, raw, spec)["data"]["caption_tag_dropout"] == INTENT_TAG_DROPOUT
-    assert run_config(root, {**raw, field: "0.25"}, spec)["data"]["caption_tag_dropout"] == 0.25
+    assert run_config(root, raw)["data"]["caption_tag_dropout"] == INTENT_TAG_DROPOUT
+    assert run_config(root, {**raw, field: "0.25"})["data"]["caption_tag_dropout"] == 0.25
     assert form_overrides({field: ""}) == {"data": {"caption_tag_dropout": None}}  # removed from train.toml
     with pytest.raises(ValueError, match="caption tag drop"):
-        run_config(root, {**raw, field: "lots"}, spec)
+        run_config(root, {**raw, field: "lots"})

@@ -56,7 +56,9 @@ def eval_command(args: argparse.Namespace) -> int:
     run_path = Path(args.run).expanduser().resolve()
     if not (run_path / "run.toml").is_file():
         raise UserError(f"{args.run} is not a run folder (no run.toml); give the folder of a training run.")
-    values = settings_from_args(args)
+    from tuitune.evaluate.queue_job import evaluation_settings
+
+    values = evaluation_settings(run_path, settings_from_args(args))
     try:
         settings = EvalSettings.model_validate(values)
     except ValueError as exc:

@@ -15,8 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "negative, seed, steps, guidance). PNGs carry A1111 'parameters'; a JSON record per generation.",
     )
     p.add_argument("prompt", nargs="+", help="one or more prompts")
-    p.add_argument("--model", required=True,
-                   help="base model: diffusers folder, .safetensors file, or toyworld (the shipped model)")
+    p.add_argument("--model",
+                   help="base model: diffusers folder, .safetensors file, or toyworld (the shipped model); "
+                   "default with --project: the project's")
     p.add_argument("--lora", help="LoRA .safetensors file, checkpoint folder or run folder")
     p.add_argument("--negative", default="", help="negative prompt")
     p.add_argument("--seed", type=int, action="append", dest="seeds", metavar="N", help="seed (repeatable)")
@@ -25,5 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--scale", type=float, default=1.0, help="LoRA scale")
     p.add_argument("--sampler", default="euler", choices=["euler", "euler_a", "ddim", "dpmpp_2m"])
     p.add_argument("--size", type=int, help="width and height in pixels (multiple of 8)")
-    p.add_argument("--out", default="generations", help="output folder (default: ./generations)")
+    p.add_argument("--out", help="output folder (default: ./generations)")
+    p.add_argument("--project", help="queue it as a generate job of this project, as the app's Generate screen "
+                   "does: its base model, pictures in its generations/")
+    p.add_argument("--detach", action="store_true", help="with --project: queue the job and return at once")
     p.set_defaults(handler=lazy("tuitune.generate.generate_command:main"))

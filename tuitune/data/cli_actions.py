@@ -42,16 +42,13 @@ def detect_command(args: argparse.Namespace) -> int:
     if is_project(args.into):
         from pydantic import ValidationError
 
-        from tuitune.data.detect_job import DetectRequest, plan, submit
-
-        def absolute(path: str | None) -> str | None:
-            return str(Path(path).expanduser().resolve()) if path else None
+        from tuitune.data.detect_job import detect_request, plan, submit
 
         try:
-            request = DetectRequest(
-                project=str(Path(args.into).expanduser().resolve()), spec_version=args.spec_version,
-                spec=absolute(args.spec), regions=absolute(args.regions), detector=args.detector,
-                segmenter=args.segmenter, embedder=args.embedder, threshold=args.threshold, min_score=args.min_score,
+            request = detect_request(
+                args.into, spec_version=args.spec_version, spec=args.spec, regions=args.regions,
+                detector=args.detector, segmenter=args.segmenter, embedder=args.embedder, threshold=args.threshold,
+                min_score=args.min_score,
             )
         except ValidationError as exc:
             first = exc.errors()[0]

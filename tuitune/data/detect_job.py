@@ -1,7 +1,9 @@
 """The ``detect`` job: find the spec's concepts in a project's dataset, write masks, mirror them to the DB.
 
 run.toml ``[detect]`` is a ``DetectRequest``; unset backends and thresholds come from the project's
-``[vision]`` settings. ``tuitune dataset detect --detach`` writes one and queues it.
+``[vision]`` settings. ``detect_request`` builds one from the user's choices and ``submit`` freezes it (spec
+version, backends, thresholds as resolved now) and queues it, for the Concepts screen (ctrl+d) and
+``tuitune dataset detect --detach`` alike.
 """
 
 from __future__ import annotations
@@ -37,6 +39,25 @@ class DetectRequest(BaseModel):
     concepts: list[str] | None = Field(default=None, description="Only these concepts; default all.")
 
 
+def detect_request(project: str | Path, spec_version: int | None = None, spec: str | None = None,
+                   regions: str | None = None, detector: str | None = None, segmenter: str | None = None,
+                   embedder: str | None = None, threshold: float | None = None,
+                   min_score: float | None = None) -> DetectRequest:
+    """The request for detecting in ``project`` with what the user chose (None: the project's setting).
+
+    The project, spec and regions files are made absolute: the job runs in its run folder, not where the user
+    typed them. Raises pydantic's ValidationError for a value out of range (the caller names its option).
+    """
+
+    def absolute(path: str | Path | None) -> str | None:
+        return str(Path(path).expanduser().resolve()) if path else None
+
+    return DetectRequest(
+        project=absolute(project), spec_version=spec_version, spec=absolute(spec), regions=absolute(regions),
+        detector=detector, segmenter=segmenter, embedder=embedder, threshold=threshold, min_score=min_score,
+    )
+
+
 @dataclass
 class DetectPlan:
     """A request resolved against the project: everything ``iter_detect`` needs."""
@@ -54,6 +75,16 @@ class DetectPlan:
     def uses_gpu(self) -> bool:
         names = [self.detector, self.segmenter, *([self.embedder] if self.embedder else [])]
         return not all(name in CPU_BACKENDS for name in names)
+
+    def frozen(self, request: DetectRequest) -> DetectRequest:
+        """``request`` with what it resolved to now: the spec version (unless a spec file is named), the backends
+        and thresholds, so run.toml says what the run detects with even when project.toml changes meanwhile."""
+        return request.model_copy(update={
+            "project": str(self.root),
+            "spec_version": request.spec_version if request.spec else self.spec.version,
+            "detector": self.detector, "segmenter": self.segmenter, "embedder": self.embedder,
+            "threshold": self.threshold, "min_score": self.min_score,
+        })
 
 
 def plan(request: DetectRequest) -> DetectPlan:
@@ -141,5 +172,5 @@ def submit(request: DetectRequest, name: str | None = None) -> Any:
     from tuitune.jobs.queue import submit as submit_run
 
     job = plan(request)  # fail here, in the user's terminal, rather than in the worker
-    config = {"detect": request.model_dump(mode="json", exclude_none=True)}
+    config = {"detect": job.frozen(request).model_dump(mode="json", exclude_none=True)}
     return submit_run(job.root / "runs", "detect", config, name=name, gpu=job.uses_gpu)

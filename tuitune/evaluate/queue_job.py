@@ -1,4 +1,8 @@
-"""Queue an ``evaluate`` job for a training run (``tuitune eval --detach`` and the Train screen's e key)."""
+"""Queue an ``evaluate`` job for a training run (``tuitune eval --detach`` and the Train screen's e key).
+
+``evaluation_settings`` is the one way both front doors fill in what the user left out, so the same run and
+options queue the same ``[evaluate]`` table.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,26 @@ from tuitune.errors import UserError
 from tuitune.jobs.rundir import RunDir
 
 EVAL_FILE = "eval.jsonl"  # where evaluate_run appends its rows, inside the training run's folder
+
+
+BACKENDS = ("detector", "segmenter", "embedder")
+
+
+def evaluation_settings(run_path: Path, chosen: dict[str, Any] | None = None) -> dict[str, Any]:
+    """EvalSettings fields for evaluating ``run_path``: what the user chose, and for a run of a project
+    (``PROJECT/runs/NAME``) the project's ``[vision]`` backends where they named none, as detection uses:
+    without them most metrics would be n/a. A damaged project.toml raises UserError."""
+    from tuitune.project.project import is_project
+    from tuitune.project.settings import SETTINGS_FILE, load_settings
+
+    values = dict(chosen or {})
+    root = Path(run_path).expanduser().resolve().parents[1]
+    if is_project(root):
+        vision = load_settings(root / SETTINGS_FILE).vision
+        for key in BACKENDS:
+            if values.get(key) is None:
+                values[key] = getattr(vision, key)
+    return values
 
 
 def check_evaluable(run: RunDir) -> None:

@@ -1,5 +1,8 @@
 """A project's ``train`` job: its config (project defaults, train.toml, form values, the spec's loss) and its data.
 
+``train_request`` is the one way a project's run config is made: the Train screen (s) and ``tuitune train
+PROJECT`` both call it, so the same project and choices queue the same run.toml.
+
 Paths inside the project are written relative to the run folder (``runs/NAME/``), so a moved project's runs
 still resume. The images are not named in the config: the job exports the project's dataset (imported and
 augmented items, spec-optimised captions, masks) into ``runs/NAME/data`` when it starts, so a run trains on
@@ -95,6 +98,37 @@ def base_config(project_root: Path) -> tuple[dict[str, Any], str | None]:
     return config, warning or warning2
 
 
+def train_request(project_root: Path, choices: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """The run.toml tables of a new training run of the project with what the user chose.
+
+    ``base_config`` (project.toml's defaults, train.toml over them), then ``choices`` (``{section: {key: value}}``;
+    a None value removes the key, so the engine picks it), the latest spec's loss plan and its version. A damaged
+    project.toml, train.toml, spec or dataset.json, or a bad value, raises UserError with one sentence: the run
+    is not queued on defaults the user did not choose.
+    """
+    from tuitune.data.dataset import Dataset
+    from tuitune.project.settings import SETTINGS_FILE, load_settings
+
+    root = Path(project_root).expanduser().resolve()
+    load_settings(root / SETTINGS_FILE)  # a damaged project.toml stops here, in its own sentence
+    config, warning = base_config(root)
+    if warning:
+        raise UserError(warning.replace("the defaults are used instead", "fix it and try again"))
+    for section, table in (choices or {}).items():
+        for key, value in table.items():
+            if value is None:
+                config.get(section, {}).pop(key, None)
+            else:
+                config.setdefault(section, {})[key] = value
+    # The job exports dataset.json when it starts: a damaged one stops here, before a run is queued.
+    Dataset(root).items()
+    spec = _spec(root, None)
+    try:
+        return job_config(root, config, spec, spec_version=spec.version if spec is not None else None)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
 def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spec_version: int | None = None,
                include_derived: bool = True) -> dict[str, Any]:
     """The ``train`` job's run.toml tables for ``config`` (as ``base_config`` gives, maybe edited).
@@ -119,9 +153,9 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
         for key, value in planned.items():
             loss.setdefault(key, value)
     model = config["model"]
-    model["base"] = _from_run(root, str(model["base"]), must_exist=False)
+    model["base"] = from_run(root, str(model["base"]), must_exist=False)
     if model.get("config"):
-        model["config"] = _from_run(root, str(model["config"]))
+        model["config"] = from_run(root, str(model["config"]))
     data = config.setdefault("data", {})
     if spec is not None and _has_dataset(root):  # the export writes the captions from the spec
         for key, value in intent_caption_options(spec).items():
@@ -129,11 +163,11 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
     source_masks = data.get("masks") or "masks"
     data["folder"], data["masks"] = RUN_DATA, f"{RUN_DATA}/masks"
     train = config.setdefault("train", {})
-    train["cache_dir"] = _from_run(root, str(train.get("cache_dir") or "cache"))
+    train["cache_dir"] = from_run(root, str(train.get("cache_dir") or "cache"))
     checked = TrainConfig.from_dict(config, base_dir=root / "runs" / "new")
     tables = checked.model_dump(mode="json", exclude_none=True)
     tables["dataset"] = {"project": PROJECT_FROM_RUN, "include_derived": include_derived,
-                         "masks": _from_run(root, str(source_masks))}
+                         "masks": from_run(root, str(source_masks))}
     if spec_version is not None:
         tables["dataset"]["spec_version"] = spec_version
     if launcher:
@@ -163,7 +197,7 @@ def _accelerate_job(root: Path, table: Any, train: dict[str, Any]) -> dict[str, 
     if asked > 1 and asked != accelerate.num_processes:
         raise UserError(f"[train] num_processes is {asked} but {path.name} launches {accelerate.num_processes}; "
                         "the accelerate config decides, so remove num_processes or make them agree.")
-    return {ACCELERATE_KEY: _from_run(root, str(path))}
+    return {ACCELERATE_KEY: from_run(root, str(path))}
 
 
 def _has_dataset(root: Path) -> bool:
@@ -175,7 +209,7 @@ def _has_dataset(root: Path) -> bool:
         return False  # a damaged dataset.json is not "no dataset": its sentence reaches the user
 
 
-def _from_run(root: Path, value: str, must_exist: bool = True) -> str:
+def from_run(root: Path, value: str, must_exist: bool = True) -> str:
     """A path written for the project, as the run folder sees it: relative when inside the project."""
     if not value or "://" in value:
         return value

@@ -106,44 +106,29 @@ def train_file_through_accelerate(args: argparse.Namespace, config: TrainConfig,
 
 def train_project(args: argparse.Namespace) -> int:
     """Queue a training run of the project ``args.config`` as the app's Train screen does (then follow it)."""
-    from tuitune.intent.project_link import load_spec
     from tuitune.jobs.launch import ACCELERATE_KEY
     from tuitune.jobs.queue import submit
-    from tuitune.project.project import Project
-    from tuitune.train.project_run import ACCELERATE, base_config, job_config
+    from tuitune.train.project_run import ACCELERATE, train_request
 
     root = Path(args.config).expanduser().resolve()
     if args.resume or args.run_dir:
         raise UserError("--resume and --run-dir are for config files; a project's runs resume with "
                         "`tuitune resume RUN --project PROJECT`.")
-    from tuitune.data.dataset import Dataset
-    from tuitune.project.settings import SETTINGS_FILE, load_settings
-
-    load_settings(root / SETTINGS_FILE)  # a damaged project.toml stops here, in its own sentence
-    config, warning = base_config(root)
-    if warning:
-        raise UserError(warning.replace("the defaults are used instead", "fix it and try again"))
+    choices: dict[str, dict] = {}
     if args.steps is not None:
         if args.steps < 1:
             raise UserError("--steps must be at least 1.")
-        config.setdefault("train", {})["steps"] = args.steps
+        choices.setdefault("train", {})["steps"] = args.steps
     if args.device is not None:
-        config.setdefault("train", {})["device"] = args.device
+        choices.setdefault("train", {})["device"] = args.device
     if getattr(args, "accelerate_config", None):  # typed by the user: theirs to place anywhere
         from tuitune.jobs.accelerate_config import read_accelerate_config
 
         named = read_accelerate_config(Path(args.accelerate_config).expanduser(), "--accelerate-config")
-        config[ACCELERATE] = {"config": str(named.path)}
-    with Project.open(root, readonly=True) as project:
-        spec = load_spec(project)
-    # The job exports dataset.json when it starts: a damaged one stops the command now, before a run is queued.
-    Dataset(root).items()
-    if spec is None:
+        choices[ACCELERATE] = {"config": str(named.path)}
+    tables = train_request(root, choices)
+    if "spec_version" not in tables["dataset"]:
         print("No intent yet: training without masks weighting (`tuitune intent ... --project` adds one).")
-    try:
-        tables = job_config(root, config, spec, spec_version=spec.version if spec else None)
-    except ValueError as exc:
-        raise UserError(str(exc)) from None
     run = submit(root / "runs", "train", tables)
     print(f"{run.name}: {run.state()}; `tuitune attach {run.name} --project {args.config}` follows it.")
     if tables.get("job", {}).get(ACCELERATE_KEY):

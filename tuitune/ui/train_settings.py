@@ -96,23 +96,15 @@ def parse_field(setting: Setting, raw: Any) -> Any:
     return text
 
 
-def run_config(project_root: Path, raw_values: dict[Setting, Any], spec: Any = None) -> dict[str, Any]:
-    """The ``train`` job's config: base config + form values + the spec's ``[loss]`` table, validated.
+def run_config(project_root: Path, raw_values: dict[Setting, Any]) -> dict[str, Any]:
+    """The ``train`` job's run.toml for the form: ``train_request`` with the form's values as the user's choices,
+    the run config ``tuitune train PROJECT`` makes from the same settings.
 
-    Paths inside the project are relative to the run folder and the job trains on the project's dataset
-    (augmented items included), exported into the run when it starts. A bad value raises ValueError (or the
-    engine's TrainError) with one sentence naming the setting.
+    A bad field raises ValueError naming it; a damaged project file or a bad value, UserError with one sentence.
     """
-    from tuitune.train.project_run import job_config
+    from tuitune.train.project_run import train_request
 
-    config, _ = base_config(project_root)
-    for setting, raw in raw_values.items():
-        value = parse_field(setting, raw)
-        if value is not None:
-            config.setdefault(setting.section, {})[setting.key] = value
-        elif setting.blank:
-            config.get(setting.section, {}).pop(setting.key, None)  # blank: the engine's choice, not train.toml's
-    return job_config(project_root, config, spec, spec_version=getattr(spec, "version", None))
+    return train_request(project_root, form_overrides(raw_values))
 
 
 def form_overrides(raw_values: dict[Setting, Any]) -> dict[str, Any]:

@@ -285,12 +285,11 @@ class ConceptsScreen(ProjectScreen):
     def _submit_detection(self, spec_version: int) -> None:
         """The request ``tuitune dataset detect --into PROJECT --detach`` makes: backends, threshold and the
         GPU queue as the project's [vision] settings say."""
-        from tuitune.data.detect_job import DetectRequest, submit
+        from tuitune.data.detect_job import detect_request, submit
         from tuitune.errors import UserError
 
-        request = DetectRequest(project=str(self.project.root.resolve()), spec_version=spec_version)
         try:
-            run = submit(request)
+            run = submit(detect_request(self.project.root, spec_version=spec_version))
         except (OSError, UserError) as exc:
             self.app.call_from_thread(self.notify, f"Detection could not be queued ({exc}).", severity="error")
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -16,6 +17,9 @@ from tuitune.ui.screens.generate_fix import FixMode
 from tuitune.ui.terminal_keys import is_ctrl_h
 from tuitune.ui.widgets.fix_box import FixBox
 from tuitune.ui.widgets.picture import Picture
+
+if TYPE_CHECKING:
+    from tuitune.generate.batch import GenerateRequest
 
 NUMBER_FIELDS = (("seed", "0", int), ("steps", "20", int), ("guidance", "5.0", float), ("lora_scale", "1.0", float))
 NO_LORA_YET = ("No LoRA yet: start a training run on the Train screen (4, then s); "
@@ -257,27 +261,32 @@ class GenerateScreen(ProjectScreen):
             return
         selected = self.query_one("#gen-lora", Select).value
         lora = selected if isinstance(selected, str) else None
-        self._submit(self.generate_config(params, lora))
+        from tuitune.errors import UserError
 
-    def generate_config(self, params: dict, lora: str | None) -> dict:
-        """The ``generate`` job's run.toml: ``[generate]`` is a GenerateRequest (one prompt, one seed).
+        try:
+            request = self.generate_request(params, lora)
+        except UserError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self._submit(request)
+
+    def generate_request(self, params: dict, lora: str | None) -> GenerateRequest:
+        """The ``generate`` job's ``[generate]`` table: the project's request for one prompt and one seed, the one
+        ``tuitune generate PROMPT --project PROJECT --seed N`` makes from the same values.
 
         Without ``lora`` the job draws the base model alone (no LoRA exists yet, or the user chose so).
         """
-        from tuitune.generate.batch import GenerateRequest
+        from tuitune.generate.request import generate_request
 
-        base, kind = self.base_model()
-        request = GenerateRequest(
-            model=base, kind=kind, lora=lora, prompts=[params["prompt"]], negative=params["negative"],
-            seeds=[params["seed"]], steps=params["steps"], guidance=params["guidance"],
-            lora_scale=params["lora_scale"], sampler=params["sampler"], width=params["width"],
-            height=params["height"], output=str(self.project.generations_dir),
+        return generate_request(
+            self.project.root, [params["prompt"]], lora=lora, negative=params["negative"], seeds=[params["seed"]],
+            steps=params["steps"], guidance=params["guidance"], lora_scale=params["lora_scale"],
+            sampler=params["sampler"], width=params["width"], height=params["height"],
         )
-        return {"generate": request.model_dump(mode="json", exclude_none=True)}
 
     def base_model(self) -> tuple[str, str]:
-        """The project's base model (a path inside the project made absolute: jobs run in their run folder) and
-        its kind."""
+        """Fix mode's base model: the project's (a path inside the project made absolute: jobs run in their run
+        folder) and its kind."""
         handle = self.project.handle
         base = handle.settings.base_model if handle is not None else "toyworld"
         kind = handle.settings.model_kind if handle is not None else "auto"
@@ -287,15 +296,15 @@ class GenerateScreen(ProjectScreen):
         return base, kind
 
     @work(thread=True, exclusive=True, group="generate-submit")
-    def _submit(self, config: dict) -> None:
-        from tuitune.jobs.queue import submit
+    def _submit(self, request: GenerateRequest) -> None:
+        from tuitune.generate.request import submit
 
         try:
-            run = submit(self.project.runs_dir, "generate", config)
+            run = submit(self.project.root, request)
         except OSError as exc:
             self.app.call_from_thread(self.notify, f"The generation could not be queued ({exc}).", severity="error")
             return
-        base_only = not config["generate"].get("lora")
+        base_only = not request.lora
         self.app.call_from_thread(self.notify, self.queued_message(run.name, base_only))
 
     def queued_message(self, name: str, base_only: bool = False) -> str:

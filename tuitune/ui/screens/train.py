@@ -173,15 +173,7 @@ class TrainScreen(ProjectScreen):
         """The train job's config from the form, validated by TrainConfig (ValueError/UserError on bad input)."""
         from tuitune.ui.train_settings import run_config
 
-        return run_config(self.project.root, self.raw_form(), self._current_spec())
-
-    def _current_spec(self) -> Any:
-        from tuitune.ui.intent_history import latest_spec
-
-        try:
-            return latest_spec(self.project.handle)
-        except Exception:  # a spec that cannot be read means training without a loss plan, said elsewhere
-            return None
+        return run_config(self.project.root, self.raw_form())
 
     # --- runs ----------------------------------------------------------------------------------------
     def _tick(self) -> None:
@@ -370,20 +362,16 @@ class TrainScreen(ProjectScreen):
             self.notify("The project is open read-only; evaluation writes to the run.", severity="warning")
             return
         if run := self._with_run("evaluate"):
-            handle = self.project.handle
-            vision = handle.settings.vision if handle is not None else None
-            # The project's vision backends, as detection uses: without them most metrics would be n/a.
-            backends = {"detector": vision.detector, "segmenter": vision.segmenter,
-                        "embedder": vision.embedder} if vision else {}
-            self._queue_evaluation(run, backends)
+            self._queue_evaluation(run)
 
     @work(thread=True, group="train-evaluate")
-    def _queue_evaluation(self, run: RunDir, backends: dict[str, str]) -> None:
+    def _queue_evaluation(self, run: RunDir) -> None:
+        """The job ``tuitune eval RUN --detach`` queues: the project's vision backends, the run's own samples."""
         from tuitune.errors import UserError
-        from tuitune.evaluate.queue_job import queue_evaluation
+        from tuitune.evaluate.queue_job import evaluation_settings, queue_evaluation
 
         try:
-            job = queue_evaluation(run.path, backends)
+            job = queue_evaluation(run.path, evaluation_settings(run.path))
         except UserError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="warning")
             return
