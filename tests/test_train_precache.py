@@ -37,7 +37,19 @@ def _cached_event(run: Path) -> dict:
 
 def test_every_latent_is_cached_before_step_one_and_a_second_run_finds_them(world, tmp_path):
     config = _config(world, tmp_path)
-    assert train(config, tmp_path / "first").state == "finished"
+    phases: list[str] = []
+    steps: list[int] = []
+    said_at_first_step: list[list[str]] = []
+
+    def on_step(step, total, row):
+        steps.append(step)
+        if step == 1:
+            said_at_first_step.append(list(phases))
+
+    assert train(config, tmp_path / "first", on_step=on_step, on_phase=phases.append).state == "finished"
+    # What `tuitune train CONFIG` shows beside its bar before step 1, in order, and nothing after.
+    assert said_at_first_step == [phases]
+    assert phases == ["loading the base model"] + [f"caching latents {i}/5" for i in range(1, 6)] + [""]
     first = _cached_event(tmp_path / "first")
     assert (first["encoded"], first["found"]) == (5, 0)
     assert first["message"].startswith("latents cached: 5 encoded, 0 from the cache in ")

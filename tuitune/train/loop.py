@@ -24,6 +24,7 @@ __all__ = ["TrainOutcome", "adapters_disabled", "batch_loss", "refuse_fresh_star
 log = logging.getLogger(__name__)
 
 OnStep = Callable[[int, int, dict[str, Any]], None]
+Say = Callable[..., None]  # say(phase, paced=False): what the run does before step 1, "" once it trains
 
 
 @dataclass
@@ -34,12 +35,14 @@ class TrainOutcome:
 
 
 def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, steps: int | None = None,
-          device: str | None = None, on_step: OnStep | None = None,
+          device: str | None = None, on_step: OnStep | None = None, on_phase: Callable[[str], None] | None = None,
           stop_early: Callable[[], bool] | None = None) -> TrainOutcome:
     """Train a LoRA as ``config`` says, writing everything into ``run_dir`` (the run-directory protocol).
 
     ``stop_early``: a stop asked for before this function installed its signal handlers (the job worker's
-    own handler saw it); when it says so, the run stops cleanly at its first step.
+    own handler saw it); when it says so, the run stops cleanly at its first step. ``on_phase``: what the run
+    does before step 1 ("loading the base model", "caching latents 3/48"; "" once it trains), as status.json's
+    ``phase`` says it.
     """
     from tuitune.train.hardware import choose_device
 
@@ -63,7 +66,7 @@ def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, 
             if stop_early is not None and stop_early():
                 signals.stop = True
             return _run(config, rd, status, resume, total, choose_device(config.train.device, device), signals,
-                        on_step)
+                        on_step, on_phase)
     except TrainError as exc:
         _fail(status, str(exc))
         raise
@@ -120,23 +123,18 @@ def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> N
             rd.append_event("warning", message=verdict.sentence)
 
 
-def _precache(maker: Any, accelerator: Any, status: PacedStatus | None, rd: RunDir | None,
-              signals: StopSignals) -> None:
+def _precache(maker: Any, accelerator: Any, say: Say, rd: RunDir | None, signals: StopSignals) -> None:
     """Cache every picture's latent before step 1, each process its share (the others read it from the disk
-    cache), with ``phase`` in status.json saying how far it is and a ``latents_cached`` event at the end."""
+    cache), saying how far it is (status.json's ``phase``) and, in ``rd`` (rank 0), a ``latents_cached`` event."""
     procs, rank = accelerator.num_processes, accelerator.process_index
     share = list(range(rank, len(maker.records), procs))
     each = f" on each of {procs} processes" if procs > 1 else ""
-
-    def report(done: int, total: int) -> None:
-        if status is not None:
-            status.progress(phase=f"caching latents {done}/{total}{each}")
-
     began = time.perf_counter()
-    encoded, found = maker.precache_latents(share, report, lambda: signals.stop)
+    encoded, found = maker.precache_latents(
+        share, lambda done, total: say(f"caching latents {done}/{total}{each}", paced=True), lambda: signals.stop)
     accelerator.wait_for_everyone()
-    if status is not None and rd is not None:
-        status.write(phase="")
+    say("")
+    if rd is not None:
         seconds = time.perf_counter() - began
         rd.append_event("latents_cached", encoded=encoded, found=found,
                         message=f"latents cached: {encoded} encoded, {found} from the cache{each} in {seconds:.1f} s")
@@ -152,7 +150,7 @@ def _reset_accelerate() -> None:
 
 
 def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, total: int, device_name: str, signals: StopSignals,
-         on_step: OnStep | None) -> TrainOutcome:
+         on_step: OnStep | None, on_phase: Callable[[str], None] | None = None) -> TrainOutcome:
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import cast_training_params
@@ -202,8 +200,14 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
     # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).
-    if main:
-        status.write(phase="loading the base model")
+
+    def say(phase: str, paced: bool = False) -> None:
+        if main:
+            (status.progress if paced else status.write)(phase=phase)
+            if on_phase is not None:
+                on_phase(phase)
+
+    say("loading the base model")
     base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config), dtype=dtype)
     for module in [base.unet, base.vae, *base.text_encoders]:
         module.to(accelerator.device)
@@ -221,9 +225,9 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
                        cache_text=not (lora.text_encoder or pivotal is not None))
     order = BatchOrder(maker.buckets, [r.repeats for r in scan.records], tc.batch_size, tc.seed, config.data.shuffle)
     if tc.cache_latents:
-        _precache(maker, accelerator, status if main else None, rd if main else None, signals)
-    elif main:
-        status.write(phase="")
+        _precache(maker, accelerator, say, rd if main else None, signals)
+    else:
+        say("")
 
     # --- optimizer, schedule, resume ----------------------------------------------------------------------
     groups = [{"params": [p for p in base.unet.parameters() if p.requires_grad], "lr": tc.lr}]

@@ -37,9 +37,9 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "accelerate_config", None):
         return train_file_through_accelerate(args, config, run_dir)
     columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
-               TextColumn("{task.fields[speed]}"), TimeRemainingColumn())
+               TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), TextColumn("{task.fields[phase]}"))
     with Progress(*columns) as progress:
-        task = progress.add_task("train", total=args.steps or config.train.steps, loss="-", speed="")
+        task = progress.add_task("train", total=args.steps or config.train.steps, loss="-", speed="", phase="")
 
         first: list[tuple[float, int]] = []  # the first step's (time, step): the wall rate counts from there
 
@@ -52,7 +52,11 @@ def main(args: argparse.Namespace) -> int:
             speed = f"{(now - t0) / (step - s0):.2f} s/step" if step > s0 else f"{row['s_per_step']:.2f} s/step"
             progress.update(task, completed=step, total=total, loss=f"{row['loss']:.4f}", speed=speed)
 
-        outcome = train(config, run_dir, resume=args.resume, steps=args.steps, device=args.device, on_step=on_step)
+        def on_phase(phase: str) -> None:  # before step 1: loading the model, caching latents 12/48
+            progress.update(task, phase=phase)
+
+        outcome = train(config, run_dir, resume=args.resume, steps=args.steps, device=args.device, on_step=on_step,
+                        on_phase=on_phase)
     if outcome.state == "finished":
         print(f"LoRA written to {outcome.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
     else:
