@@ -17,14 +17,12 @@ PACKAGE = Path(tuitune.__file__).resolve().parent
 CLI = PACKAGE / "cli"
 
 STILL_ALLOWED = {
-    # The detached workers' entry points: ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` and
-    # ``python -m tuitune.train.worker ...`` are what the job runner launches, not commands a user types.
-    "jobs/worker.py": "the job runner's worker entry point (python -m tuitune.jobs.worker)",
-    "train/worker.py": "the training worker's entry point (python -m tuitune.train.worker)",
-    # Command bodies that take the parsed Namespace and are moving into tuitune/cli/ in their own change.
-    "data/cli_actions.py": "the `tuitune dataset` handlers, moving to tuitune/cli/data.py",
-    "generate/generate_command.py": "the `tuitune generate` handler, moving to tuitune/cli/generate.py",
-    "train/run_command.py": "the `tuitune train` handler, moving to tuitune/cli/train.py",
+    # ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` and ``python -m tuitune.train.worker RUN_DIR [--resume]
+    # [--steps N] [--device D]`` are what the job runner, accelerate (on every process and machine) and the
+    # README's other-machine commands start: ``-m`` runs that very module, so it reads its own argv, and it cannot
+    # hand the parse to tuitune/cli/ because the layers contract puts cli above jobs and train.
+    "jobs/worker.py": "the job runner's worker entry point (python -m tuitune.jobs.worker), below cli in the layers",
+    "train/worker.py": "the training worker's entry point (python -m tuitune.train.worker), below cli in the layers",
 }
 
 

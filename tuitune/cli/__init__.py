@@ -2,8 +2,8 @@
 
 The command line lives here and only here: ``tuitune/cli/<group>.py`` (jobs, project, train, ...) each has
 ``register(subparsers)`` and the handlers that turn parsed options into calls of typed engine functions. Those
-modules import only argparse and ``tuitune.cli.lazy`` at module level; the heavy code is imported inside the
-handler, so ``tuitune --help`` stays fast.
+modules import only argparse, a few standard-library modules and ``tuitune.errors`` at module level; the engine
+is imported inside each handler, so ``tuitune --help`` stays fast.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
-"""The ``tuitune train`` subcommand (arguments only; the loop is imported when it runs)."""
+"""The ``tuitune train`` subcommand: a project queued as a job, a config file trained in this terminal, or the
+memory plan of either (the loop is imported when it runs)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from tuitune.cli.lazy import lazy
+from tuitune.errors import UserError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,4 +29,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "what would make it fit) and exit without training; exit code 1 when it does not fit")
     p.add_argument("--detach", action="store_true",
                    help="for a project: queue the run and return (default: follow it; Ctrl-C detaches)")
-    p.set_defaults(handler=lazy("tuitune.train.run_command:main"))
+    p.set_defaults(handler=train_command)
+
+
+def train_command(args: argparse.Namespace) -> int:
+    if args.plan:
+        from tuitune.train.terminal import print_plan
+
+        return print_plan(args.config, device=args.device)
+    if (Path(args.config) / "project.toml").is_file():  # queued as a job, as the app does; no torch in this process
+        from tuitune.train.terminal import queue_project_run
+
+        if args.resume or args.run_dir:
+            raise UserError("--resume and --run-dir are for config files; a project's runs resume with "
+                            "`tuitune resume RUN --project PROJECT`.")
+        return queue_project_run(args.config, steps=args.steps, device=args.device,
+                                 accelerate_config=args.accelerate_config, detach=args.detach)
+    from tuitune.train.terminal import train_file
+
+    return train_file(args.config, args.run_dir, steps=args.steps, device=args.device, resume=args.resume,
+                      accelerate_config=args.accelerate_config)

@@ -159,6 +159,21 @@ class Dataset:
         return _update_json(path, apply, {"masks": {}}, self.lock_timeout)["masks"]
 
 
+def check_files(into: str | Path, masks: bool = True) -> None:
+    """Read each file of the dataset or project folder ``into`` a command reads or changes (project.toml,
+    tuitune.db, dataset.json, and masks.json when ``masks``) before it changes any: a damaged one stops the
+    command with its sentence before a picture, mask or JSON file is written, never halfway."""
+    from tuitune.project.project import check_files as check_project_files
+    from tuitune.project.project import is_project
+
+    if is_project(into):
+        check_project_files(into)
+    dataset = Dataset(Path(into).expanduser())
+    dataset.items()
+    if masks:
+        dataset.masks_index()
+
+
 # --- reading the two files: missing = empty, damaged = one sentence --------------------------------------
 Problem = Callable[[object], "str | None"]  # what is wrong with a parsed file's shape, in a few words, or None
 

@@ -116,6 +116,29 @@ def plan(request: DetectRequest) -> DetectPlan:
     )
 
 
+def folder_plan(folder: str | Path, spec: str | None = None, regions: str | None = None, detector: str | None = None,
+                segmenter: str | None = None, embedder: str | None = None, threshold: float | None = None,
+                min_score: float | None = None) -> DetectPlan:
+    """The plan for a dataset folder that is not a project: the spec and regions files as given, toyworld backends
+    and the default thresholds unless named."""
+    from tuitune.data.concepts import DetectSettings
+    from tuitune.intent.loaders import load_regions_file, load_spec
+
+    loaded = load_spec(str(folder), spec)
+    references = load_regions_file(regions) if regions else []
+    wants_embedder = bool(references) and any(c.references for c in loaded.concepts)
+    return DetectPlan(
+        root=Path(folder).expanduser().resolve(),
+        spec=loaded,
+        regions=list(references),
+        detector=detector or "toyworld",
+        segmenter=segmenter or "toyworld",
+        embedder=(embedder or "toyworld") if wants_embedder else None,
+        threshold=DetectSettings().similarity_threshold if threshold is None else threshold,
+        min_score=min_score or 0.0,
+    )
+
+
 def run(ctx: Any) -> None:
     """Job entry point (``[job] kind = "detect"``): progress per image, STOP honoured between images."""
     from tuitune.data.concepts import DetectSettings, VisionBackends, iter_detect

@@ -1,9 +1,9 @@
-"""``tuitune train``: a project is queued as a job, exactly as the app's Train screen does; a config file runs the
-loop in the foreground with a rich progress bar."""
+"""What ``tuitune train`` does, from typed options: a config file trained in this terminal with a rich progress
+bar (or through an accelerate config), a project's run queued as a job exactly as the app's Train screen does, or
+only the memory plan of either."""
 
 from __future__ import annotations
 
-import argparse
 import logging
 import time
 from pathlib import Path
@@ -15,11 +15,10 @@ if TYPE_CHECKING:
     from tuitune.train.config import TrainConfig
 
 
-def main(args: argparse.Namespace) -> int:
-    if getattr(args, "plan", False):
-        return print_plan(args)
-    if (Path(args.config) / "project.toml").is_file():
-        return train_project(args)  # queued as a job, as the app does; no torch in this process
+def train_file(config_file: str, run_dir: str | None = None, *, steps: int | None = None, device: str | None = None,
+               resume: bool = False, accelerate_config: str | None = None) -> int:
+    """Train the config TOML ``config_file`` (as the user typed it) into ``run_dir`` (default: runs/<config name>
+    beside it) in this terminal with a progress bar, or through ``accelerate_config`` on the processes it asks for."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from tuitune.train.config import load_config
@@ -27,19 +26,20 @@ def main(args: argparse.Namespace) -> int:
     from tuitune.train.loop import train
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
-    if Path(args.config).is_dir():
-        raise TrainError(f"{args.config} is a folder but not a tuitune project; give a config TOML or a project.")
-    config = load_config(args.config)
-    config_path = Path(args.config).resolve()
-    run_dir = Path(args.run_dir) if args.run_dir else config_path.parent / "runs" / config_path.stem
-    if args.steps is not None and args.steps < 1:
+    if Path(config_file).is_dir():
+        raise TrainError(f"{config_file} is a folder but not a tuitune project; give a config TOML or a project.")
+    config = load_config(config_file)
+    config_path = Path(config_file).resolve()
+    run_path = Path(run_dir) if run_dir else config_path.parent / "runs" / config_path.stem
+    if steps is not None and steps < 1:
         raise TrainError("--steps must be at least 1.")
-    if getattr(args, "accelerate_config", None):
-        return train_file_through_accelerate(args, config, run_dir)
+    if accelerate_config:
+        return train_file_through_accelerate(config_file, accelerate_config, config, run_path, steps=steps,
+                                             device=device, resume=resume)
     columns = (TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("loss {task.fields[loss]}"),
                TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), TextColumn("{task.fields[phase]}"))
     with Progress(*columns) as progress:
-        task = progress.add_task("train", total=args.steps or config.train.steps, loss="-", speed="", phase="")
+        task = progress.add_task("train", total=steps or config.train.steps, loss="-", speed="", phase="")
 
         first: list[tuple[float, int]] = []  # the first step's (time, step): the wall rate counts from there
 
@@ -55,18 +55,20 @@ def main(args: argparse.Namespace) -> int:
         def on_phase(phase: str) -> None:  # before step 1: loading the model, caching latents 12/48
             progress.update(task, phase=phase)
 
-        outcome = train(config, run_dir, resume=args.resume, steps=args.steps, device=args.device, on_step=on_step,
+        outcome = train(config, run_path, resume=resume, steps=steps, device=device, on_step=on_step,
                         on_phase=on_phase)
     if outcome.state == "finished":
-        print(f"LoRA written to {outcome.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
+        print(f"LoRA written to {outcome.lora_path} (kohya keys: {run_path / 'lora_kohya.safetensors'})")
     else:
-        print(f"Stopped at step {outcome.step}; continue with: tuitune train {args.config} --run-dir {run_dir} --resume")
+        print(f"Stopped at step {outcome.step}; continue with: tuitune train {config_file} --run-dir {run_path} --resume")
     return 0
 
 
-def train_file_through_accelerate(args: argparse.Namespace, config: TrainConfig, run_dir: Path) -> int:
-    """``tuitune train CONFIG.toml --accelerate-config FILE``: freeze the config into the run folder and run
-    its worker on every process ``FILE`` asks for, in this terminal (Ctrl-C checkpoints, then stops)."""
+def train_file_through_accelerate(config_file: str, accelerate_config: str, config: TrainConfig, run_dir: Path, *,
+                                  steps: int | None = None, device: str | None = None, resume: bool = False) -> int:
+    """``tuitune train CONFIG.toml --accelerate-config FILE``: freeze ``config`` (read from ``config_file``) into the
+    run folder and run its worker on every process ``FILE`` asks for, in this terminal (Ctrl-C checkpoints, then
+    stops); the exit code is the launcher's."""
     import os
     import subprocess
 
@@ -75,16 +77,16 @@ def train_file_through_accelerate(args: argparse.Namespace, config: TrainConfig,
     from tuitune.jobs.rundir import RunDir
     from tuitune.train.loop import refuse_fresh_start_over_a_run
 
-    named = read_accelerate_config(Path(args.accelerate_config).expanduser(), "--accelerate-config")
+    named = read_accelerate_config(Path(accelerate_config).expanduser(), "--accelerate-config")
     rd = RunDir(run_dir)
-    refuse_fresh_start_over_a_run(rd, args.resume)
+    refuse_fresh_start_over_a_run(rd, resume)
     rd.create()
-    if not args.resume or not rd.run_toml.exists():
+    if not resume or not rd.run_toml.exists():
         atomic.write_text(rd.run_toml, config.frozen().to_toml())
     worker = ["-m", "tuitune.train.worker", str(rd.path.resolve())]
-    worker += ["--resume"] if args.resume else []
-    worker += ["--steps", str(args.steps)] if args.steps is not None else []
-    worker += ["--device", args.device] if args.device is not None else []
+    worker += ["--resume"] if resume else []
+    worker += ["--steps", str(steps)] if steps is not None else []
+    worker += ["--device", device] if device is not None else []
     command = launch_command(named, worker, config.train.mixed_precision)
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])  # the processes must import this tuitune
@@ -103,46 +105,46 @@ def train_file_through_accelerate(args: argparse.Namespace, config: TrainConfig,
     if state == "finished":
         print(f"LoRA written to {rd.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
     elif state == "stopped":
-        print(f"Stopped at step {rd.read_status().get('step')}; continue with: tuitune train {args.config} "
-              f"--run-dir {run_dir} --accelerate-config {args.accelerate_config} --resume")
+        print(f"Stopped at step {rd.read_status().get('step')}; continue with: tuitune train {config_file} "
+              f"--run-dir {run_dir} --accelerate-config {accelerate_config} --resume")
     return code
 
 
-def train_project(args: argparse.Namespace) -> int:
-    """Queue a training run of the project ``args.config`` as the app's Train screen does (then follow it)."""
+def queue_project_run(project: str, *, steps: int | None = None, device: str | None = None,
+                      accelerate_config: str | None = None, detach: bool = False) -> int:
+    """Queue a training run of the project folder ``project`` (as the user typed it) as the app's Train screen does,
+    then follow it unless ``detach``; ``steps``, ``device`` and ``accelerate_config`` override its settings."""
     from tuitune.jobs.launch import ACCELERATE_KEY
     from tuitune.jobs.queue import submit
     from tuitune.train.project_run import ACCELERATE, train_request
 
-    root = Path(args.config).expanduser().resolve()
-    if args.resume or args.run_dir:
-        raise UserError("--resume and --run-dir are for config files; a project's runs resume with "
-                        "`tuitune resume RUN --project PROJECT`.")
+    root = Path(project).expanduser().resolve()
     choices: dict[str, dict] = {}
-    if args.steps is not None:
-        if args.steps < 1:
+    if steps is not None:
+        if steps < 1:
             raise UserError("--steps must be at least 1.")
-        choices.setdefault("train", {})["steps"] = args.steps
-    if args.device is not None:
-        choices.setdefault("train", {})["device"] = args.device
-    if getattr(args, "accelerate_config", None):  # typed by the user: theirs to place anywhere
+        choices.setdefault("train", {})["steps"] = steps
+    if device is not None:
+        choices.setdefault("train", {})["device"] = device
+    if accelerate_config:  # typed by the user: theirs to place anywhere
         from tuitune.jobs.accelerate_config import read_accelerate_config
 
-        named = read_accelerate_config(Path(args.accelerate_config).expanduser(), "--accelerate-config")
+        named = read_accelerate_config(Path(accelerate_config).expanduser(), "--accelerate-config")
         choices[ACCELERATE] = {"config": str(named.path)}
     tables = train_request(root, choices)
     if "spec_version" not in tables["dataset"]:
         print("No intent yet: training without masks weighting (`tuitune intent ... --project` adds one).")
     run = submit(root / "runs", "train", tables)
-    print(f"{run.name}: {run.state()}; `tuitune attach {run.name} --project {args.config}` follows it.")
+    print(f"{run.name}: {run.state()}; `tuitune attach {run.name} --project {project}` follows it.")
     if tables.get("job", {}).get(ACCELERATE_KEY):
         from tuitune.jobs.accelerate_config import other_machines_command
-        from tuitune.jobs.launch import accelerate_config, worker_tail
+        from tuitune.jobs.launch import accelerate_config as run_accelerate_config
+        from tuitune.jobs.launch import worker_tail
 
-        named = accelerate_config(run, tables)
+        named = run_accelerate_config(run, tables)
         if named is not None and named.multi_machine:
             print(other_machines_command(named, worker_tail(run)))
-    if args.detach:
+    if detach:
         return 0
     from tuitune.jobs.attach import attach
 
@@ -150,14 +152,14 @@ def train_project(args: argparse.Namespace) -> int:
     return 0
 
 
-def print_plan(args: argparse.Namespace) -> int:
-    """``tuitune train CONFIG --plan``: the memory plan of a config file or a project's training settings on this
-    machine, without loading any weights; 0 when it fits, 1 when it does not."""
+def print_plan(config_file: str, device: str | None = None) -> int:
+    """``tuitune train CONFIG --plan``: print the memory plan of a config file or a project's training settings on
+    this machine (on ``device`` when given), without loading any weights; 0 when it fits, 1 when it does not."""
     from tuitune.train.config import TrainConfig, load_config
     from tuitune.train.hardware import choose_device
     from tuitune.train.memory_plan import check_at_start
 
-    root = Path(args.config).expanduser()
+    root = Path(config_file).expanduser()
     if (root / "project.toml").is_file():
         from tuitune.train.project_run import base_config
 
@@ -167,8 +169,8 @@ def print_plan(args: argparse.Namespace) -> int:
         config = TrainConfig.from_dict(tables, base_dir=root.resolve())
     else:
         config = load_config(root)
-    device = choose_device(config.train.device, args.device)
-    verdict = check_at_start(config, device, config.train.num_processes if device == "cpu" else 1)
+    chosen = choose_device(config.train.device, device)
+    verdict = check_at_start(config, chosen, config.train.num_processes if chosen == "cpu" else 1)
     print("\n".join(verdict.plan.lines()))
     print(verdict.sentence)
     return 0 if verdict.fits else 1
