@@ -74,7 +74,7 @@ async def test_lora_picker_defaults_to_the_newest_runs_recommended_checkpoint(pr
         select = app.screen.query_one("#gen-lora")
         await wait_for(pilot, lambda: not select.is_blank())
         assert select.value == str(older.checkpoint_dir(20))  # ★, not its final LoRA nor an older run's
-        assert any(label == "train-c step 20 ★" for label, _ in app.screen._choices)
+        assert any(label == "★ train-c step 20" for label, _ in app.screen._choices)
         # A newer run saves a checkpoint: the picker follows it (the user has not picked one).
         newer = training_run(project, "train-d", time.time(), (5,))
         await switch_to(pilot, "4", "train")

@@ -92,3 +92,30 @@ async def test_x_stops_a_live_run_after_a_poll_filled_the_table(project: Path) -
     finally:
         if not run.state().is_final:
             stop(run, grace=2.0, wait=5.0)
+
+
+async def test_t_goes_to_the_steps_field_where_typed_digits_replace_the_number(project: Path) -> None:
+    from textual.widgets import Input
+
+    from tuitune.ui.widgets.key_bar import KeyBar
+
+    app = app_for(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        steps = screen.query_one("#set-train-steps", Input)
+        await wait_for(pilot, lambda: steps.value != "")  # the form is filled from the project
+        assert "t Steps" in str(screen.query_one(KeyBar).render())
+        await pilot.press("t")
+        assert screen.focused is steps
+        await pilot.press("2", "0")
+        assert steps.value == "20"
+        await pilot.press("escape")  # back to the runs, where s would start with these settings
+        assert screen.focused is screen.query_one("#runs-table")
+        assert {s.key: v for s, v in screen.raw_form().items()}["steps"] == "20"
+        # Inside a text field t is a letter like any other.
+        base = screen.query_one("#set-model-base", Input)
+        base.focus()
+        await pilot.pause()
+        await pilot.press("end", "t")
+        assert screen.focused is base and base.value.endswith("t")

@@ -31,7 +31,8 @@ def lora_offer(project_root: Path) -> LoraOffer:
             continue
         recommended = recommended_lora(run) if default is None else None
         star = str(recommended[1]) if recommended else None
-        choices += [(label + (" ★" if path == star else ""), path) for label, path in offered]
+        # The star first: the Generate form's picker is narrow and cuts a long label's end off.
+        choices += [(("★ " if path == star else "") + label, path) for label, path in offered]
         if default is None:
             default = star if star in {path for _, path in offered} else offered[0][1]
     return LoraOffer(choices, default)

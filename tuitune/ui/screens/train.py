@@ -67,6 +67,10 @@ class TrainScreen(ProjectScreen):
                 tooltip="Continue a stopped, failed or crashed run from its last checkpoint"),
         Binding("e", "evaluate", "Eval", id="train.evaluate",
                 tooltip="Evaluate the run's checkpoints against the intent (queues a job)"),
+        # Steps is the setting a short first run changes (kohya's max_train_steps): one key from the runs, last
+        # in the bar so at 80 columns it is the one left out (F1 lists it).
+        Binding("t", "focus_steps", "Steps", id="train.steps",
+                tooltip="Go to the steps field and type the number (esc: back to the runs)"),
         # Letters typed in a settings field go into the field; escape brings the run keys back.
         Binding("escape", "focus_runs", "Runs", id="train.runs", show=False,
                 tooltip="Leave the settings form for the runs table (s, x, p, n, r, e act there)"),
@@ -331,6 +335,10 @@ class TrainScreen(ProjectScreen):
     # --- actions -------------------------------------------------------------------------------------
     def action_focus_runs(self) -> None:
         self.query_one("#runs-table", DataTable).focus()
+
+    def action_focus_steps(self) -> None:
+        # The field selects its text on focus, so typed digits replace the number.
+        self.query_one("#set-train-steps", Input).focus()
 
     def _with_run(self, verb: str) -> RunDir | None:
         run = self.selected_run()
