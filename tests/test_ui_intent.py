@@ -94,7 +94,7 @@ async def test_typing_on_the_chat_log_starts_a_message_and_esc_gives_the_screen_
         await pilot.press(*"Keep it")
         box = screen.query_one("#chat-input")
         await wait_for(pilot, lambda: box.value == "Keep it")
-        assert app.focused is box
+        await wait_for(pilot, lambda: app.focused is box)  # once the typing pauses
         await pilot.press("space", *"2x")  # in the field, digits are text
         assert box.value == "Keep it 2x"
         await press_to_focus(pilot, "escape", focused="chat-log")
@@ -104,6 +104,29 @@ async def test_typing_on_the_chat_log_starts_a_message_and_esc_gives_the_screen_
         await press_to_focus(pilot, "escape", focused="chat-log")
         assert box.value == "Keep it 2x"
         assert screen.query_one("#ref-input").value == ""
+
+
+async def test_a_message_typed_in_one_burst_on_the_chat_log_arrives_whole_and_in_order(project: Path) -> None:
+    """A paste or a fast typist: every key is queued before the first is handled. Moving the focus at the first
+    letter lost the tail of such a message (and could reorder it); digits inside it are text, and the enter at
+    its end sends it."""
+    from textual import events
+
+    text = "Keep the ring [1] shape; its colour may vary, 2 or 3 tints. Delete the watermark in the corner."
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await switch_to(pilot, "1", "intent")
+        screen = app.screen
+        assert app.focused.id == "chat-log"
+        for character in text:  # posted at once, none handled yet: what a burst from the terminal is
+            key = {" ": "space", "[": "left_square_bracket", "]": "right_square_bracket", ";": "semicolon",
+                   ",": "comma", ".": "full_stop"}.get(character, character)
+            app.post_message(events.Key(key, character))
+        app.post_message(events.Key("enter", "\r"))
+        await wait_for(pilot, lambda: any(t.text == text for t in stored_history(project).turns
+                                          if t.role == "user"), timeout=60)
+        assert app.current_mode == "intent"  # the digits were text, not screen switches
+        assert screen.query_one("#chat-input").value == ""
 
 
 def _add_dont_care(root: Path) -> None:

@@ -8,6 +8,7 @@ from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.timer import Timer
 from textual.widgets import Input, Label, Static
 
 from tuitune.errors import UserError
@@ -43,6 +44,9 @@ def chat_placeholder(spec: IntentSpec | None, width: int) -> str:
     return ASK
 
 
+TYPING_PAUSE_SECONDS = 0.25  # letters typed on the chat log move the focus to the message after this pause
+
+
 class ChatMessage(Static):
     def __init__(self, role: str, text: str) -> None:
         super().__init__(text, classes=f"chat-{role}", markup=False)
@@ -70,6 +74,7 @@ class IntentScreen(ProjectScreen):
         self.backend = "rules"
         self.busy = False
         self._token: tuple[int, int] | None = None
+        self._typing_timer: Timer | None = None  # letters typed on the chat log are going to the message
 
     def body(self) -> ComposeResult:
         with Horizontal(id="intent-body"):
@@ -316,13 +321,47 @@ class IntentScreen(ProjectScreen):
 
     def on_key(self, event: events.Key) -> None:
         """A character no key binding takes, typed outside the fields, goes into the message instead of
-        being lost; the field keeps the focus for the rest of the message."""
-        if isinstance(self.focused, Input) or not event.is_printable or not event.character:
+        being lost; the field takes the focus once the typing pauses.
+
+        The focus waits because keys typed in a burst (a fast typist, a paste) are already on their way to the
+        widget that had the focus: had it moved at the first letter, those would reach this handler after the
+        field had the focus and later letters went straight to the field, so letters were lost or reordered.
+        Until the pause every letter comes this way, in order, digits and enter included (mid-sentence a digit
+        is text, not a screen switch)."""
+        in_field = isinstance(self.focused, Input)  # a field takes its letters itself: one here was on its way
+        box = self.query_one("#chat-input", Input)
+        typing = self._typing_timer is not None
+        if typing and not in_field and event.key in ("enter", "backspace"):
+            event.stop()
+            event.prevent_default()
+            if event.key == "backspace":
+                box.action_delete_left()
+                self._typed()
+            else:
+                self._focus_typed()
+                self.call_later(box.action_submit)  # a coroutine: run by the message loop, after the letters
             return
-        if event.key in self.active_bindings:  # 1-5, ? and the like keep their meaning
+        if not event.is_printable or not event.character:
+            return
+        if event.key in self.active_bindings and not typing and not in_field:  # 1-5, ? keep their meaning
             return
         event.stop()
         event.prevent_default()
-        box = self.query_one("#chat-input", Input)
-        box.focus()
         box.insert_text_at_cursor(event.character)
+        if not in_field:
+            self._typed()
+
+    def _typed(self) -> None:
+        if self._typing_timer is not None:
+            self._typing_timer.stop()
+        self._typing_timer = self.set_timer(TYPING_PAUSE_SECONDS, self._focus_typed)
+
+    def _focus_typed(self) -> None:
+        """The typing paused: the message field takes the focus (at once, not at the next idle moment)."""
+        if self._typing_timer is not None:
+            self._typing_timer.stop()
+            self._typing_timer = None
+        box = self.query_one("#chat-input", Input)
+        if self.focused is not box and not isinstance(self.focused, Input):
+            self.set_focus(box)
+
