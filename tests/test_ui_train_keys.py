@@ -119,3 +119,36 @@ async def test_t_goes_to_the_steps_field_where_typed_digits_replace_the_number(p
         await pilot.pause()
         await pilot.press("end", "t")
         assert screen.focused is base and base.value.endswith("t")
+
+
+async def test_m_plans_the_memory_of_the_settings_in_the_form_before_s(project: Path) -> None:
+    """The plan is of the form as it is (not the saved train.toml), made in a process of its own, and nothing is
+    queued or saved by it."""
+    import re
+
+    from textual.widgets import Input, Static
+
+    (project / "project.toml").write_text('name = "proj"\nbase_model = "arch:sd15"\nmodel_kind = "sd1"\n',
+                                          encoding="utf-8")
+    runs_before = sorted(p.name for p in (project / "runs").iterdir())
+    app = app_for(project)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.press("4")
+        screen = app.screen
+        batch = screen.query_one("#set-train-batch_size", Input)
+        await wait_for(pilot, lambda: batch.value != "")
+        plan = screen.query_one("#train-plan", Static)
+        shown: list[str] = []
+        for size in ("1", "8"):
+            batch.value = size
+            await pilot.press("escape", "m")
+            await wait_for(pilot, lambda: plan.display and "Predicted peak memory" in str(plan.render())
+                           and str(plan.render()) not in shown, timeout=180)
+            shown.append(str(plan.render()))
+        assert all(text.startswith("Memory plan on cpu: weights ") for text in shown)
+        activations = [float(re.search(r"activations ([\d.]+)", text).group(1)) for text in shown]
+        assert activations[1] > activations[0]  # batch 8 in the form, not the project's batch
+        said = [n.message for n in app._notifications if n.message.startswith("Predicted peak memory")]
+        assert len(said) == 2
+    assert sorted(p.name for p in (project / "runs").iterdir()) == runs_before
+    assert not (project / "train.toml").exists()

@@ -36,7 +36,10 @@ def plan_of_project_run(project_root: Path, choices: dict[str, dict[str, Any]] |
         verdict = check_at_start(config, chosen, processes)
     except TrainError as exc:
         raise UserError(f"No memory plan: {exc}") from None
-    return {"fits": verdict.fits, "sentence": verdict.sentence, "lines": verdict.plan.lines(),
+    mine = verdict.plan
+    parts = {"weights": mine.weights, "LoRA": mine.lora, "activations": max(mine.activations, mine.vae_encode),
+             "runtime": mine.runtime}
+    return {"fits": verdict.fits, "sentence": verdict.sentence, "lines": mine.lines(), "parts_bytes": parts,
             "peak_bytes": verdict.plan.peak * processes, "free_bytes": verdict.free, "device": chosen,
             "changes": verdict.changes}
 

@@ -71,6 +71,8 @@ class TrainScreen(ProjectScreen):
         # in the bar so at 80 columns it is the one left out (F1 lists it).
         Binding("t", "focus_steps", "Steps", id="train.steps",
                 tooltip="Go to the steps field and type the number (esc: back to the runs)"),
+        Binding("m", "memory_plan", "Plan", id="train.plan",
+                tooltip="Predict the peak memory of a run with these settings against what is free now"),
         # Letters typed in a settings field go into the field; escape brings the run keys back.
         Binding("escape", "focus_runs", "Runs", id="train.runs", show=False,
                 tooltip="Leave the settings form for the runs table (s, x, p, n, r, e act there)"),
@@ -103,6 +105,7 @@ class TrainScreen(ProjectScreen):
                     yield Label("Settings (esc: back to runs)", classes="pane-title")
                     for setting in SETTINGS:
                         yield from self._field(setting)
+                    yield Static("", id="train-plan", markup=False)  # the memory plan, once m asked for it
                 # Under the form, not at its end: on a 24-row terminal the form scrolls and the button stays.
                 yield Button("Start (s)", id="train-start", variant="primary")
             with Vertical(id="train-main"):
@@ -335,6 +338,29 @@ class TrainScreen(ProjectScreen):
     # --- actions -------------------------------------------------------------------------------------
     def action_focus_runs(self) -> None:
         self.query_one("#runs-table", DataTable).focus()
+
+    def action_memory_plan(self) -> None:
+        self.notify("Planning the memory of a run with these settings (a few seconds)…", timeout=4)
+        raw = self.raw_form()
+        self.run_worker(lambda: self._plan(raw), thread=True, exclusive=True, group="train-plan")
+
+    def _plan(self, raw: dict[Setting, Any]) -> None:
+        from tuitune.ui.train_settings import memory_plan
+
+        self.from_thread(self._planned, memory_plan(self.project.root, raw))
+
+    def _planned(self, report: dict[str, Any]) -> None:
+        if "error" in report:
+            self.notify(str(report["error"]), severity="error", timeout=10)
+            return
+        plan = self.query_one("#train-plan", Static)
+        gib = 1024**3
+        parts = ", ".join(f"{name} {value / gib:.2f}" for name, value in report.get("parts_bytes", {}).items())
+        plan.update(f"Memory plan on {report.get('device')}: {parts} GiB per process.\n{report['sentence']}")
+        plan.display = True
+        plan.scroll_visible()
+        self.notify(str(report["sentence"]), severity="information" if report.get("fits") else "warning",
+                    timeout=12)
 
     def action_focus_steps(self) -> None:
         # The field selects its text on focus, so typed digits replace the number.
