@@ -111,3 +111,20 @@ async def test_ctrl_h_and_esc_leave_the_prompt_for_history(project: Path) -> Non
         prompt.cursor_position = len(prompt.value)  # focusing selected the whole prompt
         app.post_message(events.Key("backspace", "\x7f"))  # the Backspace key still deletes
         await wait_for(pilot, lambda: prompt.value == "zxq rin")
+
+
+async def test_an_evaluation_finishing_while_generate_is_shown_brings_its_star_without_a_revisit(
+        project: Path) -> None:
+    run = training_run(project, "train-c", 3.0, (10, 20), final=True)
+    app = app_for(project)
+    async with app.run_test(size=SIZE) as pilot:
+        await switch_to(pilot, "5", "generate")
+        select = app.screen.query_one("#gen-lora")
+        await wait_for(pilot, lambda: not select.is_blank())
+        assert select.value == str(run.lora_path)  # no evaluation yet: the run's final LoRA
+        await pilot.pause(2.5)  # a poll that finds nothing new in the runs changes nothing
+        append(run.path, eval_row("step_10", 10, {**GOOD, "intent score": 0.9}),
+               eval_row("step_20", 20, {**GOOD, "intent score": 0.5}))  # the evaluation job writes its rows
+        await wait_for(pilot, lambda: select.value == str(run.checkpoint_dir(10)), timeout=15)
+        assert app.current_mode == "generate"
+        assert any(label == "★ train-c step 10" for label, _ in app.screen._choices)

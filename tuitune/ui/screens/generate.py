@@ -49,6 +49,7 @@ class GenerateScreen(ProjectScreen):
         self.records: list[dict] = []
         self._record_files = -1
         self._choices: list[tuple[str, str]] = []
+        self._runs_stamp: tuple | None = None  # runs_stamp() when the LoRA offer was last compared
         self._offer = LoraOffer()
         self._default_prompt = ""
         self.fix = FixMode(self)
@@ -164,6 +165,15 @@ class GenerateScreen(ProjectScreen):
         if count != self._record_files:
             self._record_files = count
             self.from_thread(self._reload_keeping_selection)
+        # An evaluation or a run that finished while this screen is shown: offer its LoRAs (and ★) now, not at
+        # the next visit. A stat per run folder file, no reading, unless one changed.
+        stamp = runs_stamp(self.project.runs_dir)
+        if stamp != self._runs_stamp:
+            known = self._runs_stamp is not None
+            self._runs_stamp = stamp
+            offer = lora_offer(self.project.root)
+            if known and offer != self._offer:
+                self.from_thread(self._set_choices, offer)
 
     def _reload_keeping_selection(self) -> None:
         """Reload; a generation that arrived since (the ctrl+g just pressed) is shown at once, else the cursor
@@ -350,3 +360,26 @@ class GenerateScreen(ProjectScreen):
     @on(FixBox.Left)
     def _box_left(self) -> None:
         self.fix.leave()
+
+
+def runs_stamp(runs: Path) -> tuple:
+    """What changes when a run finishes, checkpoints or is evaluated: each run's eval.jsonl, its final LoRA and
+    its checkpoints folder, by modification time and size (a stat each; status.json, which a training run
+    rewrites every second, is left out)."""
+    import os
+
+    stamp: list[tuple] = []
+    try:
+        with os.scandir(runs) as entries:
+            folders = sorted(e.path for e in entries if e.is_dir())
+    except OSError:
+        return ()
+    for folder in folders:
+        for name in ("eval.jsonl", "lora.safetensors", "checkpoints"):
+            try:
+                info = os.stat(os.path.join(folder, name))
+            except OSError:
+                continue
+            stamp.append((folder, name, info.st_mtime_ns, info.st_size))
+    return tuple(stamp)
+
