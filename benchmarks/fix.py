@@ -1,6 +1,7 @@
 """Focus-N-Fix on the toyworld: remove the watermark the model draws, against plain DRaFT, same steps and seeds.
 
-    nice .venv/bin/python benchmarks/fix.py [--steps 150] [--beta 20] [--work DIR --reuse] [--out benchmarks/fix.json]
+    nice .venv/bin/python benchmarks/fix.py [--seeds 0 1 2 3 4 5 6 7] [--steps 150] [--beta 20] [--work DIR --reuse]
+                                            [--out benchmarks/fix.json]
 
 The shipped toyworld model draws a corner watermark whenever a prompt ends in ", with a watermark". Both arms
 start from it, train a LoRA on the same prompts and training seeds with the shipped defect critic as the reward
@@ -17,6 +18,10 @@ pixel difference to the frozen picture outside / inside M). Because the critic i
 fooled, so the analytic reader of the toyworld judges too: watermark_rate (a corner mark is found) and
 subject_kept (the prompted colour and shape are still read). The targets: defect rate down >= 80% relative to
 base, and focus_n_fix's drift_outside <= 0.3x draft's at a defect rate within 10 points of draft's.
+
+``--seeds`` runs both arms once per fix-run seed (LoRA init and batch order; 8 by default) and reports each
+figure as its mean over them with a 95% bootstrap interval, the targets checked on the means, and every seed's
+own figures under ``per_seed`` in the JSON.
 """
 
 from __future__ import annotations
@@ -79,37 +84,22 @@ def arm(name: str, table: dict[str, Any], work: Path, reuse: bool = False) -> di
     return report
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--steps", type=int, default=150)
-    parser.add_argument("--beta", type=float, default=20.0)
-    parser.add_argument("--k", type=int, default=2)
-    parser.add_argument("--lr", type=float, default=6e-3)
-    parser.add_argument("--rank", type=int, default=4)
-    parser.add_argument("--batch-size", type=int, default=2)
-    parser.add_argument("--sampler-steps", type=int, default=10)
-    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1000, 1001, 1002, 1003, 1004, 1005])
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--seed", type=int, default=0, help="the fix runs' own seed (LoRA init, batch order)")
-    parser.add_argument("--work", type=Path, help="folder for the two runs (default: a temporary one)")
-    parser.add_argument("--reuse", action="store_true",
-                        help="with --work: an arm whose run of the same settings finished there is read, not rerun")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "fix.json")
-    args = parser.parse_args(argv)
+COLUMNS = ["defect_rate", "reward", "drift_outside", "drift_inside", "watermark_rate", "subject_kept"]
 
-    import torch
 
-    torch.set_num_threads(args.threads)
+def one_seed(args: argparse.Namespace, seed: int, work: Path) -> dict[str, dict[str, Any]]:
+    """Both arms trained with fix-run seed ``seed`` (DRaFT's run is reused across betas and masks: with beta 0
+    the mask does not enter its loss), and the frozen model's figures."""
     common = {"prompts": PROMPTS, "seeds": args.train_seeds, "eval_seeds": args.eval_seeds, "steps": args.steps,
               "k": args.k, "lr": args.lr, "rank": args.rank, "alpha": float(args.rank), "batch_size": args.batch_size,
-              "sampler_steps": args.sampler_steps, "checkpoint_every": 0, "device": "cpu", "seed": args.seed}
-    work = args.work or Path(tempfile.mkdtemp(prefix="tuitune-fix-bench-"))
+              "sampler_steps": args.sampler_steps, "checkpoint_every": 0, "device": "cpu", "seed": seed,
+              "threshold": args.threshold, "dilation": args.dilation}
     settings = f"steps{args.steps}-lr{args.lr:g}-k{args.k}-r{args.rank}-b{args.batch_size}"
-    settings += f"-seed{args.seed}" if args.seed else ""
+    settings += f"-seed{seed}" if seed else ""
+    mask = f"-t{args.threshold:g}-d{args.dilation}" if (args.threshold, args.dilation) != (0.5, 2) else ""
     reports = {"draft": arm(f"draft-{settings}", {**common, "beta": 0.0}, work, args.reuse),
-               "focus_n_fix": arm(f"focus_n_fix-{settings}-beta{args.beta:g}", {**common, "beta": args.beta}, work,
-                                  args.reuse)}
+               "focus_n_fix": arm(f"focus_n_fix-{settings}-beta{args.beta:g}{mask}", {**common, "beta": args.beta},
+                                  work, args.reuse)}
     count = len(PROMPTS) * len(args.eval_seeds)
     first = reports["draft"]
     arms: dict[str, dict[str, Any]] = {"base": {"defect_rate": first["base"]["defect_rate"],
@@ -122,7 +112,75 @@ def main(argv: list[str] | None = None) -> int:
                       "drift_outside": report["drift_outside"], "drift_inside": report["drift_inside"],
                       "seconds": report["seconds"],
                       **analytic(Path(report["run"]) / "eval" / "tuned", count, len(args.eval_seeds))}
+    return arms
 
+
+def mean_arms(per_seed: dict[int, dict[str, dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Each arm's figures as their mean over the seeds (a figure one seed lacks is left out of its mean)."""
+    arms: dict[str, dict[str, Any]] = {}
+    for name in next(iter(per_seed.values())):
+        arms[name] = {}
+        for column in COLUMNS:
+            values = [seed[name][column] for seed in per_seed.values() if seed[name].get(column) is not None]
+            arms[name][column] = sum(values) / len(values) if values else None
+    return arms
+
+
+def spread(per_seed: dict[int, dict[str, dict[str, Any]]], name: str, column: str) -> dict[str, float] | None:
+    from tuitune.toyworld.efficacy import bootstrap
+
+    values = [seed[name][column] for seed in per_seed.values() if seed[name].get(column) is not None]
+    if not values:
+        return None
+    found = bootstrap(values)
+    return {"mean": found.mean, "low": found.low, "high": found.high, "n": found.n}
+
+
+def print_table(per_seed: dict[int, dict[str, dict[str, Any]]], arms: dict[str, dict[str, Any]]) -> None:
+    """Per seed, then the means with their 95% bootstrap interval (more than one seed)."""
+    print(f"{'arm':<12}{'seed':>6}" + "".join(f"{c:>16}" for c in COLUMNS))
+    for seed, figures_by_arm in per_seed.items():
+        for name, figures in figures_by_arm.items():
+            cells = [figures.get(c) for c in COLUMNS]
+            print(f"{name:<12}{seed:>6}" + "".join(f"{'n/a':>16}" if v is None else f"{v:>16.4f}" for v in cells))
+    if len(per_seed) > 1:
+        print(f"mean over {len(per_seed)} seeds [95% bootstrap interval]:")
+        for name in arms:
+            cells = []
+            for column in COLUMNS:
+                found = spread(per_seed, name, column)
+                cells.append("n/a" if found is None else f"{found['mean']:.3f} [{found['low']:.3f},{found['high']:.3f}]")
+            print(f"{name:<12}" + "".join(f"{c:>26}" for c in cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--steps", type=int, default=150)
+    parser.add_argument("--beta", type=float, default=20.0)
+    parser.add_argument("--k", type=int, default=2)
+    parser.add_argument("--lr", type=float, default=6e-3)
+    parser.add_argument("--rank", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=2)
+    parser.add_argument("--sampler-steps", type=int, default=10)
+    parser.add_argument("--train-seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--eval-seeds", type=int, nargs="+", default=[1000, 1001, 1002, 1003, 1004, 1005])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(8)),
+                        help="the fix runs' own seeds (LoRA init, batch order): both arms once per seed")
+    parser.add_argument("--threshold", type=float, default=0.5, help="heatmap threshold of the mask M")
+    parser.add_argument("--dilation", type=int, default=2, help="pixels M grows by")
+    parser.add_argument("--work", type=Path, help="folder for the two runs (default: a temporary one)")
+    parser.add_argument("--reuse", action="store_true",
+                        help="with --work: an arm whose run of the same settings finished there is read, not rerun")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "fix.json")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    work = args.work or Path(tempfile.mkdtemp(prefix="tuitune-fix-bench-"))
+    per_seed = {seed: one_seed(args, seed, work) for seed in args.seeds}
+    arms = mean_arms(per_seed)
     base, draft, fnf = arms["base"], arms["draft"], arms["focus_n_fix"]
     drop = 1 - fnf["defect_rate"] / base["defect_rate"] if base["defect_rate"] else None
     ratio = fnf["drift_outside"] / draft["drift_outside"] if draft["drift_outside"] else None
@@ -133,17 +191,16 @@ def main(argv: list[str] | None = None) -> int:
         "defect_rate_gap_to_draft": fnf["defect_rate"] - draft["defect_rate"],
         "drift_target_met": ratio is not None and ratio <= 0.3 and fnf["defect_rate"] - draft["defect_rate"] <= 0.10,
     }
-    columns = ["defect_rate", "reward", "drift_outside", "drift_inside", "watermark_rate", "subject_kept"]
-    print(f"{'arm':<12}" + "".join(f"{c:>16}" for c in columns))
-    for name, figures in arms.items():
-        cells = [figures.get(c) for c in columns]
-        print(f"{name:<12}" + "".join(f"{'n/a':>16}" if v is None else f"{v:>16.4f}" for v in cells))
+    print_table(per_seed, arms)
     print(f"defect rate down {drop:.0%} vs base (target >= 80%): {'met' if targets['defect_rate_drop_met'] else 'NOT met'}"
           if drop is not None else "defect rate of base is 0: no drop to measure")
     print(f"drift outside focus_n_fix/draft = {ratio:.2f} (target <= 0.30, defect rate within 10 points): "
           f"{'met' if targets['drift_target_met'] else 'NOT met'}" if ratio is not None else "draft did not drift")
+    spreads = {name: {c: spread(per_seed, name, c) for c in COLUMNS} for name in arms}
     args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()}, "prompts": PROMPTS,
-                                    "arms": arms, "targets": targets}, indent=2) + "\n", encoding="utf-8")
+                                    "arms": arms, "spreads": spreads, "targets": targets,
+                                    "per_seed": {str(k): v for k, v in per_seed.items()}}, indent=2) + "\n",
+                        encoding="utf-8")
     return 0
 
 
