@@ -43,7 +43,9 @@ def test_tmux_session_visits_every_screen_and_quits(tmp_path: Path) -> None:
     session = f"tuitune-test-{os.getpid()}"
     env = {"TERM": "xterm-256color", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     exports = " ".join(f"{k}={v}" for k, v in env.items())
-    command = f"cd {project} && {exports} {TUITUNE}; echo EXITED:$?; sleep 30"
+    # LINES and COLUMNS in the test runner's environment (the tmux server inherits them) would pin the app to
+    # that size instead of the 120x36 pane's.
+    command = f"cd {project} && unset LINES COLUMNS; {exports} {TUITUNE}; echo EXITED:$?; sleep 30"
     _tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", command)
     try:
         _wait_for(session, "parser: rules")  # the Intent screen (the key bar folds the screens into 1-5 at 120)
