@@ -131,6 +131,9 @@ class TuituneApp(App[int]):
             self.notify(str(exc), severity="error", timeout=15)
             return
         readonly = self.readonly or bool(handle is not None and handle.readonly)
+        # Before the old screens are dropped: a Header on a screen being taken down that hears of a new title
+        # no longer finds its own title widget (Textual raises NoMatches from its watcher).
+        self.sub_title = Path(path).name + (" (read-only)" if readonly else "")
         # One swap: a screen's worker thread reading ``app.project`` meanwhile sees the old project or the
         # new one, never none.
         old, self.project = self.project, ProjectView(Path(path), readonly=readonly, handle=handle)
@@ -148,7 +151,6 @@ class TuituneApp(App[int]):
                 self._pictures = Choice(self._pictures.protocol, self._pictures.reason)  # said once
         if warning:
             self.notify(warning, severity="warning")
-        self.sub_title = str(self.project.name) + (" (read-only)" if readonly else "")
         self._import_legacy_intent()
         self._prime_event_tails()
         for timer in self._project_timers:  # the project shown before had its own
