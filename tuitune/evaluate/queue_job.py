@@ -7,7 +7,6 @@ options queue the same ``[evaluate]`` table.
 from __future__ import annotations
 
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,9 @@ def evaluation_settings(run_path: Path, chosen: dict[str, Any] | None = None) ->
 
 def check_evaluable(run: RunDir) -> None:
     """Refuse, in one sentence, a folder that is not a training run or has nothing to evaluate yet."""
-    try:
-        config = tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{run.path} is not a run folder (no run.toml); give the folder of a training run.") from None
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{run.name}'s run.toml cannot be read ({exc}); fix it or pick another run.") from None
+    if not run.run_toml.is_file():
+        raise UserError(f"{run.path} is not a run folder (no run.toml); give the folder of a training run.")
+    config = run.config()
     # A run.toml without [job] kind is a hand-made training run folder; any other kind is a job of its own.
     kind = config.get("job", {}).get("kind", "train")
     if kind != "train":
@@ -75,8 +71,8 @@ def pending_evaluation(run: RunDir) -> RunDir | None:
     for folder in sorted(run.path.parent.glob(f"{run.name}-eval-*")):
         job = RunDir(folder)
         try:
-            config = tomllib.loads(job.run_toml.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            config = job.config()
+        except UserError:
             continue
         if Path(config.get("evaluate", {}).get("run", "")) == run.path and not job.state().is_final:
             return job

@@ -6,7 +6,6 @@ import hashlib
 import json
 import shutil
 import time
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,10 +77,7 @@ def read_eval_rows(run: RunDir) -> list[dict[str, Any]]:
 
 
 def run_config(run: RunDir) -> dict[str, Any]:
-    try:
-        return tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{run.path} has no run.toml, so it is not a training run; pick a run folder.") from None
+    return run.config()
 
 
 def list_checkpoints(run: RunDir, settings: EvalSettings) -> list[Checkpoint]:

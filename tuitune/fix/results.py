@@ -8,11 +8,11 @@ evaluation prompts (the training prompts when none are given) times the evaluati
 from __future__ import annotations
 
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tuitune.errors import UserError
 from tuitune.jobs.queue import run_dirs
 from tuitune.jobs.rundir import RunDir
 
@@ -29,8 +29,8 @@ def read_report(run_path: Path) -> dict[str, Any] | None:
 def fix_settings(run: RunDir) -> dict[str, Any] | None:
     """The ``[fix]`` table of a fix run; None for any other run or an unreadable run.toml."""
     try:
-        config = tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        config = run.config()
+    except UserError:
         return None
     table = config.get("fix")
     return table if config.get("job", {}).get("kind") == "fix" and isinstance(table, dict) else None

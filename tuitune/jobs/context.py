@@ -8,7 +8,6 @@ import socket
 import sys
 import threading
 import time
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,7 +44,7 @@ class JobContext:
     # --- config ------------------------------------------------------------------------------------
     def run_config(self) -> dict[str, Any]:
         """run.toml as written, including the ``[job]`` table."""
-        return tomllib.loads(self.run.run_toml.read_text(encoding="utf-8"))
+        return self.run.config()
 
     def job_config(self) -> dict[str, Any]:
         """run.toml without the ``[job]`` table: the job's own configuration."""

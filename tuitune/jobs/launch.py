@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 import time
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +24,7 @@ ACCELERATE_KEY = "accelerate_config"  # run.toml [job]: the user's accelerate co
 
 
 def read_run_toml(run: RunDir) -> dict[str, Any]:
-    try:
-        return tomllib.loads(run.run_toml.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(
-            f"{run.path} has no run.toml, so it is not a run directory; pick another run."
-        ) from None
+    return run.config()
 
 
 def num_processes(config: dict[str, Any]) -> int:

@@ -7,7 +7,6 @@ The Train screen, ``tuitune attach`` and ``tuitune runs`` all show this one summ
 from __future__ import annotations
 
 import time
-import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,10 +154,7 @@ def summarize(run: RunDir, history: MetricsHistory | None = None, now: float | N
 
 
 def _kind_in_run_toml(run: RunDir) -> str:
-    try:
-        return str(tomllib.loads(run.run_toml.read_text(encoding="utf-8")).get("job", {}).get("kind", ""))
-    except (OSError, ValueError, AttributeError):
-        return ""
+    return run.kind()
 
 
 def list_runs(runs_root: Path) -> list[RunSummary]:

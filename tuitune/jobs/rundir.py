@@ -29,11 +29,13 @@ Readers never need the writer to be alive: everything is in these files.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
 import shutil
 import time
+import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -41,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune import atomic
+from tuitune.errors import UserError
 
 HEARTBEAT_STALE_SECONDS = 30.0
 CHECKSUMS = "checksums.json"  # inside each checkpoint: relative path -> bytes and sha256 of every file
@@ -158,9 +161,39 @@ class RunDir:
 
     path: Path
     _metrics_tail: JsonlTail | None = field(default=None, repr=False)
+    # run.toml as last parsed, with the (mtime, size) it was parsed at
+    _config: tuple[tuple[int, int], dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.path = Path(self.path)
+
+    # --- run.toml ----------------------------------------------------------------------------------
+    def config(self) -> dict[str, Any]:
+        """run.toml as written (its ``[job]`` table included), parsed once while the file stays unchanged; a
+        copy, so a caller may pop tables. A missing or damaged run.toml is a UserError in one sentence."""
+        try:
+            info = self.run_toml.stat()
+        except FileNotFoundError:
+            raise UserError(f"{self.path} has no run.toml, so it is not a run folder; pick another run.") from None
+        except OSError as exc:
+            raise UserError(f"{self.name}'s run.toml cannot be read ({exc}); fix it or pick another run.") from None
+        stamp = (info.st_mtime_ns, info.st_size)
+        if self._config is None or self._config[0] != stamp:
+            try:
+                parsed = tomllib.loads(self.run_toml.read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+                raise UserError(f"{self.name}'s run.toml cannot be read ({exc}); fix it or pick another "
+                                "run.") from None
+            self._config = (stamp, parsed)
+        return copy.deepcopy(self._config[1])
+
+    def kind(self) -> str:
+        """The ``[job] kind`` run.toml names; "" when it names none or cannot be read."""
+        try:
+            kind = self.config().get("job", {}).get("kind", "")
+        except (UserError, AttributeError):
+            return ""
+        return kind if isinstance(kind, str) else ""
 
     # --- paths -------------------------------------------------------------------------------------
     @property
