@@ -139,3 +139,19 @@ def test_generate_job_with_bad_lora_fails_with_a_sentence(tiny, tmp_path):
     subprocess.run([sys.executable, "-m", "tuitune.jobs.worker", str(run.path)], capture_output=True, timeout=300)
     status = run.read_status()
     assert status["state"] == "failed" and "does not exist" in status["message"]
+
+
+def test_diffusers_paragraph_about_a_lora_without_text_encoder_keys_is_left_out_of_job_logs(capfd):
+    """What diffusers says at every load of a UNet-only LoRA (tuitune's fix runs write them) is not shown; its
+    other warnings still are."""
+    from diffusers.utils import logging as diffusers_logging
+
+    import tuitune.generate.pair  # noqa: F401  (installs the filter)
+
+    logger = diffusers_logging.get_logger("diffusers.loaders.lora_base")
+    capfd.readouterr()
+    logger.warning("No LoRA keys associated to CLIPTextModel found with the prefix='text_encoder'. This is safe")
+    logger.warning("a LoRA key did not match the UNet")
+    said = capfd.readouterr()
+    assert "No LoRA keys associated to" not in said.err + said.out
+    assert "a LoRA key did not match the UNet" in said.err + said.out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,19 @@ from tuitune.generate.params import GenerationParams
 from tuitune.generate.sampler import scheduler_for
 
 LORA_FILE_NAMES = ("lora.safetensors", "pytorch_lora_weights.safetensors")
+
+
+class _UnetOnlyLora(logging.Filter):
+    """A LoRA without text-encoder keys (most are: tuitune's by default, every fix run's) is normal; diffusers
+    warns about it at every load, a paragraph in every generate and evaluate job's log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("No LoRA keys associated to")
+
+
+_QUIET = _UnetOnlyLora()
+for _name in ("diffusers.loaders.lora_base", "diffusers.loaders.peft", "diffusers.loaders.lora_pipeline"):
+    logging.getLogger(_name).addFilter(_QUIET)
 
 
 class LoraLoadError(Exception):
