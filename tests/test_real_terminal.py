@@ -56,17 +56,23 @@ def display(x_tools: None, tmp_path: Path):
     name = f":{number}"
     server = subprocess.Popen(["Xvfb", name, "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 20
-    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+    # Ready once a client can connect (its socket file alone came too early once: kitty then found no display).
+    deadline = time.monotonic() + 30
+    env = {**os.environ, "DISPLAY": name}
+    while subprocess.run(["xdotool", "getdisplaygeometry"], env=env, capture_output=True).returncode != 0:
         if time.monotonic() > deadline or server.poll() is not None:
             server.kill()
             raise AssertionError(f"Xvfb did not start on {name}")
-        time.sleep(0.1)
+        time.sleep(0.2)
     try:
         yield name
     finally:
-        server.kill()
-        server.wait()
+        server.terminate()  # lets Xvfb remove its socket and lock
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
 
 
 def _terminal_command(terminal: str) -> list[str]:

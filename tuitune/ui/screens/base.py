@@ -9,9 +9,10 @@ from textual.reactive import Reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widget import Widget
-from textual.widgets import Header, Static
+from textual.widgets import Static
 
 from tuitune.ui.project_view import ProjectView
+from tuitune.ui.widgets.app_header import AppHeader
 from tuitune.ui.widgets.key_bar import KeyBar
 
 
@@ -39,7 +40,7 @@ class ProjectScreen(Screen):
         return project
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="◆")
+        yield AppHeader(show_clock=False, icon="◆")
         yield from self.body()
         yield KeyBar()
 

@@ -9,8 +9,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Button, Header, Input, Static
+from textual.widgets import Button, Input, Static
 
+from tuitune.ui.widgets.app_header import AppHeader
 from tuitune.ui.widgets.key_bar import KeyBar
 from tuitune.ui.widgets.path_suggester import PathSuggester
 
@@ -21,7 +22,7 @@ class OpenProjectScreen(Screen):
     ]
 
     def compose(self) -> ComposeResult:
-        yield Header(show_clock=False, icon="◆")
+        yield AppHeader(show_clock=False, icon="◆")
         with Vertical(id="open-box"):
             yield Static("Open a tuitune project, or create one.", id="open-title")
             yield Input(
