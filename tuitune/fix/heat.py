@@ -9,13 +9,13 @@ The app runs it as a short process of its own (it never imports torch itself).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from tuitune.errors import UserError
 from tuitune.fix.box import Box
+from tuitune.json_report import print_report, usage
 
 HEAT_FILE, REGION_FILE = "heat.png", "region.png"
 
@@ -32,9 +32,9 @@ def heat_report(picture: Path, out_dir: Path, reward: str, prompt: str = "", thr
     from tuitune.fix.masks import threshold_and_dilate
     from tuitune.fix.rewards import load_reward
 
-    defaults = FixConfig(prompts=["-"])
-    threshold = defaults.threshold if threshold is None else threshold
-    dilation = defaults.dilation if dilation is None else dilation
+    fields = FixConfig.model_fields
+    threshold = fields["threshold"].default if threshold is None else threshold
+    dilation = fields["dilation"].default if dilation is None else dilation
     try:
         with Image.open(picture) as image:
             rgb = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
@@ -66,15 +66,8 @@ def heat_report(picture: Path, out_dir: Path, reward: str, prompt: str = "", thr
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (3, 4):
-        print("usage: python -m tuitune.fix.heat PICTURE OUT_DIR REWARD [PROMPT]", file=sys.stderr)
-        return 2
-    try:
-        report = heat_report(Path(args[0]), Path(args[1]), args[2], args[3] if len(args) == 4 else "")
-    except UserError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 1
-    print(json.dumps(report))
-    return 0
+        return usage("python -m tuitune.fix.heat PICTURE OUT_DIR REWARD [PROMPT]")
+    return print_report(lambda: heat_report(Path(args[0]), Path(args[1]), args[2], args[3] if len(args) == 4 else ""))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from tuitune.errors import UserError
+from tuitune.json_report import print_report, usage
 
 
 def plan_of_project_run(project_root: Path, choices: dict[str, dict[str, Any]] | None = None,
@@ -47,22 +48,16 @@ def plan_of_project_run(project_root: Path, choices: dict[str, dict[str, Any]] |
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
-        print("usage: python -m tuitune.train.plan_file PROJECT  (the choices as JSON on stdin)", file=sys.stderr)
-        return 2
-    try:
+        return usage("python -m tuitune.train.plan_file PROJECT  (the choices as JSON on stdin)")
+
+    def report() -> dict[str, Any]:
         text = sys.stdin.read().strip()
         choices = json.loads(text) if text else {}
         if not isinstance(choices, dict):
             raise UserError("The choices must be a JSON object of tables, e.g. {\"train\": {\"batch_size\": 4}}.")
-        report = plan_of_project_run(Path(args[0]), choices)
-    except ValueError as exc:  # bad JSON or a value the config refuses
-        print(json.dumps({"error": str(exc).splitlines()[0]}))
-        return 1
-    except UserError as exc:
-        print(json.dumps({"error": str(exc)}))
-        return 1
-    print(json.dumps(report))
-    return 0
+        return plan_of_project_run(Path(args[0]), choices)
+
+    return print_report(report)
 
 
 if __name__ == "__main__":

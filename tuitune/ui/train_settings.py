@@ -123,25 +123,12 @@ def memory_plan(project_root: Path, raw_values: dict[Setting, Any]) -> dict[str,
     """The memory plan of the run the form would start (``python -m tuitune.train.plan_file``, a process of its
     own: the plan needs torch, the app never imports it). ``{"error": sentence}`` when it cannot be made."""
     import json
-    import subprocess
-    import sys
+
+    from tuitune.ui.report_process import run_report
 
     try:
         choices = form_overrides(raw_values)
     except ValueError as exc:
         return {"error": str(exc)}
-    command = [sys.executable, "-m", "tuitune.train.plan_file", str(Path(project_root).resolve())]
-    try:
-        done = subprocess.run(command, input=json.dumps(choices), capture_output=True, text=True,
-                              timeout=PLAN_SECONDS, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"error": f"The memory plan took too long or could not start ({exc.__class__.__name__})."}
-    lines = done.stdout.strip().splitlines()
-    try:
-        report = json.loads(lines[-1]) if lines else None
-    except ValueError:
-        report = None
-    if not isinstance(report, dict) or not ("error" in report or "sentence" in report):
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"The memory plan failed ({tail[:160]})."}
-    return report
+    return run_report("tuitune.train.plan_file", [str(Path(project_root).resolve())], needs="sentence",
+                      what="The memory plan", timeout=PLAN_SECONDS, stdin=json.dumps(choices))

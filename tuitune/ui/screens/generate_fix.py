@@ -8,8 +8,6 @@ reads them and the run's report from its files (no torch in the UI).
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -38,19 +36,10 @@ def heat_of(picture: Path, out_dir: Path, reward: str, prompt: str) -> dict[str,
             return report
     except (OSError, ValueError):
         pass  # not computed yet, or damaged: compute it again
-    command = [sys.executable, "-m", "tuitune.fix.heat", str(picture), str(out_dir), reward, prompt]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=HEAT_SECONDS, check=False)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return {"error": f"the heatmap took too long or could not start ({exc.__class__.__name__})"}
-    lines = done.stdout.strip().splitlines()
-    try:
-        report = json.loads(lines[-1]) if lines else {}
-    except ValueError:
-        report = {}
-    if not isinstance(report, dict) or ("box" not in report and "error" not in report):
-        tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        return {"error": f"the heatmap process failed ({tail[:160]})"}
+    from tuitune.ui.report_process import run_report
+
+    report = run_report("tuitune.fix.heat", [str(picture), str(out_dir), reward, prompt], needs="box",
+                        what="The heatmap", timeout=HEAT_SECONDS)
     if "error" not in report:
         report["reward"] = reward
         try:
@@ -142,7 +131,7 @@ class FixMode:
         if self.record is None or not same_generation(self.record, record):
             return  # Fix mode ended or moved on while the heatmap was computed
         if "error" in report:
-            self.screen.notify(f"No heatmap for this picture: {report['error']}; mark the box yourself.",
+            self.screen.notify(f"No heatmap for this picture ({report['error']}); mark the box yourself.",
                                severity="warning")
             return
         if region is None:
