@@ -49,3 +49,17 @@ def test_a_bad_choice_is_one_sentence_and_the_process_says_it_as_json(project):
     bad = subprocess.run([sys.executable, "-m", "tuitune.train.plan_file", str(project)], input="{not json",
                          capture_output=True, text=True, check=False)
     assert bad.returncode == 1 and json.loads(bad.stdout)["error"]
+
+
+def test_train_project_plan_prints_the_plan_the_train_screen_shows(project, monkeypatch, capsys):
+    from tuitune.cli import main
+
+    monkeypatch.setattr(memory_plan, "device_free", lambda device: (64 * GIB, 0))
+    screen = plan_of_project_run(project)  # the form left as the project's settings
+    capsys.readouterr()
+    assert main(["train", str(project), "--plan"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [*screen["lines"], screen["sentence"]]
+    monkeypatch.setattr(memory_plan, "device_free", lambda device: (GIB, 0))
+    assert main(["train", str(project), "--plan"]) == 1
+    assert "does not fit" in capsys.readouterr().out

@@ -153,24 +153,24 @@ def queue_project_run(project: str, *, steps: int | None = None, device: str | N
 
 
 def print_plan(config_file: str, device: str | None = None) -> int:
-    """``tuitune train CONFIG --plan``: print the memory plan of a config file or a project's training settings on
-    this machine (on ``device`` when given), without loading any weights; 0 when it fits, 1 when it does not."""
-    from tuitune.train.config import TrainConfig, load_config
-    from tuitune.train.hardware import choose_device
-    from tuitune.train.memory_plan import check_at_start
-
+    """``tuitune train CONFIG --plan``: print the memory plan of a config file, or of the run a project's settings
+    would start (the plan the Train screen's m shows), on this machine (on ``device`` when given), without
+    loading any weights; 0 when it fits, 1 when it does not."""
     root = Path(config_file).expanduser()
     if (root / "project.toml").is_file():
-        from tuitune.train.project_run import base_config
+        from tuitune.train.plan_file import plan_of_project_run
 
-        tables, warning = base_config(root)
-        if warning:
-            raise UserError(warning.replace("the defaults are used instead", "fix it and try again"))
-        config = TrainConfig.from_dict(tables, base_dir=root.resolve())
+        report = plan_of_project_run(root, device=device)
+        lines, sentence, fits = report["lines"], report["sentence"], report["fits"]
     else:
+        from tuitune.train.config import load_config
+        from tuitune.train.hardware import choose_device
+        from tuitune.train.memory_plan import check_at_start
+
         config = load_config(root)
-    chosen = choose_device(config.train.device, device)
-    verdict = check_at_start(config, chosen, config.train.num_processes if chosen == "cpu" else 1)
-    print("\n".join(verdict.plan.lines()))
-    print(verdict.sentence)
-    return 0 if verdict.fits else 1
+        chosen = choose_device(config.train.device, device)
+        verdict = check_at_start(config, chosen, config.train.num_processes if chosen == "cpu" else 1)
+        lines, sentence, fits = verdict.plan.lines(), verdict.sentence, verdict.fits
+    print("\n".join(lines))
+    print(sentence)
+    return 0 if fits else 1
