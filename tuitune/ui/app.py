@@ -29,6 +29,7 @@ from tuitune.ui.screens.intent import IntentScreen
 from tuitune.ui.screens.open_project import OpenProjectScreen
 from tuitune.ui.screens.too_small import TooSmallScreen
 from tuitune.ui.settings import UiSettings, load_settings
+from tuitune.ui.stamps import file_stamp
 from tuitune.ui.terminal_probe import Choice
 
 SCREENS_IN_ORDER = ("intent", "concepts", "dataset", "train", "generate")
@@ -452,14 +453,6 @@ def _freeze_built_screens() -> None:
     gc.freeze()
 
 
-def _file_stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return info.st_mtime_ns, info.st_size
-
-
 def _run_stamp(run: RunDir) -> tuple:
     """(status.json, events.jsonl) modification time and size: a poll reads a run again only when one moved."""
-    return _file_stamp(run.status_json), _file_stamp(run.events_jsonl)
+    return file_stamp(run.status_json), file_stamp(run.events_jsonl)

@@ -167,6 +167,8 @@ class GenerateScreen(ProjectScreen):
             self.from_thread(self._reload_keeping_selection)
         # An evaluation or a run that finished while this screen is shown: offer its LoRAs (and ★) now, not at
         # the next visit. A stat per run folder file, no reading, unless one changed.
+        from tuitune.ui.stamps import runs_stamp
+
         stamp = runs_stamp(self.project.runs_dir)
         if stamp != self._runs_stamp:
             known = self._runs_stamp is not None
@@ -360,26 +362,3 @@ class GenerateScreen(ProjectScreen):
     @on(FixBox.Left)
     def _box_left(self) -> None:
         self.fix.leave()
-
-
-def runs_stamp(runs: Path) -> tuple:
-    """What changes when a run finishes, checkpoints or is evaluated: each run's eval.jsonl, its final LoRA and
-    its checkpoints folder, by modification time and size (a stat each; status.json, which a training run
-    rewrites every second, is left out)."""
-    import os
-
-    stamp: list[tuple] = []
-    try:
-        with os.scandir(runs) as entries:
-            folders = sorted(e.path for e in entries if e.is_dir())
-    except OSError:
-        return ()
-    for folder in folders:
-        for name in ("eval.jsonl", "lora.safetensors", "checkpoints"):
-            try:
-                info = os.stat(os.path.join(folder, name))
-            except OSError:
-                continue
-            stamp.append((folder, name, info.st_mtime_ns, info.st_size))
-    return tuple(stamp)
-
