@@ -30,7 +30,6 @@ Readers never need the writer to be alive: everything is in these files.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -44,9 +43,9 @@ from typing import Any
 
 from tuitune import atomic
 from tuitune.errors import UserError
+from tuitune.jobs.checksums import checksum_problem, write_checksums
 
 HEARTBEAT_STALE_SECONDS = 30.0
-CHECKSUMS = "checksums.json"  # inside each checkpoint: relative path -> bytes and sha256 of every file
 COMPLETE = "COMPLETE"
 LORA_ONLY = "LORA_ONLY"  # inside a checkpoint whose resumable state was dropped: its LoRA files are all it holds
 # Step progress reaches status.json at most this often; each write is an fsync, and a fast run takes many steps.
@@ -383,7 +382,7 @@ class RunDir:
                 step = int(child.name.removeprefix("step_"))
             except ValueError:
                 continue
-            if not checked or _checkpoint_problem(child, full=False) is None:
+            if not checked or checksum_problem(child, full=False) is None:
                 steps.append(step)
         return sorted(steps)
 
@@ -404,12 +403,12 @@ class RunDir:
         folder = self.checkpoint_dir(step)
         if not (folder / COMPLETE).exists():
             return "it is not complete"
-        return _checkpoint_problem(folder, full)
+        return checksum_problem(folder, full)
 
     def seal_checkpoint(self, partial: Path, step: int) -> Path:
         """Make the fully written folder ``partial`` checkpoint ``step``: checksums, fsync, rename, ``COMPLETE``."""
         final = self.checkpoint_dir(step)
-        _write_checksums(partial)
+        write_checksums(partial, skip={COMPLETE})
         _fsync_tree(partial)
         if final.exists():
             shutil.rmtree(final)
@@ -536,60 +535,6 @@ _ENDED = {
     "failed": RunState.FAILED,
 }
 _BEGAN = {"launched", "started", "resume", "resumed"}
-
-
-def _checkpoint_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.name not in (CHECKSUMS, COMPLETE))
-
-
-def file_sha256(path: Path) -> str:
-    """The sha256 of a file's bytes, read a megabyte at a time."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_checksums(folder: Path) -> None:
-    files = {
-        p.relative_to(folder).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
-        for p in _checkpoint_files(folder)
-    }
-    with open(folder / CHECKSUMS, "w", encoding="utf-8") as fh:
-        json.dump({"files": files}, fh, indent=1, sort_keys=True)
-
-
-def _checkpoint_problem(folder: Path, full: bool) -> str | None:
-    try:
-        raw = (folder / CHECKSUMS).read_bytes()
-    except FileNotFoundError:
-        return None  # written before checkpoints carried checksums
-    except OSError as exc:
-        return f"its {CHECKSUMS} cannot be read: {exc.strerror or exc}"
-    try:
-        files = json.loads(raw.decode("utf-8"))["files"]
-        entries = [(str(name), int(entry["bytes"]), str(entry["sha256"])) for name, entry in files.items()]
-    except (UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError):
-        return f"its {CHECKSUMS} is not readable"
-    for name, size, _ in entries:
-        path = folder / name
-        if Path(name).is_absolute() or ".." in Path(name).parts:
-            return f"its {CHECKSUMS} names {name!r:.60}, outside the checkpoint"
-        try:
-            actual = path.stat().st_size
-        except OSError:
-            return f"{name} is missing"
-        if actual != size:
-            return f"{name} has {actual:,} bytes where its checksum was taken over {size:,}"
-    if full:
-        for name, _, digest in entries:
-            try:
-                if file_sha256(folder / name) != digest:
-                    return f"{name} does not match its checksum"
-            except OSError as exc:
-                return f"{name} cannot be read: {exc.strerror or exc}"
-    return None
 
 
 def _fsync_tree(folder: Path) -> None:

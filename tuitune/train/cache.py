@@ -25,7 +25,7 @@ def module_fingerprint(module: torch.nn.Module) -> str:
 
 
 def file_digest(path: Path) -> str:
-    from tuitune.jobs.rundir import file_sha256
+    from tuitune.jobs.checksums import file_sha256
 
     return file_sha256(path)
 

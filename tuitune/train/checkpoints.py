@@ -12,7 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tuitune import atomic
-from tuitune.jobs.rundir import CHECKSUMS, COMPLETE, LORA_ONLY, RunDir, file_sha256
+from tuitune.jobs.checksums import CHECKSUMS, file_sha256
+from tuitune.jobs.rundir import COMPLETE, LORA_ONLY, RunDir
 from tuitune.jobs.write_failure import reason_and_fix, write_failure
 from tuitune.train.errors import TrainError
 from tuitune.train.pivotal import embeddings_path
