@@ -80,35 +80,6 @@ async def test_train_form_starts_from_project_defaults_and_train_toml(project: P
                       "#set-lora-alpha": "8.0"}
 
 
-async def test_detection_from_the_app_is_the_request_the_cli_makes(project: Path) -> None:
-    """ctrl+d on Concepts and `tuitune dataset detect --into PROJECT --detach` queue the same job: the project's
-    [vision] threshold and backends, the same GPU flag, the same project path."""
-    import shutil
-
-    from tuitune.cli import main
-    from tuitune.data.detect_job import DetectRequest, plan
-
-    toml = project / "project.toml"
-    toml.write_text(toml.read_text(encoding="utf-8") + "\n[vision]\nsimilarity_threshold = 0.55\n", encoding="utf-8")
-    app = app_for(project)
-    async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
-        await pilot.press("ctrl+d")
-        await wait_for(pilot, lambda: new_runs(project))
-    from_app = new_runs(project)[0]
-    for folder in (project / "runs").iterdir():
-        if folder.name not in {"train-a", "train-b"} and folder.is_dir():  # not the queue's lock file
-            shutil.rmtree(folder)
-    assert main(["dataset", "detect", "--into", str(project), "--detach", "--spec-version", "2"]) == 0
-    from_cli = new_runs(project)[0]
-    assert from_app["job"]["kind"] == from_cli["job"]["kind"] == "detect"
-    assert from_app["detect"] == from_cli["detect"]
-    assert from_app["job"]["gpu"] == from_cli["job"]["gpu"] is False  # analytic backends need no GPU
-    resolved = plan(DetectRequest.model_validate(from_app["detect"]))
-    assert resolved.threshold == 0.55 and resolved.root == project.resolve()
-
-
 async def test_generate_submits_a_valid_generate_request(project: Path) -> None:
     from tuitune.generate.batch import GenerateRequest
 
