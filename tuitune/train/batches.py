@@ -108,11 +108,12 @@ class BatchMaker:
         for done, index in enumerate(indices, start=1):
             if stop is not None and stop():
                 break
-            if self.latent_cache.get(self._latent_key(index)) is not None:
-                found += 1
-            else:
-                self.latent(index)
+            misses = self.latent_cache.misses
+            self.latent(index)
+            if self.latent_cache.misses > misses:
                 encoded += 1
+            else:
+                found += 1
             if report is not None:
                 report(done, len(indices))
         return encoded, found

@@ -171,10 +171,8 @@ class GenerateScreen(ProjectScreen):
 
         stamp = runs_stamp(self.project.runs_dir)
         if stamp != self._runs_stamp:
-            known = self._runs_stamp is not None
-            self._runs_stamp = stamp
-            offer = lora_offer(self.project.root)
-            if known and offer != self._offer:
+            known, self._runs_stamp = self._runs_stamp is not None, stamp
+            if known and (offer := lora_offer(self.project.root)) != self._offer:  # the first poll only notes it
                 self.from_thread(self._set_choices, offer)
 
     def _reload_keeping_selection(self) -> None:
