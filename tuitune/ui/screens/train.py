@@ -176,12 +176,6 @@ class TrainScreen(ProjectScreen):
     def raw_form(self) -> dict[Setting, Any]:
         return {s: self.query_one(f"#{s.ident}").value for s in SETTINGS}  # type: ignore[attr-defined]
 
-    def form_config(self) -> dict[str, Any]:
-        """The train job's config from the form, validated by TrainConfig (ValueError/UserError on bad input)."""
-        from tuitune.ui.train_settings import run_config
-
-        return run_config(self.project.root, self.raw_form())
-
     # --- runs ----------------------------------------------------------------------------------------
     def _tick(self) -> None:
         if self.on_terminal:
@@ -445,19 +439,21 @@ class TrainScreen(ProjectScreen):
         if self.app.readonly_project:  # type: ignore[attr-defined]
             self.notify("The project is open read-only; reopen it without --readonly to train.", severity="warning")
             return
-        from tuitune.errors import UserError
-
-        try:
-            config = self.form_config()
-        except (ValueError, UserError) as exc:
-            self.notify(str(exc), severity="error", timeout=10)
-            return
-        self._submit(config, self.raw_form())
+        self._submit(self.raw_form())
 
     @work(thread=True, exclusive=True, group="train-submit")
-    def _submit(self, config: dict[str, Any], raw: dict[Setting, Any]) -> None:
+    def _submit(self, raw: dict[Setting, Any]) -> None:
+        """Build the run (project settings, the spec's loss plan, dataset.json: disk reads, so not in the key
+        press) and queue it; a bad field or a damaged project file is one sentence and nothing is queued."""
+        from tuitune.errors import UserError
         from tuitune.jobs.queue import submit
+        from tuitune.ui.train_settings import run_config
 
+        try:
+            config = run_config(self.project.root, raw)
+        except (ValueError, UserError) as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error", timeout=10)
+            return
         try:
             self._remember_form(raw)
             run = submit(self.project.runs_dir, "train", config)
