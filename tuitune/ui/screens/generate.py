@@ -270,15 +270,7 @@ class GenerateScreen(ProjectScreen):
             self.notify(str(exc), severity="error")
             return
         selected = self.query_one("#gen-lora", Select).value
-        lora = selected if isinstance(selected, str) else None
-        from tuitune.errors import UserError
-
-        try:
-            request = self.generate_request(params, lora)
-        except UserError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self._submit(request)
+        self._submit(params, selected if isinstance(selected, str) else None)
 
     def generate_request(self, params: dict, lora: str | None) -> GenerateRequest:
         """The ``generate`` job's ``[generate]`` table: the project's request for one prompt and one seed, the one
@@ -306,9 +298,16 @@ class GenerateScreen(ProjectScreen):
         return base, kind
 
     @work(thread=True, exclusive=True, group="generate-submit")
-    def _submit(self, request: GenerateRequest) -> None:
+    def _submit(self, params: dict, lora: str | None) -> None:
+        """Build the request (it reads project.toml: not in the key press) and queue it."""
+        from tuitune.errors import UserError
         from tuitune.generate.request import submit
 
+        try:
+            request = self.generate_request(params, lora)
+        except UserError as exc:
+            self.app.call_from_thread(self.notify, str(exc), severity="error")
+            return
         try:
             run = submit(self.project.root, request)
         except OSError as exc:
