@@ -22,14 +22,20 @@ except ImportError:  # not POSIX
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     """Replace ``path`` with ``data`` so readers see the old or the new file, never half of one."""
+    write_with(path, lambda tmp: tmp.write_bytes(data))
+
+
+def write_with(path: str | os.PathLike[str], write: Callable[[Path], None]) -> None:
+    """Replace ``path`` with the file ``write`` makes at a temporary path beside it: fsynced, then renamed over
+    ``path``, so readers see the old or the new file, never half of one (for writers that want a path, such as
+    safetensors)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        write(Path(tmp))
+        fsync(tmp)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -37,6 +43,15 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
+
+
+def fsync(path: str | os.PathLike[str]) -> None:
+    """Flush a file's bytes, or a folder's entries (a rename into it), to the disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -18,7 +18,6 @@ run.toml::
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
@@ -92,8 +91,7 @@ def run(ctx: JobContext) -> None:
         if every and step % every == 0 and step < total:
             checkpoint(step)
 
-    save_file({"value": value}, str(ctx.run.lora_path) + ".tmp")
-    os.replace(str(ctx.run.lora_path) + ".tmp", ctx.run.lora_path)
+    atomic.write_with(ctx.run.lora_path, lambda tmp: save_file({"value": value}, str(tmp)))
     ctx.event("lora", path=ctx.run.lora_path.name, step=step)
 
 

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import save_file
 
+from tuitune import atomic
 from tuitune.train.config import SAVE_DTYPES
 
 # kohya names: one text encoder (SD1/SD2) is ``lora_te``; SDXL's two are ``lora_te1`` and ``lora_te2``.
@@ -92,14 +92,5 @@ def cast(state: dict[str, torch.Tensor], precision: str) -> dict[str, torch.Tens
 
 
 def write_safetensors(state: dict[str, torch.Tensor], path: Path, metadata: dict[str, str]) -> None:
-    """Write ``state`` to ``path`` through a temporary file, fsynced, then renamed into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        save_file(state, str(tmp), metadata=metadata)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    """Write ``state`` to ``path`` atomically (a temporary file, fsynced, renamed into place)."""
+    atomic.write_with(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
