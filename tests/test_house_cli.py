@@ -17,12 +17,11 @@ PACKAGE = Path(tuitune.__file__).resolve().parent
 CLI = PACKAGE / "cli"
 
 STILL_ALLOWED = {
-    # ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` and ``python -m tuitune.train.worker RUN_DIR [--resume]
-    # [--steps N] [--device D]`` are what the job runner, accelerate (on every process and machine) and the
-    # README's other-machine commands start: ``-m`` runs that very module, so it reads its own argv, and it cannot
-    # hand the parse to tuitune/cli/ because the layers contract puts cli above jobs and train.
-    "jobs/worker.py": "the job runner's worker entry point (python -m tuitune.jobs.worker), below cli in the layers",
-    "train/worker.py": "the training worker's entry point (python -m tuitune.train.worker), below cli in the layers",
+    # ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` is what the job runner, accelerate (on every process and
+    # machine), ``tuitune train CONFIG --accelerate-config`` and the README's other-machine commands start: ``-m``
+    # runs that very module, so it reads its own argv, and it cannot hand the parse to tuitune/cli/ because the
+    # layers contract puts cli above jobs.
+    "jobs/worker.py": "the one worker entry point (python -m tuitune.jobs.worker), below cli in the layers",
 }
 
 

@@ -30,8 +30,7 @@ def test_early_stop_then_resume_after_the_project_moved(tmp_path: Path) -> None:
     from tuitune.jobs import worker
     from tuitune.jobs.context import JobContext
     from tuitune.jobs.queue import create_run
-    from tuitune.jobs.rundir import RunDir
-    from tuitune.train.job import run as train_job
+    from tuitune.jobs.rundir import RunDir, RunState
     from tuitune.train.project_run import base_config, job_config
 
     old = tmp_path / "old" / "toyworld-watermark"
@@ -52,10 +51,12 @@ def test_early_stop_then_resume_after_the_project_moved(tmp_path: Path) -> None:
     tables["model"]["base"] = str(old.resolve() / "models" / "sd1")
     run = create_run(old / "runs", "train", tables)
 
-    # SIGTERM arrived while torch was importing: only the worker's flag is set; the run must still stop.
+    # SIGTERM arrived while torch was importing: the worker's flag is set before the loop polls; the run stops.
     ctx = JobContext(run=run, stop_signalled=True)
-    train_job(ctx)
-    assert ctx.stopped and run.read_status()["state"] == "stopped"
+    ctx.begin()
+    state, message = worker.run_job(ctx, "train")
+    ctx.end(state, message)
+    assert state is RunState.STOPPED and run.read_status()["state"] == "stopped"
     assert run.checkpoint_steps() == [1] and not run.lora_path.exists()
 
     new = tmp_path / "new" / "toyworld-watermark"

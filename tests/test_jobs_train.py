@@ -165,17 +165,24 @@ def test_two_processes_launched_through_an_accelerate_config_file_resume_bit_ide
     assert all(replayed[m["step"]] == m["loss"] for m in straight.read_metrics())
 
 
-def test_a_config_file_trains_in_the_terminal_on_the_processes_an_accelerate_config_asks_for(world, tmp_path):
+def test_a_config_file_trains_in_the_terminal_on_the_processes_an_accelerate_config_asks_for(world, tmp_path, capsys):
     from tiny_pipelines import write_config
 
     from tuitune.cli import main
+    from tuitune.jobs.launch import WORKER_MODULE
 
     accelerate = tmp_path / "accelerate.yaml"
     accelerate.write_text(TWO_CPU_PROCESSES, encoding="utf-8")
-    config = write_config(tmp_path / "train.toml", config_dict(world["sd1"], world["images"], train={"steps": 3}))
+    config = write_config(tmp_path / "train.toml", config_dict(world["sd1"], world["images"], train={"steps": 8}))
     run = RunDir(tmp_path / "run")
-    assert main(["train", str(config), "--run-dir", str(run.path), "--accelerate-config", str(accelerate)]) == 0
+    args = ["train", str(config), "--run-dir", str(run.path), "--accelerate-config", str(accelerate)]
+    assert main([*args, "--steps", "3"]) == 0
+    # The command it prints and runs: accelerate with the user's file, starting the one job worker on the run.
+    command = capsys.readouterr().out.splitlines()[0]
+    assert f"--config_file {accelerate.resolve()}" in command
+    assert command.endswith(f"-m {WORKER_MODULE} {run.path.resolve()}")
     assert run.read_status()["state"] == "finished" and run.lora_path.is_file()
-    assert [m["step"] for m in run.read_metrics()] == [1, 2, 3]  # rank 0 only
+    assert run.read_status()["world_size"] == 2
+    assert [m["step"] for m in run.read_metrics()] == [1, 2, 3]  # rank 0 only; --steps reached the processes
     # A fresh start over the finished run is refused before any process starts.
-    assert main(["train", str(config), "--run-dir", str(run.path), "--accelerate-config", str(accelerate)]) == 2
+    assert main(args) == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import pytest
@@ -199,22 +200,27 @@ def test_bad_images_are_skipped_and_listed_and_a_failed_checkpoint_keeps_the_las
     (images / "img1.txt").unlink()
     config = TrainConfig.from_dict(config_dict(world["sd1"], images, train={"steps": 4},
                                                checkpoints={"every": 2}), base_dir=tmp_path)
-    from tuitune.train import checkpoints
+    from accelerate import Accelerator
 
-    real = checkpoints.write_checkpoint
+    real = Accelerator.save_state
+    saves: list[Path] = []
 
-    def failing(rd, step, *args, **kwargs):
-        if step == 4:
-            raise TrainError("Could not write the checkpoint for step 4 (No space left on device); free disk space.")
-        return real(rd, step, *args, **kwargs)
+    def disk_full_at_the_second_checkpoint(self, output_dir=None, **kwargs):
+        saves.append(Path(output_dir))
+        if len(saves) == 2:
+            (saves[-1] / "optimizer.bin").write_bytes(b"half a file")
+            raise OSError(errno.ENOSPC, "No space left on device", str(saves[-1] / "optimizer.bin"))
+        return real(self, output_dir, **kwargs)
 
-    monkeypatch.setattr(checkpoints, "write_checkpoint", failing)
+    monkeypatch.setattr(Accelerator, "save_state", disk_full_at_the_second_checkpoint)
     rd = RunDir(tmp_path / "run")
-    with pytest.raises(TrainError, match="No space"):
+    with pytest.raises(TrainError, match="disk is full") as failed:
         train(config, rd)
+    assert "step 4" in str(failed.value) and "continues from step 2" in str(failed.value)
     status = rd.read_status()
-    assert status["state"] == "failed" and "No space" in status["message"]
+    assert status["state"] == "failed" and status["message"] == str(failed.value)
     assert rd.checkpoint_steps() == [2] and (rd.checkpoint_dir(2) / "lora.safetensors").exists()
+    assert sorted(p.name for p in rd.checkpoints_dir.iterdir()) == ["step_2"]  # nothing half-written is left
     warnings = " ".join(e.get("message", "") for e in rd.read_events() if e["kind"] == "warning")
     assert "empty.png" in warnings and "broken.jpg" in warnings and "no caption" in warnings
 

@@ -12,8 +12,9 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 from tiny_pipelines import build_sd1, config_dict, make_dataset
 
+from tuitune.jobs.checkpoints import keep_only
 from tuitune.jobs.rundir import LORA_ONLY, RunDir
-from tuitune.train import checkpoints
+from tuitune.train.checkpoints import LORA_FILES
 from tuitune.train.config import TrainConfig
 from tuitune.train.errors import TrainError
 from tuitune.train.loop import train
@@ -115,8 +116,8 @@ def test_old_checkpoints_keep_only_their_lora_and_resume_continues_from_the_newe
     assert sum(p.stat().st_size for p in lora_only.iterdir()) < full / 2
 
     # Step 6 loses its state too (as if keep_state were 1 when it was pruned): a resume skips it, untouched.
-    checkpoints.keep_only(rd, 6, checkpoints.LORA_FILES)
-    assert checkpoints.latest(rd) == 4 and rd.newest_intact_checkpoint() == (4, [])
+    keep_only(rd, 6, set(LORA_FILES))
+    assert rd.resumable_checkpoint_steps()[-1] == 4 and rd.newest_intact_checkpoint() == (4, [])
     config = TrainConfig.from_toml(rd.run_toml)
     assert train(config, rd, resume=True, steps=8).state == "finished"
     assert [e["step"] for e in rd.read_events() if e.get("kind", e.get("event")) == "resume"] == [4]

@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 from tiny_pipelines import build_sd1, config_dict, make_dataset
 
+from tuitune.jobs.queue import create_run
 from tuitune.jobs.rundir import RunDir
 from tuitune.train.config import TrainConfig
 
@@ -24,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _worker(run_dir: Path, *extra: str) -> subprocess.Popen:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "OMP_NUM_THREADS": "1",
            "PYTHONPATH": str(REPO)}
-    return subprocess.Popen([sys.executable, "-m", "tuitune.train.worker", str(run_dir), *extra], env=env,
+    return subprocess.Popen([sys.executable, "-m", "tuitune.jobs.worker", str(run_dir), *extra], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=REPO)
 
 
@@ -32,9 +33,7 @@ def _prepare(root: Path, name: str, model: Path, images: Path) -> RunDir:
     config = TrainConfig.from_dict(config_dict(model, images, train={"steps": 14, "batch_size": 2, "lr": 3e-3},
                                                lora={"dropout": 0.1}, data={"caption_dropout": 0.3},
                                                checkpoints={"every": 5, "keep": 2}), base_dir=root)
-    rd = RunDir(root / name).create()
-    rd.run_toml.write_text(config.frozen().to_toml(), encoding="utf-8")
-    return rd
+    return create_run(root, "train", config.frozen().model_dump(exclude_none=True), name=name)
 
 
 def test_killed_then_resumed_run_matches_an_unbroken_run(tmp_path):

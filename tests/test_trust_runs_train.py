@@ -83,39 +83,49 @@ def test_every_checkpoint_carries_checksums_of_its_files(world, tmp_path):
     assert run.checkpoint_steps() == []
 
 
+# A training run whose second checkpoint meets a file-size limit: in torch's writer (the optimizer state) or in
+# safetensors' (the LoRA). The tiny model's adapter is ~30 kB, its LoRA ~31 kB, its optimizer.bin ~96 kB.
 WRITE_FAILURE = """
 import resource, signal, sys
-import torch
-from safetensors.torch import save_file
-from tuitune.jobs.rundir import RunDir
-from tuitune.train import checkpoints
+from accelerate import Accelerator
+from tuitune.train import export
+from tuitune.train.config import load_config
 from tuitune.train.errors import TrainError
+from tuitune.train.loop import train
 
-rd = RunDir(sys.argv[1]).create()
-big = sys.argv[2]
+config_file, run_dir, big = sys.argv[1:4]
 
-def state(p):
-    torch.save({"w": torch.zeros(100_000 if big == "state" else 10)}, p / "optimizer.bin")
+def limit(size):
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
 
-def lora(p):
-    save_file({"w": torch.zeros(100_000 if big == "lora" else 10)}, str(p))
+def at_the_second(real, size, calls=[]):
+    def wrapped(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            limit(size)
+        return real(*args, **kwargs)
+    return wrapped
 
-small = lambda p: torch.save({"w": torch.zeros(10)}, p / "optimizer.bin")
-checkpoints.write_checkpoint(rd, 2, small, lambda p: save_file({"w": torch.zeros(10)}, str(p)), True, lambda: None, 3)
-signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))
+if big == "state":
+    Accelerator.save_state = at_the_second(Accelerator.save_state, 60_000)
+else:
+    export.save_lora = at_the_second(export.save_lora, 20_000)
 try:
-    checkpoints.write_checkpoint(rd, 4, state, lora, True, lambda: None, 3)
+    train(load_config(config_file), run_dir)
 except TrainError as exc:
     print("TrainError:", exc)
 """
 
 
 @pytest.mark.parametrize("big", ["state", "lora"])
-def test_a_checkpoint_write_that_fails_is_one_sentence_and_leaves_no_temp_folder(tmp_path, big):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", textwrap.dedent(WRITE_FAILURE), str(tmp_path / "run"), big],
-                         capture_output=True, text=True, timeout=120, env=env)
+def test_a_checkpoint_write_that_fails_is_one_sentence_and_leaves_no_temp_folder(world, tmp_path, big):
+    config = _config(world, tmp_path, train={"steps": 4, "batch_size": 2}, checkpoints={"every": 2, "keep": 3})
+    config_file = tmp_path / "train.toml"
+    config_file.write_text(config.frozen().to_toml(), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-c", textwrap.dedent(WRITE_FAILURE), str(config_file),
+                          str(tmp_path / "run"), big], capture_output=True, text=True, timeout=300, env=env)
     assert out.returncode == 0, out.stderr
     lines = out.stdout.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("TrainError: "), out.stdout + out.stderr
@@ -123,8 +133,9 @@ def test_a_checkpoint_write_that_fails_is_one_sentence_and_leaves_no_temp_folder
     assert "step 4" in message and "file-size limit" in message and "step 2" in message
     assert "enforce fail" not in message and "inline_container" not in message and "os error" not in message
     run = RunDir(tmp_path / "run")
+    assert run.read_status()["state"] == "failed" and run.read_status()["message"] == message
     assert run.checkpoint_steps() == [2]
-    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["step_2"]  # no step_4.tmp
+    assert sorted(p.name for p in run.checkpoints_dir.iterdir()) == ["step_2"]  # nothing half-written is left
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[bytes, int]]:

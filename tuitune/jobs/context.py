@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import socket
@@ -12,7 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tuitune.jobs import checkpoints
 from tuitune.jobs.rundir import ControlRequest, PacedStatus, RunDir, RunState
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 PAUSE_POLL_SECONDS = 0.5
@@ -26,9 +30,10 @@ class JobContext:
     resume: bool = False
     rank: int = 0
     world_size: int = 1
-    stop_signalled: bool = False  # set by the worker's SIGTERM handler
+    stop_signalled: bool = False  # set by ``stop_signals``: SIGINT or SIGTERM reached this process
     stopped: bool = False  # the job was asked to stop and acknowledged it
     writing_checkpoint: int | None = None  # the step of a checkpoint being written, until it is committed
+    step: int | None = None  # the step last reported, for the events that say where the job was
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _beat: threading.Event = field(default_factory=threading.Event, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -89,14 +94,19 @@ class JobContext:
             self.write_status()
 
     def started(self, total_steps: int, step: int = 0) -> None:
+        self.step = step
         self.write_status(state=RunState.RUNNING, total_steps=total_steps, step=step, message="")
 
-    def progress(self, step: int, **fields: Any) -> None:
-        """Step progress, written at most about once a second; the heartbeat or the next write carries the rest."""
+    def progress(self, step: int | None = None, **fields: Any) -> None:
+        """Step progress (or other fields that change often, such as a phase), written at most about once a
+        second; the heartbeat or the next write carries the rest."""
+        if step is not None:
+            self.step = step
+            fields["step"] = step
         if not self.is_main:
             return
         with self._lock:
-            self._status.progress(step=step, **fields)
+            self._status.progress(**fields)
 
     # --- metrics and events ------------------------------------------------------------------------
     def log_metric(self, row: dict[str, Any]) -> None:
@@ -109,13 +119,14 @@ class JobContext:
 
     # --- control -----------------------------------------------------------------------------------
     def poll(self) -> ControlRequest | None:
-        """STOP, SAMPLE_NOW or None; blocks while the run is paused. Call on every rank once per step."""
+        """STOP, SAMPLE_NOW or None; blocks while the run is paused. Call on every rank once per step: every
+        rank gets rank 0's answer, or STOP when a stop signal reached any of them."""
         request = self._poll_main() if self.is_main else None
-        request = _broadcast(request, self.world_size)
+        request = _agree(request, self.stop_signalled, self.world_size)
         if request is ControlRequest.STOP:
             self.stopped = True
             self.write_status(state=RunState.STOPPING, message="checkpointing, then stopping")
-            self.event("stop_requested")
+            self.event("stop_requested", **self._where())
         return request
 
     def _poll_main(self) -> ControlRequest | None:
@@ -128,57 +139,63 @@ class JobContext:
             return request
         previous = self.run.read_status().get("state", RunState.RUNNING)
         self.write_status(state=RunState.PAUSED, message="paused")
-        self.event("paused")
-        while True:
+        self.event("paused", **self._where())
+        while True:  # the heartbeat thread shows the paused worker is alive
             if self.stop_signalled:
-                return ControlRequest.STOP
+                request = ControlRequest.STOP
+                break
             request = self.run.take_request()
             if request in (ControlRequest.CONTINUE, ControlRequest.STOP):
                 break
             time.sleep(PAUSE_POLL_SECONDS)
         self.write_status(state=previous, message="")
-        self.event("continued")
+        self.event("continued", **self._where())
         return request if request is ControlRequest.STOP else None
+
+    def _where(self) -> dict[str, int]:
+        return {"step": self.step} if self.step is not None else {}
 
     # --- checkpoints -------------------------------------------------------------------------------
     def resume_checkpoint(self) -> tuple[int, Path] | None:
-        """The newest intact checkpoint to resume from, or None to start from the beginning.
+        """The newest intact checkpoint to resume from, or None to start from the beginning; the same on every rank.
 
         A newer checkpoint that fails its checksums is moved aside and said in a ``checkpoint_damaged`` event.
         """
         if not self.resume:
             return None
+        step = None
         if self.is_main:
             step, notes = self.run.newest_intact_checkpoint()
             for note in notes:
+                log.warning(note)
                 self.event("checkpoint_damaged", message=note)
-        else:
-            steps = self.run.resumable_checkpoint_steps()
-            step = steps[-1] if steps else None
+        step = _from_rank_0(step, self.world_size)  # after rank 0 moved a damaged one aside
         return (step, self.run.checkpoint_dir(step)) if step is not None else None
 
     def partial_checkpoint_dir(self, step: int) -> Path:
-        """Where every rank writes checkpoint ``step`` before ``commit_checkpoint`` makes it count."""
-        path = self.run.checkpoints_dir / f".step_{step}.partial"
+        """Where every rank writes checkpoint ``step`` before ``commit_checkpoint`` makes it count (rank 0 makes
+        the folder: other ranks wait for it before they write)."""
+        path = checkpoints.partial_dir(self.run, step)
         self.writing_checkpoint = step
         if self.is_main:
             shutil.rmtree(path, ignore_errors=True)
             path.mkdir(parents=True, exist_ok=True)
         return path
 
-    def commit_checkpoint(self, step: int, keep: int | None = None) -> Path:
-        """Checksum the partial checkpoint, rename it into place, mark it complete, drop old ones beyond ``keep``."""
+    def commit_checkpoint(self, step: int, keep: int | None = None, keep_state: int | None = None,
+                          lora_files: frozenset[str] = frozenset()) -> Path:
+        """Seal the partial checkpoint (checksums, fsync, rename, ``COMPLETE``; call it once every rank has written
+        its part), then prune: the newest ``keep`` stay (default: run.toml's ``[checkpoints] keep``, else 3), and
+        with ``keep_state`` all but the newest ``keep_state`` of those keep only ``lora_files``."""
         final = self.run.checkpoint_dir(step)
-        if not self.is_main:
-            return final
-        self.run.seal_checkpoint(self.run.checkpoints_dir / f".step_{step}.partial", step)
-        if keep is None:
-            keep = int(self.run_config().get("checkpoints", {}).get("keep", 3))
-        for old in self.run.checkpoint_steps()[: -max(keep, 1)]:
-            shutil.rmtree(self.run.checkpoint_dir(old), ignore_errors=True)
+        if self.is_main:
+            checkpoints.seal(self.run, checkpoints.partial_dir(self.run, step), step)
+            if keep is None:
+                keep = int(self.run_config().get("checkpoints", {}).get("keep", 3))
+            checkpoints.prune(self.run, keep, keep_state, lora_files)
+            self.write_status(checkpoint_step=step)
+            self.event("checkpoint", step=step, path=str(final.relative_to(self.run.path)))
         self.writing_checkpoint = None
-        self.write_status(checkpoint_step=step)
-        self.event("checkpoint", step=step, path=str(final.relative_to(self.run.path)))
         return final
 
     def clean_partial_checkpoints(self) -> None:
@@ -187,14 +204,35 @@ class JobContext:
             self.run.remove_partial_checkpoints()
 
 
-def _broadcast(value: ControlRequest | None, world_size: int) -> ControlRequest | None:
-    """Rank 0's answer on every rank, so all processes stop or sample at the same step."""
-    if world_size <= 1 or "torch.distributed" not in sys.modules:
+def _agree(request: ControlRequest | None, stop_signalled: bool, world_size: int) -> ControlRequest | None:
+    """Rank 0's request on every rank, or STOP when a signal reached any rank (a launcher on another machine may
+    pass it on to its own processes only), so all processes stop or sample at the same step."""
+    if not _distributed(world_size):
+        return request
+    import torch.distributed as dist
+
+    answers: list[Any] = [None] * world_size
+    dist.all_gather_object(answers, (str(request) if request is not None else "", stop_signalled))
+    if any(signalled for _, signalled in answers):
+        return ControlRequest.STOP
+    return ControlRequest(answers[0][0]) if answers[0][0] else None
+
+
+def _from_rank_0(value: Any, world_size: int) -> Any:
+    """Rank 0's ``value`` on every rank."""
+    if not _distributed(world_size):
         return value
     import torch.distributed as dist
 
-    if not (dist.is_available() and dist.is_initialized()):
-        return value
-    box = [str(value) if value is not None else None]
+    box = [value]
     dist.broadcast_object_list(box, src=0)
-    return ControlRequest(box[0]) if box[0] else None
+    return box[0]
+
+
+def _distributed(world_size: int) -> bool:
+    """Whether this job runs as several processes that talk through torch.distributed (the training loop)."""
+    if world_size <= 1 or "torch.distributed" not in sys.modules:
+        return False
+    import torch.distributed as dist
+
+    return dist.is_available() and dist.is_initialized()

@@ -8,7 +8,8 @@ Layout of one run directory::
     events.jsonl      append-only, one JSON object per line (checkpoint, sample, error, ...)
     control.json      written by anyone who wants the worker to stop / pause / sample now
     samples/step_N/   PNGs made during training
-    checkpoints/step_N/  accelerate state + LoRA at step N, ``checksums.json``, then ``COMPLETE``
+    checkpoints/step_N/  the job's state + LoRA at step N, ``checksums.json``, then ``COMPLETE`` (written only
+                      through ``tuitune.jobs.checkpoints``: a partial folder, sealed, renamed, pruned)
     lora.safetensors  the final LoRA
 
 Readers never need the writer to be alive: everything is in these files.
@@ -43,7 +44,7 @@ from typing import Any
 
 from tuitune import atomic
 from tuitune.errors import UserError
-from tuitune.jobs.checksums import checksum_problem, write_checksums
+from tuitune.jobs.checksums import checksum_problem
 
 HEARTBEAT_STALE_SECONDS = 30.0
 COMPLETE = "COMPLETE"
@@ -405,22 +406,6 @@ class RunDir:
             return "it is not complete"
         return checksum_problem(folder, full)
 
-    def seal_checkpoint(self, partial: Path, step: int) -> Path:
-        """Make the fully written folder ``partial`` checkpoint ``step``: checksums, fsync, rename, ``COMPLETE``."""
-        final = self.checkpoint_dir(step)
-        write_checksums(partial, skip={COMPLETE})
-        _fsync_tree(partial)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(partial, final)
-        with open(final / COMPLETE, "w", encoding="utf-8") as fh:
-            fh.write(f"{step}\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        _fsync_dir(final)
-        _fsync_dir(self.checkpoints_dir)
-        return final
-
     def remove_partial_checkpoints(self) -> None:
         """Remove the folders of checkpoint writes that did not finish (a kill or a failed write)."""
         if self.checkpoints_dir.is_dir():
@@ -536,20 +521,3 @@ _ENDED = {
 }
 _BEGAN = {"launched", "started", "resume", "resumed"}
 
-
-def _fsync_tree(folder: Path) -> None:
-    for path in folder.rglob("*"):
-        if path.is_file():
-            with open(path, "rb") as fh:
-                os.fsync(fh.fileno())
-        elif path.is_dir():
-            _fsync_dir(path)
-    _fsync_dir(folder)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

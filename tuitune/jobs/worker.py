@@ -1,61 +1,39 @@
 """Worker entry point: ``python -m tuitune.jobs.worker RUN_DIR [--resume]`` runs one job to its end.
 
-Reads ``run.toml``, dispatches ``[job] kind`` to its module's ``run(ctx)``, turns every way of ending into a
-final state with one sentence of reason, then starts the next queued run of the same runs folder.
+The one worker every job runs in: the job runner starts it, ``accelerate launch`` starts it on every process (and
+machine) of a training run, and so does ``tuitune train CONFIG --accelerate-config FILE``. Reads ``run.toml``,
+dispatches ``[job] kind`` to its module's ``run(ctx)``, turns every way of ending into a final state with one
+sentence of reason, then starts the next queued run of the same runs folder.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import importlib
+import logging
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
-from types import FrameType, ModuleType
+from types import ModuleType
 
 from tuitune.jobs.context import JobContext
 from tuitune.jobs.relocate import rebase_moved_run
 from tuitune.jobs.rundir import RunDir, RunState
-from tuitune.jobs.write_failure import write_failure
+from tuitune.jobs.stop_signals import stop_signals
+from tuitune.jobs.write_failure import explain, write_failure
 
 # Job kinds and the module whose ``run(ctx)`` does the work.
 # A kind may name several modules: the first that exists and has ``run`` is used.
 KINDS: dict[str, str | tuple[str, ...]] = {
-    "train": "tuitune.train.job",  # tuitune.train.worker's run() takes a path, not a JobContext
+    "train": "tuitune.train.job",
     "detect": "tuitune.data.detect_job",
     "generate": "tuitune.generate.job",
     "evaluate": "tuitune.evaluate.job",
     "fix": "tuitune.fix.job",
     "count": "tuitune.jobs.count_job",
 }
-
-
-def explain_os_error(exc: OSError, ctx: JobContext) -> str:
-    """One sentence for a failed write, naming the file and what to do next."""
-    parts = []
-    if ctx.writing_checkpoint is not None:
-        parts.append(f"checkpoint step {ctx.writing_checkpoint}")
-    if exc.filename:
-        parts.append(Path(exc.filename).name)
-    where = f" while writing {' '.join(parts)}" if parts else ""
-    steps = ctx.run.checkpoint_steps()
-    then = (
-        f"then `tuitune resume {ctx.run.name}` continues from step {steps[-1]} (the last intact checkpoint)"
-        if steps
-        else f"then `tuitune resume {ctx.run.name}` starts it again"
-    )
-    if exc.errno == errno.ENOSPC:
-        return f"The disk is full{where}; free some space, {then}."
-    if exc.errno == errno.EFBIG:
-        return f"A file grew past the allowed size{where}; raise the file-size limit (ulimit -f), {then}."
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"Permission denied{where}; make the run folder writable, {then}."
-    if exc.errno is None:  # torch's zip writer does not say why
-        return f"A file write failed{where} (disk full? file-size limit?); free space or raise ulimit -f, {then}."
-    return f"{exc.strerror or exc}{where}; fix that, {then}."
 
 
 def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
@@ -71,9 +49,7 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     module = _job_module((candidates,) if isinstance(candidates, str) else candidates)
     if module is None:
         return RunState.FAILED, f"This tuitune cannot run {kind!r} jobs yet (no job module is installed)."
-    # A job that writes status.json itself (the training loop) would race a second writer in this process.
-    if not getattr(module, "WRITES_OWN_STATUS", False):
-        ctx.start_heartbeat()
+    ctx.start_heartbeat()
     try:
         module.run(ctx)
     except UserError as exc:
@@ -81,7 +57,7 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
     except OSError as exc:
         traceback.print_exc()
         ctx.clean_partial_checkpoints()
-        return RunState.FAILED, explain_os_error(exc, ctx)
+        return RunState.FAILED, explain(exc, ctx.run, ctx.writing_checkpoint)
     except MemoryError:
         return RunState.FAILED, "Out of memory; lower the batch size or resolution, then resume."
     except Exception as exc:
@@ -89,7 +65,7 @@ def run_job(ctx: JobContext, kind: str) -> tuple[RunState, str]:
         if wrapped is not None:  # safetensors' "(os error 28)", torch's "[enforce fail at ...]"
             traceback.print_exc()
             ctx.clean_partial_checkpoints()
-            return RunState.FAILED, explain_os_error(wrapped, ctx)
+            return RunState.FAILED, explain(wrapped, ctx.run, ctx.writing_checkpoint)
         # a bug: the traceback goes to worker.log, the reason to status.json
         traceback.print_exc()
         return RunState.FAILED, f"The job stopped on an error ({type(exc).__name__}: {exc}); see worker.log."
@@ -128,17 +104,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     # A write past RLIMIT_FSIZE should fail as an OSError we can explain, not kill the process.
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-
-    def on_term(signum: int, frame: FrameType | None) -> None:
-        if ctx.stop_signalled:  # asked twice: stop now
-            signal.signal(signum, signal.SIG_DFL)
-            os.kill(os.getpid(), signum)
-        ctx.stop_signalled = True
-
-    signal.signal(signal.SIGTERM, on_term)
-    signal.signal(signal.SIGINT, on_term)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # the terminal that started us may go away
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    with stop_signals(ctx):
+        return _run_to_its_end(ctx, args.resume)
 
+
+def _run_to_its_end(ctx: JobContext, resume: bool) -> int:
+    """Claim the run, run its job, record how it ended, start the next queued run; the exit code."""
+    run = ctx.run
     try:
         config = ctx.run_config()
         kind = str(config.get("job", {}).get("kind", ""))
@@ -150,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     if moved:
         ctx.event("moved", message=moved)
     ctx.clean_partial_checkpoints()
-    ctx.event("started", pid=os.getpid(), resume=args.resume, rank=ctx.rank)
+    ctx.event("started", pid=os.getpid(), resume=resume, rank=ctx.rank)
     state, message = run_job(ctx, kind)
     try:
         ctx.end(state, message)

@@ -1,10 +1,14 @@
-"""Recognise a failed file write behind whatever a library raised: an OSError, or torch's and safetensors' own."""
+"""A failed file write: recognised behind whatever a library raised (an OSError, torch's or safetensors' own) and
+said in one sentence."""
 
 from __future__ import annotations
 
 import errno
 import os
 import re
+from pathlib import Path
+
+from tuitune.jobs.rundir import RunDir
 
 # torch.save reports a short write from its C++ zip writer, without the errno.
 _TORCH_WRITE = ("inline_container.cc", "PytorchStreamWriter failed", "file write failed", "basic_ios::clear")
@@ -27,17 +31,28 @@ def write_failure(exc: BaseException) -> OSError | None:
     return None
 
 
-def reason_and_fix(exc: OSError) -> tuple[str, str]:
-    """What went wrong and what to do, as two short clauses for a sentence."""
+def explain(exc: OSError, run: RunDir, checkpoint_step: int | None = None, resume: str | None = None) -> str:
+    """One sentence for a failed write in ``run``: what went wrong, where (``checkpoint_step``, the file), what to
+    do, and where ``resume`` (default: `tuitune resume NAME`) then continues."""
+    parts = []
+    if checkpoint_step is not None:
+        parts.append(f"checkpoint step {checkpoint_step}")
+    if exc.filename:
+        parts.append(Path(exc.filename).name)
+    where = f" while writing {' '.join(parts)}" if parts else ""
+    resume = resume or f"`tuitune resume {run.name}`"
+    steps = [step for step in run.checkpoint_steps() if step != checkpoint_step]
+    then = (
+        f"then {resume} continues from step {steps[-1]} (the last intact checkpoint)"
+        if steps
+        else f"then {resume} starts it again"
+    )
     if exc.errno == errno.ENOSPC:
-        return "the disk is full", "free some space"
+        return f"The disk is full{where}; free some space, {then}."
     if exc.errno == errno.EFBIG:
-        return "a file grew past the file-size limit (ulimit -f)", "raise that limit"
+        return f"A file grew past the allowed size{where}; raise the file-size limit (ulimit -f), {then}."
     if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "permission was denied", "make the run folder writable"
-    if exc.errno is None:
-        return (
-            "a file write failed (disk full? file-size limit, ulimit -f?)",
-            "free some space or raise the file-size limit",
-        )
-    return str(exc.strerror or exc), "fix that"
+        return f"Permission denied{where}; make the run folder writable, {then}."
+    if exc.errno is None:  # torch's zip writer does not say why
+        return f"A file write failed{where} (disk full? file-size limit?); free space or raise ulimit -f, {then}."
+    return f"{exc.strerror or exc}{where}; fix that, {then}."

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 from tuitune.jobs.context import JobContext
 
-# The training loop writes status.json itself (its step progress paced, state changes at once).
-WRITES_OWN_STATUS = True
-
 
 def run(ctx: JobContext) -> None:
     from tuitune.train.config import TrainConfig
-    from tuitune.train.loop import train
+    from tuitune.train.loop import run_training
 
     tables = ctx.job_config()
     dataset = tables.pop("dataset", None)  # a project's run: its data is exported into the run folder
@@ -20,6 +17,6 @@ def run(ctx: JobContext) -> None:
 
         ctx.write_status(message="preparing the training data")
         ctx.event("data", message=prepare_data(ctx.run.path, dataset))
-    # A stop asked for while torch was importing reached only the worker's handler: hand it on.
-    outcome = train(config, ctx.run, resume=ctx.resume, stop_early=lambda: ctx.stop_signalled)
+    outcome = run_training(ctx, config)
+    # A stop asked for at the last step still finishes the run: the loop says which it was.
     ctx.stopped = outcome.state == "stopped"

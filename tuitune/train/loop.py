@@ -1,4 +1,4 @@
-"""The region-aware LoRA training loop: accelerate + peft over a frozen base model, driven by a RunDir."""
+"""The region-aware LoRA training loop: accelerate + peft over a frozen base model, run on a JobContext."""
 
 from __future__ import annotations
 
@@ -13,13 +13,14 @@ from typing import Any
 
 import torch
 
-from tuitune.jobs.rundir import PacedStatus, RunDir, RunState
+from tuitune.jobs.context import JobContext
+from tuitune.jobs.rundir import ControlRequest, RunDir, RunState
 from tuitune.train.config import TrainConfig
-from tuitune.train.control import StopSignals, agree, poll
 from tuitune.train.errors import TrainError
 from tuitune.train.step import adapters_disabled, batch_loss, encode_live
 
-__all__ = ["TrainOutcome", "adapters_disabled", "batch_loss", "refuse_fresh_start_over_a_run", "train"]
+__all__ = ["TrainOutcome", "adapters_disabled", "batch_loss", "refuse_fresh_start_over_a_run", "run_training",
+           "train"]
 
 log = logging.getLogger(__name__)
 
@@ -35,44 +36,73 @@ class TrainOutcome:
 
 
 def train(config: TrainConfig, run_dir: Path | RunDir, *, resume: bool = False, steps: int | None = None,
-          device: str | None = None, on_step: OnStep | None = None, on_phase: Callable[[str], None] | None = None,
-          stop_early: Callable[[], bool] | None = None) -> TrainOutcome:
-    """Train a LoRA as ``config`` says, writing everything into ``run_dir`` (the run-directory protocol).
+          device: str | None = None, on_step: OnStep | None = None,
+          on_phase: Callable[[str], None] | None = None) -> TrainOutcome:
+    """Train a LoRA as ``config`` says in this process (``tuitune train CONFIG`` in a terminal, a notebook, a test),
+    writing everything into ``run_dir`` as a job worker would: the same job context, files and events.
 
-    ``stop_early``: a stop asked for before this function installed its signal handlers (the job worker's
-    own handler saw it); when it says so, the run stops cleanly at its first step. ``on_phase``: what the run
-    does before step 1 ("loading the base model", "caching latents 3/48"; "" once it trains), as status.json's
-    ``phase`` says it.
+    SIGINT/SIGTERM checkpoint, then stop. A failure is recorded in the run and raised; a failed write is a
+    TrainError of one sentence. ``on_phase``: what the run does before step 1 ("loading the base model",
+    "caching latents 3/48"; "" once it trains), as status.json's ``phase`` says it.
     """
-    from tuitune.train.hardware import choose_device
+    from tuitune import atomic
+    from tuitune.jobs.stop_signals import stop_signals
+    from tuitune.jobs.write_failure import write_failure
 
     rd = run_dir if isinstance(run_dir, RunDir) else RunDir(Path(run_dir))
     refuse_fresh_start_over_a_run(rd, resume)  # before anything is written: that run stays as it was
     rd.create()
-    total = steps or config.train.steps
-    status = PacedStatus(rd)
-    # Only rank 0 writes the run folder's files: another rank's pid (maybe on another machine) in status.json
-    # would make readers here take a live run for a crashed one.
-    main = int(os.environ.get("RANK", "0")) == 0
+    ctx = JobContext(run=rd, resume=resume, rank=int(os.environ.get("RANK", "0")),
+                     world_size=int(os.environ.get("WORLD_SIZE", "1")))
     # The status before run.toml: a reader lists the folder once run.toml exists and must find a state.
-    if main:
-        status.write(state=str(RunState.STARTING), pid=os.getpid(), step=0, total_steps=total, message="")
-    if main and not rd.run_toml.exists():
-        from tuitune import atomic
-
+    ctx.begin()
+    if ctx.is_main and not rd.run_toml.exists():
         atomic.write_text(rd.run_toml, config.frozen().to_toml())
-    try:
-        with StopSignals() as signals:
-            if stop_early is not None and stop_early():
-                signals.stop = True
-            return _run(config, rd, status, resume, total, choose_device(config.train.device, device), signals,
-                        on_step, on_phase)
-    except TrainError as exc:
-        _fail(status, str(exc))
-        raise
-    except Exception as exc:
-        _fail(status, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}")
-        raise
+    ctx.clean_partial_checkpoints()
+    ctx.event("started", pid=os.getpid(), resume=resume, rank=ctx.rank)
+    with stop_signals(ctx):
+        ctx.start_heartbeat()
+        try:
+            outcome = run_training(ctx, config, steps=steps, device=device, on_step=on_step, on_phase=on_phase)
+        except BaseException as exc:
+            message = _failure(exc, ctx)
+            ctx.end(RunState.FAILED, message)
+            ctx.event(str(RunState.FAILED), message=message)
+            if write_failure(exc) is not None:
+                raise TrainError(message) from exc
+            raise
+    ctx.end(RunState(outcome.state), "" if outcome.state == RunState.FINISHED else "stopped on request",
+            step=outcome.step)
+    ctx.event(outcome.state, step=outcome.step)
+    return outcome
+
+
+def _failure(exc: BaseException, ctx: JobContext) -> str:
+    """The sentence a failed run shows: a failed write said plainly (its half-written checkpoint removed), a
+    TrainError as it is, anything else by its type and first line."""
+    from tuitune.jobs.write_failure import explain, write_failure
+
+    failure = write_failure(exc)
+    if failure is not None:
+        ctx.clean_partial_checkpoints()
+        return explain(failure, ctx.run, ctx.writing_checkpoint, "resuming the run")
+    if isinstance(exc, TrainError):
+        return str(exc)
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
+def run_training(ctx: JobContext, config: TrainConfig, *, steps: int | None = None, device: str | None = None,
+                 on_step: OnStep | None = None, on_phase: Callable[[str], None] | None = None) -> TrainOutcome:
+    """Train in ``ctx``'s run folder until the last step or a stop; whoever runs the job (the worker, ``train``)
+    records how it ended."""
+    from tuitune.train.hardware import choose_device
+
+    refuse_fresh_start_over_a_run(ctx.run, ctx.resume)
+    ctx.run.create()
+    total = steps or config.train.steps
+    ctx.write_status(step=0, total_steps=total, message="")
+    return _run(config, ctx, total, choose_device(config.train.device, device), on_step, on_phase)
 
 
 def refuse_fresh_start_over_a_run(rd: RunDir, resume: bool) -> None:
@@ -85,13 +115,7 @@ def refuse_fresh_start_over_a_run(rd: RunDir, resume: bool) -> None:
         raise TrainError(f"{rd.path} already holds a finished run (lora.safetensors); pick a new --run-dir.")
 
 
-def _fail(status: PacedStatus, message: str) -> None:
-    if int(os.environ.get("RANK", "0")) == 0:
-        status.write(state=str(RunState.FAILED), pid=os.getpid(), message=message)
-        status.run.append_event("error", message=message)
-
-
-def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> None:
+def _check_memory(config: TrainConfig, accelerator: Any, ctx: JobContext) -> None:
     """Predict the run's peak memory before the model loads; refuse (or warn, as [train] memory_check says) when
     it will not fit the device, in one sentence naming what would make it fit. Every process decides alike."""
     from tuitune.train.memory_plan import check_at_start
@@ -101,8 +125,7 @@ def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> N
         verdict = check_at_start(config, device, accelerator.num_processes if device == "cpu" else 1)
     except Exception as exc:  # noqa: BLE001 - a plan that cannot be made never stops a run
         log.warning("no memory plan: %s", exc, exc_info=not isinstance(exc, TrainError))
-        if rd is not None:
-            rd.append_event("memory_plan", message=f"No memory plan: {exc}")
+        ctx.event("memory_plan", message=f"No memory plan: {exc}")
         verdict = None
     refuse = verdict is not None and not verdict.fits and config.train.memory_check == "refuse"
     if accelerator.num_processes > 1:
@@ -112,32 +135,31 @@ def _check_memory(config: TrainConfig, accelerator: Any, rd: RunDir | None) -> N
             raise TrainError("Another process's device cannot fit this run's memory plan; see its message.")
     if verdict is None:
         return
-    if rd is not None:
-        rd.append_event("memory_plan", message=verdict.sentence, peak_bytes=verdict.plan.peak, free_bytes=verdict.free,
-                        fits=verdict.fits)
+    ctx.event("memory_plan", message=verdict.sentence, peak_bytes=verdict.plan.peak, free_bytes=verdict.free,
+              fits=verdict.fits)
     if refuse:
         raise TrainError(verdict.sentence.removesuffix(".") + ', or set [train] memory_check = "warn" to start anyway.')
     if not verdict.fits:
         log.warning(verdict.sentence)
-        if rd is not None:
-            rd.append_event("warning", message=verdict.sentence)
+        ctx.event("warning", message=verdict.sentence)
 
 
-def _precache(maker: Any, accelerator: Any, say: Say, rd: RunDir | None, signals: StopSignals) -> None:
+def _precache(maker: Any, accelerator: Any, say: Say, ctx: JobContext) -> None:
     """Cache every picture's latent before step 1, each process its share (the others read it from the disk
-    cache), saying how far it is (status.json's ``phase``) and, in ``rd`` (rank 0), a ``latents_cached`` event."""
+    cache), saying how far it is (status.json's ``phase``) and, when done, a ``latents_cached`` event. A stop
+    signal ends the caching (the run then stops at its first step)."""
     procs, rank = accelerator.num_processes, accelerator.process_index
     share = list(range(rank, len(maker.records), procs))
     each = f" on each of {procs} processes" if procs > 1 else ""
     began = time.perf_counter()
     encoded, found = maker.precache_latents(
-        share, lambda done, total: say(f"caching latents {done}/{total}{each}", paced=True), lambda: signals.stop)
+        share, lambda done, total: say(f"caching latents {done}/{total}{each}", paced=True),
+        lambda: ctx.stop_signalled)
     accelerator.wait_for_everyone()
     say("")
-    if rd is not None:
-        seconds = time.perf_counter() - began
-        rd.append_event("latents_cached", encoded=encoded, found=found,
-                        message=f"latents cached: {encoded} encoded, {found} from the cache{each} in {seconds:.1f} s")
+    seconds = time.perf_counter() - began
+    ctx.event("latents_cached", encoded=encoded, found=found,
+              message=f"latents cached: {encoded} encoded, {found} from the cache{each} in {seconds:.1f} s")
 
 
 def _reset_accelerate() -> None:
@@ -149,8 +171,8 @@ def _reset_accelerate() -> None:
         GradientState._reset_state()
 
 
-def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, total: int, device_name: str, signals: StopSignals,
-         on_step: OnStep | None, on_phase: Callable[[str], None] | None = None) -> TrainOutcome:
+def _run(config: TrainConfig, ctx: JobContext, total: int, device_name: str, on_step: OnStep | None,
+         on_phase: Callable[[str], None] | None) -> TrainOutcome:
     from accelerate.utils import set_seed
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import cast_training_params
@@ -170,12 +192,12 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     from tuitune.train.loss import check_masks
     from tuitune.train.pivotal import ENCODER_NAMES
 
-    tc, lora = config.train, config.lora
+    rd, tc, lora = ctx.run, config.train, config.lora
     # --- accelerator, base model, adapters -----------------------------------------------------------
     _reset_accelerate()
     trackers = "tensorboard" if importlib.util.find_spec("tensorboard") else None
     accelerator = make_accelerator(tc, device_name, str(rd.path), trackers)
-    main = accelerator.is_main_process
+    main = ctx.is_main  # only rank 0 writes the run folder's files; ctx says nothing on the others
     if lora.text_encoder:
         check_text_encoder_lora()
     # --- data, before the model: a broken loss contract fails at once, not after the load ---------------
@@ -185,27 +207,24 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
         for stem in record.masks:
             mask_files.setdefault(stem, []).append(record.path.name)
     # The loss contract: every mask has its entry, every delete entry a mask.
-    contract_warnings = check_masks(mask_files, config.loss)
-    if main:
-        for warning in contract_warnings:
-            rd.append_event("warning", message=warning)
-        for path, reason in scan.skipped:
-            rd.append_event("warning", message=f"skipped {path.name}: {reason}")
-        for warning in scan.warnings:
-            rd.append_event("warning", message=warning)
-        rd.append_event("dataset", message=summary_line(scan.records, config.data.resolution, config.data.buckets,
-                                                        tc.batch_size * tc.grad_accum * accelerator.num_processes, total))
+    for warning in check_masks(mask_files, config.loss):
+        ctx.event("warning", message=warning)
+    for path, reason in scan.skipped:
+        ctx.event("warning", message=f"skipped {path.name}: {reason}")
+    for warning in scan.warnings:
+        ctx.event("warning", message=warning)
+    ctx.event("dataset", message=summary_line(scan.records, config.data.resolution, config.data.buckets,
+                                              tc.batch_size * tc.grad_accum * accelerator.num_processes, total))
     if tc.memory_check != "off":
-        _check_memory(config, accelerator, rd if main else None)
+        _check_memory(config, accelerator, ctx)
     set_seed(tc.seed)
     dtype = weight_dtype(tc.mixed_precision, accelerator.device.type)
     # Loaded in its dtype: diffusers warns about a ``.to(dtype)`` after loading (and may keep some modules fp32).
 
     def say(phase: str, paced: bool = False) -> None:
-        if main:
-            (status.progress if paced else status.write)(phase=phase)
-            if on_phase is not None:
-                on_phase(phase)
+        (ctx.progress if paced else ctx.write_status)(phase=phase)
+        if main and on_phase is not None:
+            on_phase(phase)
 
     say("loading the base model")
     base = load_base(config.base_model, config.model.kind, config.resolve(config.model.config), dtype=dtype)
@@ -225,7 +244,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
                        cache_text=not (lora.text_encoder or pivotal is not None))
     order = BatchOrder(maker.buckets, [r.repeats for r in scan.records], tc.batch_size, tc.seed, config.data.shuffle)
     if tc.cache_latents:
-        _precache(maker, accelerator, say, rd if main else None, signals)
+        _precache(maker, accelerator, say, ctx)
     else:
         say("")
 
@@ -235,8 +254,7 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
         groups.append({"params": [p for p in encoder.parameters() if p.requires_grad], "lr": tc.text_encoder_lr or tc.lr})
     if pivotal is not None:
         groups.append({"params": list(pivotal.parameters()), "lr": tc.pivotal_lr or tc.lr, "weight_decay": 0.0})
-    warn = (lambda message: rd.append_event("warning", message=message)) if main else None
-    optimizer = make_optimizer(tc, groups, accelerator.device.type, warn)
+    optimizer = make_optimizer(tc, groups, accelerator.device.type, lambda message: ctx.event("warning", message=message))
     procs = accelerator.num_processes
     scheduler = get_scheduler(tc.scheduler, optimizer=optimizer, num_warmup_steps=tc.warmup * procs,
                               num_training_steps=total * procs)
@@ -245,18 +263,12 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
     plain = [accelerator.unwrap_model(m) for m in models]
     register_checkpoint_hooks(accelerator, plain, names, pivotal)
     start = 0
-    if resume and main:
-        # Every byte against its checksum; a damaged newer checkpoint is moved aside, said, and skipped.
-        for note in rd.newest_intact_checkpoint()[1]:
-            log.warning(note)
-            rd.append_event("checkpoint_damaged", message=note)
-    accelerator.wait_for_everyone()
-    found = checkpoints.latest(rd) if resume else None
+    # Every byte against its checksum; a damaged newer checkpoint is moved aside, said, and skipped.
+    found = ctx.resume_checkpoint()
     if found is not None:
-        accelerator.load_state(str(rd.checkpoint_dir(found)))
-        start = found
-        if main:
-            rd.append_event("resume", step=found)
+        start, folder = found
+        accelerator.load_state(str(folder))
+        ctx.event("resume", step=start)
     if trackers and main:
         accelerator.init_trackers("tuitune")
 
@@ -266,18 +278,12 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
                   lora.save_precision)
 
     def checkpoint(step: int) -> None:
-        if main:
-            status.flush()
-        checkpoints.write_checkpoint(rd, step, lambda p: accelerator.save_state(str(p)), export, main,
-                                     accelerator.wait_for_everyone, config.checkpoints.keep,
-                                     config.checkpoints.keep_state)
-        if main:
-            status.write(checkpoint_step=step)
-            rd.append_event("checkpoint", step=step, path=str(rd.checkpoint_dir(step)))
+        ctx.write_status()  # the step it was taken at, before the slow write
+        checkpoints.save(ctx, step, accelerator, export, config.checkpoints)
 
     def samples(step: int) -> None:
         if main and config.samples.prompts:
-            status.flush()
+            ctx.write_status()
             from tuitune.train.samples import write_samples
 
             for m in plain:
@@ -289,13 +295,14 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
                                   config.data.resolution, rd.name, Path(base.source).name)
             for m in plain:
                 m.train()
-            rd.append_event("sample", step=step, paths=[str(p) for p in paths])
+            ctx.event("sample", step=step, paths=[str(p) for p in paths])
         accelerator.wait_for_everyone()
 
     # --- the loop ------------------------------------------------------------------------------------------
     rank, lam, step, state = accelerator.process_index, config.loss.preservation, start, RunState.FINISHED
     for m in models:
         m.train()
+    ctx.started(total_steps=total, step=start)
     while step < total:
         tick = time.perf_counter()
         sums = {"loss": 0.0, "loss_masked": 0.0, "loss_preserve": 0.0}
@@ -324,16 +331,18 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
         row = {"step": step, "time": time.time(), **sums, "lr": scheduler.get_last_lr()[0], "s_per_step": elapsed,
                "images_per_s": images * procs / elapsed if elapsed > 0 else 0.0,
                "memory_mb": memory_mb(accelerator.device)}
+        ctx.log_metric(row)
+        ctx.progress(step)  # paced: a fast run would otherwise fsync status.json on every step
         if main:
-            rd.append_metric(row)
-            # Paced: a fast run would otherwise fsync status.json on every step; metrics.jsonl has each one.
-            status.progress(state=str(RunState.RUNNING), pid=os.getpid(), step=step, total_steps=total, message="")
             if trackers:
                 accelerator.log({k: v for k, v in row.items() if k not in ("step", "time")}, step=step)
             if on_step is not None:
                 on_step(step, total, row)
-        stop, sample_now = agree(accelerator, *poll(status, main, signals, step, total))
-        if sample_now or (config.samples.every and step % config.samples.every == 0):
+        # Every process: a pause holds here; a stop (asked, or a signal to any process) or sample-now is the same
+        # decision on all of them.
+        request = ctx.poll()
+        stop = request is ControlRequest.STOP
+        if request is ControlRequest.SAMPLE_NOW or (config.samples.every and step % config.samples.every == 0):
             samples(step)
         if stop or (config.checkpoints.every and step % config.checkpoints.every == 0) or step == total:
             checkpoint(step)
@@ -341,13 +350,9 @@ def _run(config: TrainConfig, rd: RunDir, status: PacedStatus, resume: bool, tot
             state = RunState.STOPPED
             break
 
-    # --- the end -------------------------------------------------------------------------------------------
-    if main:
-        if state is RunState.FINISHED:
-            export(rd.lora_path, rd.path / "lora_kohya.safetensors")
-        status.write(state=str(state), pid=os.getpid(), step=step, total_steps=total,
-                     message="" if state is RunState.FINISHED else "stopped on request")
-        rd.append_event(str(state), step=step)
+    # --- the end: the LoRA; the final state is written by whoever runs the job ------------------------------
+    if main and state is RunState.FINISHED:
+        export(rd.lora_path, rd.path / "lora_kohya.safetensors")
     accelerator.wait_for_everyone()
     if trackers:
         # Last: with more than one process accelerate's end_training also ends the process group.

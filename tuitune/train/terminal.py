@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from tuitune.errors import UserError
 
 if TYPE_CHECKING:
+    from tuitune.jobs.rundir import RunDir
     from tuitune.train.config import TrainConfig
 
 
@@ -67,13 +68,14 @@ def train_file(config_file: str, run_dir: str | None = None, *, steps: int | Non
 def train_file_through_accelerate(config_file: str, accelerate_config: str, config: TrainConfig, run_dir: Path, *,
                                   steps: int | None = None, device: str | None = None, resume: bool = False) -> int:
     """``tuitune train CONFIG.toml --accelerate-config FILE``: freeze ``config`` (read from ``config_file``) into the
-    run folder and run its worker on every process ``FILE`` asks for, in this terminal (Ctrl-C checkpoints, then
-    stops); the exit code is the launcher's."""
+    run folder as a ``train`` job and run the job worker on every process ``FILE`` asks for, in this terminal
+    (Ctrl-C checkpoints, then stops); the exit code is the launcher's."""
     import os
     import subprocess
+    import sys
 
-    from tuitune import atomic
     from tuitune.jobs.accelerate_config import launch_command, other_machines_command, read_accelerate_config
+    from tuitune.jobs.launch import worker_tail
     from tuitune.jobs.rundir import RunDir
     from tuitune.train.loop import refuse_fresh_start_over_a_run
 
@@ -81,12 +83,8 @@ def train_file_through_accelerate(config_file: str, accelerate_config: str, conf
     rd = RunDir(run_dir)
     refuse_fresh_start_over_a_run(rd, resume)
     rd.create()
-    if not resume or not rd.run_toml.exists():
-        atomic.write_text(rd.run_toml, config.frozen().to_toml())
-    worker = ["-m", "tuitune.train.worker", str(rd.path.resolve())]
-    worker += ["--resume"] if resume else []
-    worker += ["--steps", str(steps)] if steps is not None else []
-    worker += ["--device", device] if device is not None else []
+    _freeze_as_a_job(rd, config, resume, steps=steps, device=device)
+    worker = worker_tail(rd, resume)
     command = launch_command(named, worker, config.train.mixed_precision)
     env = dict(os.environ)
     package_root = str(Path(__file__).resolve().parents[2])  # the processes must import this tuitune
@@ -101,13 +99,35 @@ def train_file_through_accelerate(config_file: str, accelerate_config: str, conf
             break
         except KeyboardInterrupt:  # Ctrl-C reached every process too: theirs checkpoint, then stop; wait for them
             print("stopping after a checkpoint (Ctrl-C again to keep waiting)", flush=True)
-    state = rd.read_status().get("state")
-    if state == "finished":
+    status = rd.read_status()
+    if status.get("state") == "finished":
         print(f"LoRA written to {rd.lora_path} (kohya keys: {run_dir / 'lora_kohya.safetensors'})")
-    elif state == "stopped":
-        print(f"Stopped at step {rd.read_status().get('step')}; continue with: tuitune train {config_file} "
+    elif status.get("state") == "stopped":
+        print(f"Stopped at step {status.get('step')}; continue with: tuitune train {config_file} "
               f"--run-dir {run_dir} --accelerate-config {accelerate_config} --resume")
+    elif status.get("state") == "failed":
+        print(f"tuitune: {status.get('message')}", file=sys.stderr)
     return code
+
+
+def _freeze_as_a_job(rd: RunDir, config: TrainConfig, resume: bool, *, steps: int | None = None,
+                    device: str | None = None) -> None:
+    """Write ``rd``'s run.toml for the job worker: ``config`` frozen as a ``train`` job (a resume keeps the run's
+    own), with ``--steps`` and ``--device`` in its ``[train]`` table when given."""
+    import tomli_w
+
+    from tuitune import atomic
+    from tuitune.train.errors import TrainError
+
+    kept = resume and rd.run_toml.exists()
+    tables = rd.config() if kept else {"job": {"kind": "train"}, **config.frozen().model_dump(exclude_none=True)}
+    kind = tables.setdefault("job", {}).setdefault("kind", "train")  # trained in a terminal before: no [job]
+    if kind != "train":
+        raise TrainError(f"{rd.path} holds a {kind} run, not a training run; pick another --run-dir.")
+    train = tables.setdefault("train", {})
+    train.update({k: v for k, v in (("steps", steps), ("device", device)) if v is not None})
+    if not kept or tables != rd.config():
+        atomic.write_text(rd.run_toml, tomli_w.dumps(tables))
 
 
 def queue_project_run(project: str, *, steps: int | None = None, device: str | None = None,
