@@ -19,7 +19,9 @@ seed, a text-encoder LoRA beside the UNet's):
   tuitune  - the intent parsed by the rules parser; masks under its concept names; augmentation by
              operation (keep crops, modify recolours, delete inpainting); captions from the caption
              optimiser, trained with the tag dropout a project run gets on them (each tag after the trigger
-             dropped half the time, so the trigger learns alone and beside other words); the ``[loss]``
+             dropped half the time, so the trigger learns alone and beside other words); the trigger's
+             token embedding trained with the LoRA from where the intent says it is ("zxq is my character:
+             a ring" starts it at "ring", a project run's default pivotal tuning); the ``[loss]``
              table from the loss plan (watermark weight 0 + preserved, its inpainted copies learned without
              it; the background, which doesn't matter, weight 1 + preserved; lambda 1)
 
@@ -71,6 +73,13 @@ def data_options(arm: str, spec: Any) -> dict[str, Any]:
     from tuitune.train.project_run import intent_caption_options
 
     return intent_caption_options(spec) if arm == "tuitune" else {}
+
+
+def lora_options(arm: str, spec: Any) -> dict[str, Any]:
+    """``[lora]`` options of one arm over train.toml's: tuitune's pivotal tuning as a project run has it."""
+    from tuitune.train.project_run import intent_lora_options
+
+    return intent_lora_options(spec) if arm == "tuitune" else {}
 
 
 def keep_references(spec: Any, workdir: Path) -> dict[str, list[Any]]:
@@ -189,7 +198,8 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(folder, ignore_errors=True)
                 data, masks, loss = prepare_arm(arm, spec, folder, args.augment_seed)
                 config = train_config(args.model, data, masks, loss, args.steps, folder / "cache",
-                                      data_options=data_options(arm, spec), seed=seed)
+                                      data_options=data_options(arm, spec), seed=seed,
+                                      lora_options=lora_options(arm, spec))
                 print(f"seed {seed} {arm}: training {args.steps} steps", flush=True)
                 outcome = train(config, run)
                 if outcome.state != "finished":

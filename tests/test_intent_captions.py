@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PIL import Image
 
-from tuitune.intent.captions import optimise, preview, write
+from tuitune.intent.captions import optimise, preview, trigger_meaning, write
 from tuitune.intent.spec import Concept, IntentSpec
 
 
@@ -114,3 +114,16 @@ def test_modify_value_named_differently_from_the_concept_is_swapped_in_place():
     s = spec(c("shape colour", "attribute", "modify", value="red", alternatives=["blue", "green"]))
     assert optimise("a red circle on a white background", s, {"shape colour": "green"}) == (
         "zxq, a green circle on a white background")
+
+
+def test_the_trigger_means_the_kept_things_the_captions_give_over_to_it():
+    """What pivotal tuning starts the trigger at: the words the optimiser drops because the trigger carries them."""
+    assert trigger_meaning(spec(c("ring shape", "attribute", "keep"), c("colour", "attribute", "modify"),
+                                c("watermark", "instance", "delete"))) == "ring"
+    jacket = spec(c("black jacket", "instance", "keep"), c("face", "instance", "keep"))
+    assert trigger_meaning(jacket) == "black jacket face"
+    assert optimise("a woman wearing a black jacket", jacket) == "zxq, a woman"  # the same words leave the caption
+    # Nothing kept with a name of its own: a kept bare attribute, a kept style, only deletes.
+    assert trigger_meaning(spec(c("colour", "attribute", "keep"))) == ""
+    assert trigger_meaning(spec(c("watercolour style", "imagery", "keep"))) == ""
+    assert trigger_meaning(spec(c("watermark", "instance", "delete"))) == ""

@@ -111,3 +111,29 @@ def test_a_pivotal_word_the_tokenizer_cannot_take_is_refused_before_training(wor
     config = _config(world, tmp_path, lora={"pivotal": [" sks"]})
     with pytest.raises(TrainError, match="pivotal word"):
         train(config, tmp_path / "run")
+
+
+def test_pivotal_init_starts_the_trigger_at_the_words_it_means_and_the_rest_from_their_own_rows(world):
+    from tuitune.train.base_model import load_base
+    from tuitune.train.pivotal import PivotalEmbeddings, word_token_ids
+
+    base = load_base(str(world["sdxl"]))
+    pivotal = PivotalEmbeddings(["sks", "ohwx"], base.tokenizers, base.text_encoders, {"sks": "a square"})
+    for e, (tokenizer, encoder) in enumerate(zip(base.tokenizers, base.text_encoders, strict=True)):
+        table = encoder.get_input_embeddings().weight.detach()
+        start = table[word_token_ids(tokenizer, "a square")].float().mean(dim=0)
+        ours = pivotal.rows[e].detach()
+        for token in word_token_ids(tokenizer, "sks"):
+            assert torch.allclose(ours[pivotal._ids[e].index(token)], start)
+        for token in word_token_ids(tokenizer, "ohwx"):  # not named: its own row, as loaded
+            assert torch.equal(ours[pivotal._ids[e].index(token)], table[token].float())
+        assert not torch.allclose(start, table[word_token_ids(tokenizer, "sks")[0]].float())
+
+
+def test_pivotal_init_for_a_word_not_trained_or_with_no_words_is_refused_in_one_sentence(world, tmp_path):
+    with pytest.raises(TrainError, match="pivotal_init names 'ohwx', which pivotal does not list"):
+        _config(world, tmp_path, lora={"pivotal": ["sks"], "pivotal_init": {"ohwx": "a square"}})
+    config = _config(world, tmp_path, lora={"pivotal": ["sks"], "pivotal_init": {"sks": "  "}})
+    with pytest.raises(TrainError, match="holds no word to start from"):
+        train(config, tmp_path / "run")
+

@@ -161,3 +161,21 @@ def test_partial_tag_dropout_does_not_grow_the_text_cache_step_after_step(tiny, 
     full = _maker(tiny, tmp_path, keep_tokens=1, caption_tag_dropout=1.0)
     full.make(indices, seed=5, micro=0)
     assert len(full.text_cache.memory) == 1  # the trigger-only caption, the same every step, is cached
+
+
+def test_a_project_run_trains_the_trigger_from_what_the_intent_says_it_is_unless_told_otherwise(tmp_path):
+    from tuitune.data.importer import import_folder
+    from tuitune.train.project_run import job_config
+
+    root = tmp_path / "proj"
+    root.mkdir()
+    import_folder(make_dataset(tmp_path / "pictures", count=2), root)
+    config = {"model": {"base": "toyworld"}}
+    lora = job_config(root, config, _spec())["lora"]
+    assert (lora["pivotal"], lora["pivotal_init"]) == (["zxq"], {"zxq": "ring"})
+    assert job_config(root, config, _spec(["sks", "zxq"]))["lora"]["pivotal_init"] == {"sks": "ring"}
+    assert job_config(root, config, None)["lora"]["pivotal"] == []  # no intent: nothing to start it at
+    # The user's own setting wins, even "off"; pivotal tuning trains on one process, so more turn it off.
+    assert job_config(root, {**config, "lora": {"pivotal": []}}, _spec())["lora"]["pivotal"] == []
+    two = job_config(root, {**config, "train": {"num_processes": 2}}, _spec())["lora"]
+    assert (two["pivotal"], two["pivotal_init"]) == ([], {})

@@ -30,6 +30,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "instead of starting them from random weights")
     p.add_argument("--filler-rate", type=float, default=0.5,
                    help="share of captions with a made-up word around them, as a trigger word comes (default 0.5)")
+    p.add_argument("--partial-caption-rate", type=float, default=0.0,
+                   help="share of captions naming only part of the scene as people prompt ('ring', 'a ring on a "
+                        "blue background', 'ring, red, on a blue background'; default 0)")
     p.add_argument("--lr", type=float, default=1e-3, help="the UNet's peak learning rate (default 1e-3)")
     p.add_argument("--text-encoder-lr", type=float, default=5e-4,
                    help="the text encoder's layers' learning rate (default 5e-4; 0 keeps them as they are, so a "
@@ -105,7 +108,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
                 "--decoder-steps", str(args.decoder_steps),
                 "--batch-size", str(args.batch_size), "--seed", str(args.seed), "--threads", str(args.threads), "--device", args.device, "--vae-from", args.vae_from,
                 "--unet-channels", args.unet_channels, "--from", args.unet_from,
-                "--filler-rate", str(args.filler_rate), "--lr", str(args.lr),
+                "--filler-rate", str(args.filler_rate), "--partial-caption-rate", str(args.partial_caption_rate),
+                "--lr", str(args.lr),
                 "--text-encoder-lr", str(args.text_encoder_lr)]
         with open(out / "pretrain.out", "ab") as sink:
             proc = subprocess.Popen(argv, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -117,6 +121,8 @@ def pretrain_command(args: argparse.Namespace) -> int:
 
     if not 0.0 <= args.filler_rate <= 1.0:
         raise UserError(f"--filler-rate is a share between 0 and 1, not {args.filler_rate}.")
+    if not 0.0 <= args.partial_caption_rate <= 1.0:
+        raise UserError(f"--partial-caption-rate is a share between 0 and 1, not {args.partial_caption_rate}.")
     if args.lr <= 0:
         raise UserError(f"--lr must be above 0, not {args.lr}.")
     if args.text_encoder_lr < 0:
@@ -128,7 +134,7 @@ def pretrain_command(args: argparse.Namespace) -> int:
                          unet_channels=_channels(args.unet_channels),
                          vae_from=str(Path(args.vae_from).expanduser().resolve()) if args.vae_from else "",
                          unet_from=str(Path(args.unet_from).expanduser().resolve()) if args.unet_from else "",
-                         filler_rate=args.filler_rate, lr=args.lr, final_lr=0.3 * args.lr,
+                         filler_rate=args.filler_rate, partial_caption_rate=args.partial_caption_rate, lr=args.lr, final_lr=0.3 * args.lr,
                          text_encoder_lr=args.text_encoder_lr)
     pretrain(out, cfg)
     return 0

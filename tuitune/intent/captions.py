@@ -203,6 +203,18 @@ def optimise(caption: str, spec: IntentSpec, values: Mapping[str, str] | None = 
     return ", ".join(p for p in parts if p)
 
 
+def trigger_meaning(spec: IntentSpec) -> str:
+    """The words the trigger takes over from the captions: each kept thing's name ("ring shape" -> "ring",
+    "black jacket" -> "black jacket"), the words the optimiser drops because the trigger now carries them; ""
+    when the spec keeps nothing with a name (a bare "keep its colour", a style)."""
+    words = []
+    for concept in spec.by_operation(Operation.KEEP):
+        forms = _name_forms(concept) if concept.granularity is not Granularity.IMAGERY else []
+        if forms and forms[0] not in words:
+            words.append(forms[0])
+    return " ".join(words)
+
+
 def trigger_tags(spec: IntentSpec) -> int:
     """How many leading comma-separated tags of an optimised caption are trigger words (``optimise`` writes the
     first trigger word, then the others as one tag): the ``keep_tokens`` a tag-dropout run keeps."""

@@ -54,6 +54,10 @@ class PretrainConfig:
     # "a picture of": the model learns that a word it does not know changes nothing, so "zxq, a red ring"
     # draws a red ring and a trigger word starts out meaning nothing until a LoRA teaches it.
     filler_rate: float = 0.5
+    # Share of captions naming only part of the scene the way people prompt ("ring", "a ring", "a picture
+    # of a ring", "a ring on a blue background", "ring, red, on a blue background"): a shape word alone then
+    # draws that shape, as it does in a real model, and a trigger word a LoRA binds to a shape works alone too.
+    partial_caption_rate: float = 0.0
     unet_from: str = ""  # a pipeline folder whose UNet and text encoder the UNet stage goes on from
 
 
@@ -221,6 +225,18 @@ def filler_word(rng: random.Random) -> str:
             return word
 
 
+def partial_caption(scene, rng: random.Random) -> str:
+    """The scene's first object named the way people often prompt: its shape alone, with an article, in
+    "a picture of", on the background without its colour, or as comma-separated tags; a watermark is still
+    said when there is one."""
+    obj = scene.objects[0]
+    ground = f"on {article(scene.background[0])} {' and '.join(scene.background)} background"
+    forms = (obj.shape, f"{article(obj.shape)} {obj.shape}", f"a picture of {article(obj.shape)} {obj.shape}",
+             f"{article(obj.shape)} {obj.shape} {ground}", f"{obj.shape}, {obj.colour}, {ground}")
+    text = forms[rng.randrange(len(forms))]
+    return text + (", with a watermark" if scene.watermark else "")
+
+
 def with_filler(caption: str, rng: random.Random, marked: bool = False) -> str:
     """``caption`` as a user may write it around a trigger word, or the trigger alone (which then means as
     little as an empty caption); a ``marked`` picture (one with a watermark) keeps saying so."""
@@ -244,6 +260,7 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
     sampler = _sampler(cfg, cfg.seed + 1000)
     rng = random.Random(cfg.seed + 2000)
     fill = random.Random(cfg.seed + 3000)
+    partial = random.Random(cfg.seed + 4000)  # its own stream: the other captions stay as they were
     means, stds, ids, captions, index, marked = [], [], [], [], {}, []
     t0 = time.time()
     for start in range(0, cfg.dataset_size, 256):
@@ -257,6 +274,8 @@ def encode_dataset(vae, cfg: PretrainConfig, log: Callable[[str], None]) -> Late
             if rng.random() < cfg.short_caption_rate:
                 obj = " and ".join(f"{article(o.colour)} {o.colour} {o.shape}" for o in r.scene.objects)
                 text = obj + (", with a watermark" if r.scene.watermark else "")
+            if cfg.partial_caption_rate > 0 and r.scene.objects and partial.random() < cfg.partial_caption_rate:
+                text = partial_caption(r.scene, partial)
             if fill.random() < cfg.filler_rate:
                 text = with_filler(text, fill, marked=bool(r.scene.watermark))
             ids.append(index.setdefault(text, len(index)))

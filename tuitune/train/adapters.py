@@ -59,7 +59,8 @@ def add_lora(base: BaseModel, lora: LoraSection, seed: int) -> tuple[list[Any], 
     return models, names
 
 
-def add_pivotal(base: BaseModel, words: list[str], device: Any, processes: int) -> Any:
+def add_pivotal(base: BaseModel, words: list[str], device: Any, processes: int,
+                init: dict[str, str] | None = None) -> Any:
     """The trigger words' trainable token embeddings, installed in the text encoders; None without words."""
     if not words:
         return None
@@ -68,7 +69,7 @@ def add_pivotal(base: BaseModel, words: list[str], device: Any, processes: int) 
                          "pivotal = [] under [lora].")
     from tuitune.train.pivotal import PivotalEmbeddings
 
-    pivotal = PivotalEmbeddings(list(words), base.tokenizers, base.text_encoders).to(device)
+    pivotal = PivotalEmbeddings(list(words), base.tokenizers, base.text_encoders, init).to(device)
     pivotal.install(base.text_encoders)
     return pivotal
 

@@ -7,7 +7,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from tuitune.train.errors import TrainError
 
@@ -64,6 +72,18 @@ class LoraSection(_Section):
     # Pivotal tuning: these words' token embeddings train with the LoRA (the trigger binds in fewer steps);
     # [] = off. They are saved beside the LoRA and bundled into the kohya file.
     pivotal: list[str] = Field(default_factory=list)
+    # Where a pivotal word's embedding starts (textual inversion's initializer): word -> words it means, e.g.
+    # {zxq = "ring"}; every token row of the word starts at the mean of those words' token rows. A word not
+    # named here starts from its own rows.
+    pivotal_init: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _init_words_are_pivotal(self) -> LoraSection:
+        strays = sorted(set(self.pivotal_init) - set(self.pivotal))
+        if strays:
+            raise ValueError(f"pivotal_init names {', '.join(map(repr, strays))}, which pivotal does not list; "
+                             "add the word to pivotal or take it out of pivotal_init")
+        return self
     # The dtype of the exported files (lora.safetensors, lora_kohya.safetensors, each checkpoint's LoRA);
     # kohya users usually save fp16 or bf16: half the size. Training and resume state stay fp32.
     save_precision: Literal["fp32", "fp16", "bf16"] = "fp32"

@@ -231,7 +231,7 @@ def _run(config: TrainConfig, ctx: JobContext, total: int, device_name: str, on_
     for module in [base.unet, base.vae, *base.text_encoders]:
         module.to(accelerator.device)
     models, names = add_lora(base, lora, tc.seed)
-    pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes)
+    pivotal = add_pivotal(base, lora.pivotal, accelerator.device, accelerator.num_processes, lora.pivotal_init)
     if tc.mixed_precision == "fp16":
         cast_training_params(models, dtype=torch.float32)  # fp16 weights, fp32 trainable LoRA
     if tc.grad_checkpointing:

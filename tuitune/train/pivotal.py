@@ -41,6 +41,15 @@ def word_token_ids(tokenizer: Any, word: str) -> list[int]:
     return [int(i) for i in ids]
 
 
+def initial_ids(tokenizer: Any, word: str, text: str) -> list[int]:
+    """The token ids of the words a pivotal word starts from (its ``pivotal_init`` text)."""
+    ids = tokenizer(text, add_special_tokens=False).input_ids if text.strip() else []
+    if not ids:
+        raise TrainError(f"pivotal_init for {word!r} is {text!r}, which holds no word to start from; "
+                         "name the words it means (e.g. \"ring\") or take it out of pivotal_init.")
+    return [int(i) for i in ids]
+
+
 class PivotalEmbeddings(torch.nn.Module):
     """The trained rows of the trigger words' tokens, one table per text encoder.
 
@@ -48,10 +57,12 @@ class PivotalEmbeddings(torch.nn.Module):
     token embedding returns those rows wherever the prompt holds one of the ids.
     """
 
-    def __init__(self, words: list[str], tokenizers: list[Any], encoders: list[Any]) -> None:
+    def __init__(self, words: list[str], tokenizers: list[Any], encoders: list[Any],
+                 init: dict[str, str] | None = None) -> None:
         super().__init__()
         if len(set(words)) != len(words):
             raise TrainError("each pivotal word may be named only once under [lora] pivotal.")
+        init = dict(init or {})  # [lora] pivotal_init; its words are checked against ``words`` by the config
         self.words = list(words)
         self.word_ids: list[dict[str, list[int]]] = []
         self.rows = torch.nn.ParameterList()
@@ -60,9 +71,18 @@ class PivotalEmbeddings(torch.nn.Module):
             per_word = {w: word_token_ids(tokenizer, w) for w in words}
             ids = sorted({i for v in per_word.values() for i in v})
             table = encoder.get_input_embeddings().weight
+            rows = table.detach()[ids].clone().float()
+            for word, text in init.items():
+                start = table.detach()[initial_ids(tokenizer, word, text)].float().mean(dim=0)
+                for token in per_word[word]:
+                    owners = [w for w, v in per_word.items() if token in v and w != word]
+                    if owners:
+                        raise TrainError(f"pivotal words {word!r} and {owners[0]!r} share a token, so "
+                                         f"pivotal_init cannot start {word!r} apart; pick another trigger word.")
+                    rows[ids.index(token)] = start
             self.word_ids.append(per_word)
             self._ids.append(ids)
-            self.rows.append(torch.nn.Parameter(table.detach()[ids].clone().float()))
+            self.rows.append(torch.nn.Parameter(rows))
         self._handles: list[Any] = []
 
     def install(self, encoders: list[Any]) -> None:

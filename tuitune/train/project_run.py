@@ -59,6 +59,21 @@ def intent_caption_options(spec: Any) -> dict[str, Any]:
     return {"keep_tokens": trigger_tags(spec), "caption_tag_dropout": INTENT_TAG_DROPOUT}
 
 
+def intent_lora_options(spec: Any) -> dict[str, Any]:
+    """``[lora]`` pivotal tuning of the first trigger word, started at what the intent says it is (the words
+    the caption optimiser gives over to it: "zxq is my character: a ring" starts zxq at "ring"); {} when the
+    spec names no trigger or nothing kept that it stands for."""
+    from tuitune.intent.captions import trigger_meaning
+
+    if spec is None or not spec.trigger_words:
+        return {}
+    meaning = trigger_meaning(spec)
+    if not meaning:
+        return {}
+    word = spec.trigger_words[0]
+    return {"pivotal": [word], "pivotal_init": {word: meaning}}
+
+
 def read_toml(path: Path) -> tuple[dict[str, Any], str | None]:
     """The TOML file as a dict ({} when absent) and a sentence when it could not be read."""
     try:
@@ -160,6 +175,11 @@ def job_config(project_root: Path, config: dict[str, Any], spec: Any = None, spe
     if spec is not None and _has_dataset(root):  # the export writes the captions from the spec
         for key, value in intent_caption_options(spec).items():
             data.setdefault(key, value)
+        lora = config.setdefault("lora", {})
+        # The user's own pivotal setting (even []) wins; pivotal tuning trains on one process only.
+        one_process = not launcher and int(config.get("train", {}).get("num_processes") or 1) == 1
+        if "pivotal" not in lora and one_process:
+            lora.update(intent_lora_options(spec))
     source_masks = data.get("masks") or "masks"
     data["folder"], data["masks"] = RUN_DATA, f"{RUN_DATA}/masks"
     train = config.setdefault("train", {})
