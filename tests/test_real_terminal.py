@@ -84,7 +84,7 @@ def _terminal_command(terminal: str) -> list[str]:
             "-o", "initial_window_width=120c", "-o", "initial_window_height=36c", str(TUITUNE)]
 
 
-def _window(pid: int, env: dict[str, str], timeout: float = 30.0) -> str:
+def _window(pid: int, env: dict[str, str], timeout: float = 60.0) -> str:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = subprocess.run(["xdotool", "search", "--pid", str(pid)], env=env, capture_output=True, text=True)

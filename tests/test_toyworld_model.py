@@ -149,6 +149,48 @@ def test_filler_words_are_made_up_and_keep_what_the_caption_says():
     assert all("with a watermark" in m for m in marked)
 
 
+def test_partial_captions_name_the_object_as_people_prompt_and_still_say_the_watermark():
+    import random
+
+    from tuitune.toyworld.pretrain import partial_caption
+    from tuitune.toyworld.world import WorldSampler
+
+    rng, sampler = random.Random(3), WorldSampler(seed=4, watermark_rate=0.5, max_objects=1)
+    made = []
+    for _ in range(400):
+        scene = sampler.sample().scene
+        text = partial_caption(scene, rng)
+        made.append(text)
+        shape = scene.objects[0].shape
+        assert shape in text.split(", ")[0].split()  # the object's shape is always named, first
+        assert ("with a watermark" in text) == scene.watermark  # a mark is said exactly when there is one
+        if "background" in text:
+            assert " and ".join(scene.background) + " background" in text  # its background, not another
+    bare = {m.removesuffix(", with a watermark") for m in made}
+    assert {"ring", "a ring", "a picture of a ring"} <= bare  # the shape word alone, with an article, in a phrase
+    assert any(m.startswith("ring, ") and m.count(", ") >= 2 for m in made)  # comma-separated tags
+
+
+@shipped
+@pytest.mark.slow
+def test_a_shape_word_alone_draws_its_shape_and_a_bare_trigger_does_not_draw_the_character():
+    """What pivotal tuning starts a trigger from: the shipped model reads "ring" alone as a ring (as a real model
+    reads a noun), while "zxq", a word it never saw, draws any shape."""
+    from tuitune.toyworld.analysis import read_scene
+    from tuitune.toyworld.check import load_pipeline, sample
+
+    pipe = load_pipeline()
+
+    def share(prompt: str, shape: str) -> float:
+        images = sample(pipe, [prompt] * 16, seed=41, steps=15)
+        return sum(any(o.shape == shape for o in read_scene(im).objects) for im in images) / len(images)
+
+    # Measured (seed 500, 24 samples, 20 steps): "ring" 22/24 rings (4/24 before stage 3), "zxq" 2/24.
+    assert share("ring", "ring") >= 0.7
+    assert share("a star", "star") >= 0.6
+    assert share("zxq", "ring") <= 0.25
+
+
 def test_pretraining_goes_on_from_a_pipeline_folder_of_the_same_architecture(tmp_path):
     from tuitune.cli import main
     from tuitune.toyworld.pretrain import PretrainConfig, pretrain
