@@ -54,6 +54,16 @@ def _pause(rd: RunDir, proc: subprocess.Popen) -> dict:
     return rd.read_status()
 
 
+def _ends_cleanly(proc) -> None:
+    assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+
+
+def _kill_if_running(proc) -> None:
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def test_pause_continue_then_sigterm_while_paused_checkpoints_and_stops(tmp_path):
     config, rd, proc = _start(tmp_path)
     try:
@@ -68,11 +78,9 @@ def test_pause_continue_then_sigterm_while_paused_checkpoints_and_stops(tmp_path
         _wait(lambda: _last_step(rd) >= held["step"] + 2, "steps after continue", proc)
         again = _pause(rd, proc)
         proc.send_signal(signal.SIGTERM)  # what `tuitune stop` sends a worker that does not answer
-        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+        _ends_cleanly(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_if_running(proc)
 
     status = rd.read_status()
     assert status["state"] == "stopped" and status["step"] == again["step"] == _last_step(rd)
@@ -96,11 +104,9 @@ def test_a_stop_asked_while_paused_checkpoints_and_stops(tmp_path):
         _wait(lambda: _last_step(rd) >= 1, "a step", proc)
         held = _pause(rd, proc)
         rd.request(ControlRequest.STOP)  # `tuitune stop` writes this first
-        assert proc.wait(timeout=120) == 0, proc.stderr.read().decode()
+        _ends_cleanly(proc)
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        _kill_if_running(proc)
     status = rd.read_status()
     assert status["state"] == "stopped" and status["step"] == held["step"] == _last_step(rd)
     assert rd.checkpoint_steps() == [held["step"]]
